@@ -1,0 +1,40 @@
+//! Command-line arguments of `certauth-verifier`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// The certauth reference verifier: decides, as Microsoft Entra certificate-based authentication
+/// would, whether a certificate signs a user in.
+#[derive(Debug, Parser)]
+#[command(name = "certauth-verifier", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show a CRL (DER or PEM): issuer, CRL number, delta indicator, dates and revoked serials.
+    /// With --ca, also check that the CA issued and signed it.
+    Crl(CrlArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CrlArgs {
+    /// CRL files to show.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// The issuing CA certificate (DER or PEM); verifies each CRL's issuer, AKI and signature.
+    #[arg(long, value_name = "CERT")]
+    pub ca: Option<PathBuf>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

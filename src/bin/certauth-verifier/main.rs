@@ -1,0 +1,22 @@
+//! `certauth-verifier`: parses arguments, calls the library, prints, maps errors to exit codes.
+
+mod cli;
+mod crl;
+#[path = "../common/report.rs"]
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    certauth::logging::init(cli.verbose);
+    let result = match cli.command {
+        cli::Command::Crl(args) => crl::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report::exit_with("certauth-verifier", &err),
+    }
+}

@@ -1,0 +1,23 @@
+//! `certauth`, the agent: parses arguments, calls the library, prints, maps errors to exit codes.
+
+mod cli;
+mod demo;
+#[path = "../common/report.rs"]
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    certauth::logging::init(cli.verbose);
+    let result = match cli.command {
+        cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Fixture(args) => demo::provision_only(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report::exit_with("certauth", &err),
+    }
+}
