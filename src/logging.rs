@@ -1,5 +1,7 @@
 //! Log setup shared by both binaries: `tracing` to stderr, quiet by default, `-v` for more.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `verbosity` counts `-v` flags; `RUST_LOG` overrides it.
@@ -15,6 +17,7 @@ pub fn init(verbosity: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
