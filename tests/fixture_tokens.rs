@@ -5,6 +5,8 @@
 //! SoftHSM keeps one token directory per process, so every test here shares one fixture and one
 //! loaded module.
 
+#![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
@@ -32,8 +34,12 @@ fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let spec = Spec::embedded_woodgrove().unwrap();
-        let (fixture, outcome) =
-            provision(&spec, &dir.path().join("woodgrove"), &ProvisionOptions::default()).unwrap();
+        let (fixture, outcome) = provision(
+            &spec,
+            &dir.path().join("woodgrove"),
+            &ProvisionOptions::default(),
+        )
+        .unwrap();
         assert_eq!(outcome, Provisioning::Created);
         // Provisioning pointed SOFTHSM2_CONF at the fixture; reading back uses the same module.
         assert_eq!(
@@ -88,7 +94,11 @@ fn certificates_on(session: &Session) -> BTreeMap<Vec<u8>, (String, Vec<u8>)> {
             for attribute in session
                 .get_attributes(
                     h,
-                    &[AttributeType::Id, AttributeType::Label, AttributeType::Value],
+                    &[
+                        AttributeType::Id,
+                        AttributeType::Label,
+                        AttributeType::Value,
+                    ],
                 )
                 .unwrap()
             {
@@ -111,7 +121,12 @@ fn private_key(session: &Session, id: &[u8]) -> cryptoki::object::ObjectHandle {
             Attribute::Id(id.to_vec()),
         ])
         .unwrap();
-    assert_eq!(keys.len(), 1, "exactly one private key with CKA_ID {}", hex(id));
+    assert_eq!(
+        keys.len(),
+        1,
+        "exactly one private key with CKA_ID {}",
+        hex(id)
+    );
     keys[0]
 }
 
@@ -140,7 +155,9 @@ fn every_token_lists_its_certificates_each_with_a_private_key() {
             } else {
                 KeyType::EC
             };
-            let found = session.get_attributes(key, &[AttributeType::KeyType]).unwrap();
+            let found = session
+                .get_attributes(key, &[AttributeType::KeyType])
+                .unwrap();
             assert!(
                 matches!(found.as_slice(), [Attribute::KeyType(t)] if *t == expected),
                 "{label}: key type {found:?}"
@@ -192,7 +209,10 @@ fn every_private_key_is_sensitive_and_never_extractable() {
             let value = session
                 .get_attributes(key, &[AttributeType::Value])
                 .unwrap();
-            assert!(value.is_empty(), "{label}: private key value must not be readable");
+            assert!(
+                value.is_empty(),
+                "{label}: private key value must not be readable"
+            );
         }
     }
 }
@@ -213,13 +233,17 @@ fn signatures_made_on_the_token_verify_against_the_certificate() {
                 match spec.key {
                     KeyAlgorithm::P256 => {
                         let digest = ring::digest::digest(&ring::digest::SHA256, message);
-                        let raw = session.sign(&Mechanism::Ecdsa, key, digest.as_ref()).unwrap();
+                        let raw = session
+                            .sign(&Mechanism::Ecdsa, key, digest.as_ref())
+                            .unwrap();
                         assert_eq!(raw.len(), 64, "{label}: CKM_ECDSA gives raw r||s");
                         (raw, &signature::ECDSA_P256_SHA256_FIXED)
                     }
                     KeyAlgorithm::P384 => {
                         let digest = ring::digest::digest(&ring::digest::SHA384, message);
-                        let raw = session.sign(&Mechanism::Ecdsa, key, digest.as_ref()).unwrap();
+                        let raw = session
+                            .sign(&Mechanism::Ecdsa, key, digest.as_ref())
+                            .unwrap();
                         assert_eq!(raw.len(), 96, "{label}: CKM_ECDSA gives raw r||s");
                         (raw, &signature::ECDSA_P384_SHA384_FIXED)
                     }
@@ -267,9 +291,18 @@ fn crls_revoke_exactly_what_the_spec_says() {
         let base = parse_crl(&base_der).unwrap();
         assert_eq!(base.number, Some(spec.crl.number.to_string()));
         assert_eq!(base.delta_of, None);
-        assert_eq!(base.authority_key_id.as_deref(), Some(authority.subject_key_identifier.as_str()));
-        let base_serials: BTreeSet<String> = base.revoked.iter().map(|r| r.serial.clone()).collect();
-        assert_eq!(base_serials, expected(CrlList::Base), "{} base CRL", authority.id);
+        assert_eq!(
+            base.authority_key_id.as_deref(),
+            Some(authority.subject_key_identifier.as_str())
+        );
+        let base_serials: BTreeSet<String> =
+            base.revoked.iter().map(|r| r.serial.clone()).collect();
+        assert_eq!(
+            base_serials,
+            expected(CrlList::Base),
+            "{} base CRL",
+            authority.id
+        );
 
         match (&authority.delta_crl, &spec.delta_crl) {
             (Some(delta), Some(delta_spec)) => {
@@ -280,7 +313,12 @@ fn crls_revoke_exactly_what_the_spec_says() {
                 assert_eq!(facts.delta_of, Some(spec.crl.number.to_string()));
                 let serials: BTreeSet<String> =
                     facts.revoked.iter().map(|r| r.serial.clone()).collect();
-                assert_eq!(serials, expected(CrlList::Delta), "{} delta CRL", authority.id);
+                assert_eq!(
+                    serials,
+                    expected(CrlList::Delta),
+                    "{} delta CRL",
+                    authority.id
+                );
                 assert!(facts.this_update >= base.this_update);
             }
             (None, None) => assert!(expected(CrlList::Delta).is_empty()),
@@ -288,21 +326,35 @@ fn crls_revoke_exactly_what_the_spec_says() {
         }
     }
     // The spec's two revoked certificates, by name, as the issue asks.
-    let issuing = shared.fixture.manifest.authority("woodgrove-issuing").unwrap();
+    let issuing = shared
+        .fixture
+        .manifest
+        .authority("woodgrove-issuing")
+        .unwrap();
     assert_eq!(issuing.crl.revoked_serials, vec!["2003"]);
-    assert_eq!(issuing.delta_crl.as_ref().unwrap().revoked_serials, vec!["2004"]);
+    assert_eq!(
+        issuing.delta_crl.as_ref().unwrap().revoked_serials,
+        vec!["2004"]
+    );
 }
 
 #[test]
 fn a_crl_signed_by_another_ca_is_refused() {
     let shared = shared();
-    let issuing = shared.fixture.manifest.authority("woodgrove-issuing").unwrap();
+    let issuing = shared
+        .fixture
+        .manifest
+        .authority("woodgrove-issuing")
+        .unwrap();
     let rogue = shared.fixture.manifest.authority("fabrikam-rogue").unwrap();
     let crl = std::fs::read(shared.fixture.path(&issuing.crl.file)).unwrap();
     let rogue_ca = std::fs::read(shared.fixture.path(&rogue.certificate_der)).unwrap();
     let err = verify_crl_signature(&crl, &rogue_ca).unwrap_err();
     assert!(
-        matches!(err, certauth::verifier::revocation::crl::CrlError::WrongIssuer { .. }),
+        matches!(
+            err,
+            certauth::verifier::revocation::crl::CrlError::WrongIssuer { .. }
+        ),
         "{err:?}"
     );
 }
@@ -322,9 +374,11 @@ fn policies(cert: &X509Certificate<'_>) -> Vec<String> {
     cert.extensions()
         .iter()
         .filter_map(|e| match e.parsed_extension() {
-            ParsedExtension::CertificatePolicies(p) => {
-                Some(p.iter().map(|i| i.policy_id.to_id_string()).collect::<Vec<_>>())
-            }
+            ParsedExtension::CertificatePolicies(p) => Some(
+                p.iter()
+                    .map(|i| i.policy_id.to_id_string())
+                    .collect::<Vec<_>>(),
+            ),
             _ => None,
         })
         .flatten()
@@ -350,7 +404,12 @@ fn certificates_carry_what_the_spec_asks_for() {
 
     let der = certificate_der("bob-p256-rfc822");
     let (_, bob) = X509Certificate::from_der(&der).unwrap();
-    let names = &bob.subject_alternative_name().unwrap().unwrap().value.general_names;
+    let names = &bob
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names;
     assert_eq!(names, &vec![GeneralName::RFC822Name("bob@woodgrove.com")]);
 
     let der = certificate_der("bob-rsa3072");
@@ -397,7 +456,9 @@ fn certificates_carry_what_the_spec_asks_for() {
         .spec
         .certificates
         .iter()
-        .filter(|c| c.token == "Woodgrove Alice" && c.user.as_deref() == Some("alice@woodgrove.com"))
+        .filter(|c| {
+            c.token == "Woodgrove Alice" && c.user.as_deref() == Some("alice@woodgrove.com")
+        })
         .count();
     assert!(alice_on_token >= 2);
 }
@@ -405,13 +466,31 @@ fn certificates_carry_what_the_spec_asks_for() {
 #[test]
 fn provisioning_again_reports_already_provisioned() {
     let shared = shared();
-    let (again, outcome) =
-        provision(&shared.spec, &shared.fixture.dir, &ProvisionOptions::default()).unwrap();
+    let (again, outcome) = provision(
+        &shared.spec,
+        &shared.fixture.dir,
+        &ProvisionOptions::default(),
+    )
+    .unwrap();
     assert_eq!(outcome, Provisioning::AlreadyProvisioned);
-    assert_eq!(again.manifest.spec_digest, shared.fixture.manifest.spec_digest);
     assert_eq!(
-        again.manifest.tokens.iter().map(|t| &t.serial).collect::<Vec<_>>(),
-        shared.fixture.manifest.tokens.iter().map(|t| &t.serial).collect::<Vec<_>>()
+        again.manifest.spec_digest,
+        shared.fixture.manifest.spec_digest
+    );
+    assert_eq!(
+        again
+            .manifest
+            .tokens
+            .iter()
+            .map(|t| &t.serial)
+            .collect::<Vec<_>>(),
+        shared
+            .fixture
+            .manifest
+            .tokens
+            .iter()
+            .map(|t| &t.serial)
+            .collect::<Vec<_>>()
     );
 }
 
@@ -424,7 +503,10 @@ fn a_directory_provisioned_from_another_spec_is_refused() {
     );
     let other = Spec::parse(&changed, std::path::Path::new("changed.toml")).unwrap();
     let err = provision(&other, &shared.fixture.dir, &ProvisionOptions::default()).unwrap_err();
-    assert!(matches!(err, FixtureError::ProvisionedFromOtherSpec { .. }), "{err:?}");
+    assert!(
+        matches!(err, FixtureError::ProvisionedFromOtherSpec { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("use a fresh directory"));
 }
 

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 /// The certauth reference verifier: decides, as Microsoft Entra certificate-based authentication
 /// would, whether a certificate signs a user in.
 #[derive(Debug, Parser)]
-#[command(name = "certauth-verifier", version, about, long_about = None)]
+#[command(name = "certauth-verifier", version)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -66,7 +66,11 @@ fn print_text(
 ) -> anyhow::Result<()> {
     writeln!(out, "{}", file.display())?;
     writeln!(out, "  issuer       {}", facts.issuer)?;
-    writeln!(out, "  CRL number   {}", facts.number.as_deref().unwrap_or("(none)"))?;
+    writeln!(
+        out,
+        "  CRL number   {}",
+        facts.number.as_deref().unwrap_or("(none)")
+    )?;
     if let Some(base) = &facts.delta_of {
         writeln!(out, "  delta CRL of base CRL number {base}")?;
     }

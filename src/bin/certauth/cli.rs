@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 /// Sign in with the certificate on your smartcard or HSM token.
 #[derive(Debug, Parser)]
-#[command(name = "certauth", version, about, long_about = None)]
+#[command(name = "certauth", version)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -114,18 +114,29 @@ fn print_fixture(
         )?,
     }
     writeln!(out, "  directory       {}", fixture.dir.display())?;
-    writeln!(out, "  SoftHSM config  {}", fixture.softhsm2_conf().display())?;
+    writeln!(
+        out,
+        "  SoftHSM config  {}",
+        fixture.softhsm2_conf().display()
+    )?;
     writeln!(out, "  SoftHSM module  {}", m.module.display())?;
 
     writeln!(out, "\nCertificate authorities")?;
     for ca in &m.authorities {
         let trust = if ca.trusted { "trusted" } else { "NOT trusted" };
         let kind = if ca.is_root { "root" } else { "issuing" };
-        writeln!(out, "  {:<20} {:<8} {:<12} {}", ca.id, kind, trust, ca.subject)?;
+        writeln!(
+            out,
+            "  {:<20} {:<8} {:<12} {}",
+            ca.id, kind, trust, ca.subject
+        )?;
     }
 
     let now = OffsetDateTime::now_utc();
-    writeln!(out, "\nTokens (keys generated on the token, sensitive, not extractable)")?;
+    writeln!(
+        out,
+        "\nTokens (keys generated on the token, sensitive, not extractable)"
+    )?;
     for token in &m.tokens {
         writeln!(out, "  {} (serial {})", token.label, token.serial)?;
         writeln!(
@@ -249,11 +260,14 @@ async fn check_crls(
         let on_disk = std::fs::read(&crl.file)
             .with_context(|| format!("cannot read {}", crl.file.display()))?;
         if served.as_ref() != on_disk.as_slice() {
-            return Err(anyhow!("{url} served other bytes than {}", crl.file.display()));
+            return Err(anyhow!(
+                "{url} served other bytes than {}",
+                crl.file.display()
+            ));
         }
         let ca_der = issuer_certificate(fixture, crl)?;
-        verify_crl_signature(&served, &ca_der).with_context(|| format!("{url}"))?;
-        let facts = parse_crl(&served).with_context(|| format!("{url}"))?;
+        verify_crl_signature(&served, &ca_der).with_context(|| url.clone())?;
+        let facts = parse_crl(&served).with_context(|| url.clone())?;
         let number = facts.number.as_deref().unwrap_or("?");
         let kind = match &facts.delta_of {
             Some(base) => format!("delta CRL #{number} (of base #{base})"),
@@ -310,7 +324,13 @@ fn print_next_steps(
             "  The demo directory was removed. `certauth demo --keep --serve` keeps the tokens and the CRL server up."
         )?,
     }
-    writeln!(out, "  `certauth fixture --dir DIR` provisions the same tenant into a directory of your own.")?;
-    writeln!(out, "  `cargo test` runs the whole suite against real SoftHSM tokens.")?;
+    writeln!(
+        out,
+        "  `certauth fixture --dir DIR` provisions the same tenant into a directory of your own."
+    )?;
+    writeln!(
+        out,
+        "  `cargo test` runs the whole suite against real SoftHSM tokens."
+    )?;
     Ok(())
 }

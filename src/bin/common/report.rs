@@ -13,7 +13,20 @@ pub fn exit_with(program: &str, err: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
-    // Library errors already carry their causes in their message.
-    eprintln!("{program}: error: {err}");
+    eprintln!("{program}: error: {}", describe(err));
     ExitCode::FAILURE
+}
+
+/// The error and its causes on one line. Library errors often quote their cause already; a cause
+/// is added only when the text so far does not already say it.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }

@@ -24,7 +24,9 @@ pub enum CrlError {
         crl_issuer: String,
         ca_subject: String,
     },
-    #[error("the CRL's authority key identifier ({crl}) is not the CA's subject key identifier ({ca})")]
+    #[error(
+        "the CRL's authority key identifier ({crl}) is not the CA's subject key identifier ({ca})"
+    )]
     KeyIdentifierMismatch { crl: String, ca: String },
     #[error("the CRL's signature does not verify with the CA's key")]
     BadSignature,
@@ -88,8 +90,8 @@ impl CrlFacts {
 
 /// Parses a DER CRL. It does not check the signature: see [`verify_crl_signature`].
 pub fn parse_crl(der: &[u8]) -> Result<CrlFacts, CrlError> {
-    let (_, crl) = CertificateRevocationList::from_der(der)
-        .map_err(|e| CrlError::Malformed(e.to_string()))?;
+    let (_, crl) =
+        CertificateRevocationList::from_der(der).map_err(|e| CrlError::Malformed(e.to_string()))?;
     let delta_of = match crl
         .tbs_cert_list
         .find_extension(&OID_X509_EXT_DELTA_CRL_INDICATOR)
@@ -97,12 +99,15 @@ pub fn parse_crl(der: &[u8]) -> Result<CrlFacts, CrlError> {
         Some(ext) => Some(decimal_integer(ext.value).ok_or(CrlError::BadDeltaIndicator)?),
         None => None,
     };
-    let authority_key_id = crl.extensions().iter().find_map(|ext| match ext.parsed_extension() {
-        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
-            aki.key_identifier.as_ref().map(|k| hex(k.0))
-        }
-        _ => None,
-    });
+    let authority_key_id = crl
+        .extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| hex(k.0))
+            }
+            _ => None,
+        });
     let revoked = crl
         .iter_revoked_certificates()
         .map(|entry| RevokedSerial {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the system packages certauth builds and tests with, on Debian or Ubuntu.
+# As root it runs apt-get; otherwise it prints the sudo line to run and exits 1.
+# It installs nothing that is already there, so it is cheap to run again.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config ca-certificates  # C toolchain for ring and rusqlite
+  softhsm2                                     # PKCS#11 test tokens
+  opensc                                       # opensc-pkcs11.so, pkcs11-tool
+  pcscd libpcsclite-dev pcsc-tools             # PC/SC daemon and headers for the pcsc crate
+  vsmartcard-vpcd                              # virtual reader driver for the PC/SC test rig
+  util-linux iproute2                          # unshare and ip for the isolated rig
+  tmux                                         # drives the terminal picker in tests
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    echo "setup: these packages are missing: ${missing[*]}" >&2
+    echo "setup: install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing; install a Rust toolchain (1.88 or newer) with rustup: https://rustup.rs" >&2
+  exit 1
+fi
+echo "setup: system packages are in place"
