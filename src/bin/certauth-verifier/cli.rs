@@ -9,9 +9,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "certauth-verifier", version)]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
+    #[command(flatten)]
+    pub verbosity: crate::verbosity::Verbosity,
 
     #[command(subcommand)]
     pub command: Command,

@@ -8,9 +8,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "certauth", version)]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
+    #[command(flatten)]
+    pub verbosity: crate::verbosity::Verbosity,
 
     #[command(subcommand)]
     pub command: Command,
@@ -29,9 +28,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Fixture spec to use instead of the embedded Woodgrove spec.
-    #[arg(long, value_name = "FILE")]
-    pub spec: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: FixtureSource,
 
     /// Provision into DIR (new or empty) instead of a fresh temporary directory; DIR is kept.
     #[arg(long, value_name = "DIR")]
@@ -48,10 +46,6 @@ pub struct DemoArgs {
     /// Loopback port for the CRL server (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub crl_port: u16,
-
-    /// SoftHSM module to use instead of the one found in the usual places.
-    #[arg(long, value_name = "PATH", env = "CERTAUTH_SOFTHSM_MODULE")]
-    pub softhsm_module: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,13 +54,20 @@ pub struct FixtureArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
 
-    /// Fixture spec to use instead of the embedded Woodgrove spec.
-    #[arg(long, value_name = "FILE")]
-    pub spec: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: FixtureSource,
 
     /// Print the fixture manifest (fixture.json) instead of a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What to provision, and with which SoftHSM.
+#[derive(Debug, clap::Args)]
+pub struct FixtureSource {
+    /// Fixture spec to use instead of the embedded Woodgrove spec.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
 
     /// SoftHSM module to use instead of the one found in the usual places.
     #[arg(long, value_name = "PATH", env = "CERTAUTH_SOFTHSM_MODULE")]

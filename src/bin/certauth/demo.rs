@@ -14,10 +14,10 @@ use certauth::verifier::revocation::crl::{parse_crl, verify_crl_signature};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::cli::{DemoArgs, FixtureArgs};
+use crate::cli::{DemoArgs, FixtureArgs, FixtureSource};
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let spec = load_spec(args.spec.as_deref())?;
+    let (spec, options) = load(&args.source)?;
     let temporary = match &args.dir {
         Some(_) => None,
         None => Some(
@@ -34,10 +34,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
 
     let started = Instant::now();
-    let options = ProvisionOptions {
-        module: args.softhsm_module.clone(),
-        ..ProvisionOptions::default()
-    };
     let (fixture, outcome) = fixtures::provision(&spec, &dir, &options)?;
     let mut out = std::io::stdout().lock();
     print_fixture(&mut out, &fixture, outcome, started.elapsed())?;
@@ -62,12 +58,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 pub fn provision_only(args: FixtureArgs) -> anyhow::Result<()> {
-    let spec = load_spec(args.spec.as_deref())?;
+    let (spec, options) = load(&args.source)?;
     let started = Instant::now();
-    let options = ProvisionOptions {
-        module: args.softhsm_module.clone(),
-        ..ProvisionOptions::default()
-    };
     let (fixture, outcome) = fixtures::provision(&spec, &args.dir, &options)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -84,11 +76,17 @@ pub fn provision_only(args: FixtureArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_spec(path: Option<&Path>) -> anyhow::Result<Spec> {
-    Ok(match path {
+/// The spec to provision and the options to provision it with.
+fn load(source: &FixtureSource) -> anyhow::Result<(Spec, ProvisionOptions)> {
+    let spec = match &source.spec {
         Some(path) => Spec::load(path)?,
         None => Spec::embedded_woodgrove()?,
-    })
+    };
+    let options = ProvisionOptions {
+        module: source.softhsm_module.clone(),
+        ..ProvisionOptions::default()
+    };
+    Ok((spec, options))
 }
 
 fn print_fixture(

@@ -4,6 +4,8 @@ mod cli;
 mod demo;
 #[path = "../common/report.rs"]
 mod report;
+#[path = "../common/verbosity.rs"]
+mod verbosity;
 
 use std::process::ExitCode;
 
@@ -11,7 +13,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    certauth::logging::init(cli.verbose);
+    certauth::logging::init(cli.verbosity.verbose);
     let result = match cli.command {
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Fixture(args) => demo::provision_only(args),
