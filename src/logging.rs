@@ -12,7 +12,10 @@ pub fn init(verbosity: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // cryptoki logs every mechanism it has no name for as an error; tokens list such mechanisms
+    // as a matter of course, so that is noise.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},cryptoki::mechanism=off")));
     // A second init (in tests) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

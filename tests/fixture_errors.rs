@@ -9,6 +9,7 @@ use std::process::Command;
 
 use certauth::fixtures::spec::{Spec, SpecError, EMBEDDED_WOODGROVE};
 use certauth::fixtures::{provision, FixtureError, ProvisionOptions};
+use certauth::toml_file::TomlError;
 
 fn spec_file(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("spec.toml");
@@ -34,9 +35,9 @@ fn malformed_toml_names_the_file_and_the_line() {
     let text = EMBEDDED_WOODGROVE.replacen("[tenant]", "[tenant", 1);
     let path = spec_file(dir.path(), &text);
     let err = Spec::load(&path).unwrap_err();
-    let SpecError::Syntax {
+    let SpecError::Syntax(TomlError {
         path: named, line, ..
-    } = &err
+    }) = &err
     else {
         panic!("expected a syntax error, got {err:?}");
     };

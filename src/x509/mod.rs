@@ -1,7 +1,9 @@
 //! Certificate facts shared by the agent and the verifier: thumbprints, key identifiers and the
 //! distinguished-name strings Entra CBA compares (`reference/entra-cba-spec.md` §1.3).
 
+pub mod cert_info;
 pub mod dn;
+pub mod user_ids;
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;

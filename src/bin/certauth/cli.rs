@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use certauth::pin::PinSource;
 use clap::{Parser, Subcommand};
 
 /// Sign in with the certificate on your smartcard or HSM token.
@@ -17,6 +18,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List the certificates on your tokens that can sign in, grouped by reader and token, and
+    /// say why any other certificate can't.
+    List(ListArgs),
+
+    /// Print smart card reader and card events as they happen, and the tokens after each card
+    /// event, until interrupted.
+    Watch(WatchArgs),
+
     /// Provision the Woodgrove demo tenant onto SoftHSM tokens in a fresh directory, publish its
     /// CRLs on loopback, check them, and show what was made.
     Demo(DemoArgs),
@@ -72,4 +81,54 @@ pub struct FixtureSource {
     /// SoftHSM module to use instead of the one found in the usual places.
     #[arg(long, value_name = "PATH", env = "CERTAUTH_SOFTHSM_MODULE")]
     pub softhsm_module: Option<PathBuf>,
+}
+
+/// Which PKCS#11 modules to load besides the configured ones.
+#[derive(Debug, clap::Args)]
+pub struct ModuleArgs {
+    /// Load this PKCS#11 module too (repeatable). `CERTAUTH_PKCS11_MODULE` and the config file's
+    /// `modules` add more.
+    #[arg(long = "module", value_name = "PATH")]
+    pub modules: Vec<PathBuf>,
+
+    /// Skip the p11-kit module registry.
+    #[arg(long)]
+    pub no_p11_kit: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub modules: ModuleArgs,
+
+    /// Include certificates that cannot sign in, with the reasons.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Only the token with this label.
+    #[arg(long, value_name = "LABEL")]
+    pub token: Option<String>,
+
+    /// Log in to the --token to see its private keys, with the PIN from env:VARIABLE or
+    /// file:PATH. A token on its final PIN try is never tried.
+    #[arg(long, value_name = "SOURCE", requires = "token")]
+    pub pin: Option<PinSource>,
+
+    /// Print JSON (schema in docs/list-json.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub modules: ModuleArgs,
+
+    /// Print one JSON object per event instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub events: Option<usize>,
 }

@@ -2,10 +2,14 @@
 
 mod cli;
 mod demo;
+mod list;
 #[path = "../common/report.rs"]
 mod report;
+mod table;
+mod tokens;
 #[path = "../common/verbosity.rs"]
 mod verbosity;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -15,6 +19,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     certauth::logging::init(cli.verbosity.verbose);
     let result = match cli.command {
+        cli::Command::List(args) => list::run(&args),
+        cli::Command::Watch(args) => watch::run(&args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Fixture(args) => demo::provision_only(args),
     };

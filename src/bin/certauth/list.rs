@@ -1,0 +1,358 @@
+//! `certauth list`: the certificates on every token, as a table grouped by reader and token, or as
+//! JSON in the schema `docs/list-json.md` documents.
+
+use std::io::Write;
+
+use anyhow::anyhow;
+use certauth::picker::eligibility::KeyPresence;
+use certauth::reader::{self, PcscStatus};
+use certauth::token::inventory::{
+    self, CertificateReport, Login, ModuleReport, ScanOptions, TokenReport,
+};
+use certauth::x509::cert_info::{eku_name, KeyKind};
+use certauth::x509::hex;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::cli::ListArgs;
+use crate::table::Table;
+
+/// The `schema` value of `certauth list --json`.
+pub const SCHEMA: &str = "certauth.list/1";
+
+pub fn run(args: &ListArgs) -> anyhow::Result<()> {
+    let (modules, mut reports) = crate::tokens::load(&args.modules)?;
+    let login = match (&args.pin, &args.token) {
+        (Some(source), Some(label)) => Some(Login {
+            token_label: label.clone(),
+            pin: source.read()?,
+        }),
+        _ => None,
+    };
+    let options = ScanOptions {
+        login,
+        ..ScanOptions::default()
+    };
+    let mut tokens = inventory::scan(&modules, &mut reports, &options);
+    if let Some(label) = &args.token {
+        let seen: Vec<String> = tokens.iter().map(|t| format!("`{}`", t.label)).collect();
+        tokens.retain(|t| &t.label == label);
+        if tokens.is_empty() {
+            return Err(anyhow!(
+                "no token labelled `{label}`; tokens present: {}",
+                if seen.is_empty() {
+                    "none".to_owned()
+                } else {
+                    seen.join(", ")
+                }
+            ));
+        }
+    }
+    let pcsc = reader::status();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let document = to_json(&pcsc, &reports, &tokens, args.all, options.now);
+        serde_json::to_writer_pretty(&mut out, &document)?;
+        writeln!(out)?;
+    } else {
+        print_human(&mut out, &pcsc, &reports, &tokens, args.all)?;
+    }
+    out.flush()?;
+    if let Some(problem) = tokens.iter().find_map(|t| {
+        t.login_problem
+            .as_ref()
+            .map(|p| format!("could not log in to `{}`: {p}", t.label))
+    }) {
+        return Err(anyhow!(problem));
+    }
+    Ok(())
+}
+
+fn time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+fn shown(token: &TokenReport, all: bool) -> impl Iterator<Item = &CertificateReport> {
+    token
+        .certificates
+        .iter()
+        .filter(move |c| all || c.eligibility.is_eligible())
+}
+
+fn to_json(
+    pcsc: &PcscStatus,
+    modules: &[ModuleReport],
+    tokens: &[TokenReport],
+    all: bool,
+    now: OffsetDateTime,
+) -> Value {
+    let (status, readers) = match pcsc {
+        PcscStatus::Running { readers } => ("running", readers.clone()),
+        PcscStatus::NotRunning => ("notRunning", Vec::new()),
+        PcscStatus::Failed(_) => ("failed", Vec::new()),
+    };
+    let reader_names: Vec<&str> = readers.iter().map(|r| r.name.as_str()).collect();
+    json!({
+        "schema": SCHEMA,
+        "generatedAt": time(now),
+        "pcsc": { "status": status, "message": pcsc.describe(), "readers": readers },
+        "modules": modules.iter().map(|m| json!({
+            "path": m.path,
+            "origin": m.origin,
+            "library": m.info,
+            "error": m.error,
+        })).collect::<Vec<_>>(),
+        "tokens": tokens.iter().map(|t| json!({
+            "module": t.module,
+            "slotDescription": t.slot_description,
+            "reader": reader_names.iter().find(|r| **r == t.slot_description),
+            "removable": t.removable,
+            "label": t.label,
+            "serial": t.serial,
+            "manufacturer": t.manufacturer,
+            "model": t.model,
+            "flags": t.flags,
+            "loggedIn": t.logged_in,
+            "loginProblem": t.login_problem,
+            "mechanisms": t.mechanisms,
+            "error": t.error,
+            "certificates": shown(t, all).map(certificate_json).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn certificate_json(c: &CertificateReport) -> Value {
+    let mut value = json!({
+        "label": c.label,
+        "id": hex(&c.id),
+        "uri": c.uri,
+        "eligible": c.eligibility.is_eligible(),
+        "ineligibleReasons": c.eligibility.reasons.iter().map(|r| json!({
+            "code": r.code(),
+            "message": r.to_string(),
+        })).collect::<Vec<_>>(),
+        "privateKey": {
+            "presence": c.key.presence,
+            "sensitive": c.key.sensitive,
+            "extractable": c.key.extractable,
+            "alwaysAuthenticate": c.key.always_authenticate,
+            "publicKeyPresent": c.key.public_key_present,
+        },
+        "signMechanisms": c.sign_mechanisms,
+        "certificateUserIds": c.user_ids,
+        "parseError": c.cert.as_ref().err().map(ToString::to_string),
+    });
+    if let (Ok(cert), Some(object)) = (&c.cert, value.as_object_mut()) {
+        let facts = json!({
+            "subject": cert.subject,
+            "issuer": cert.issuer,
+            "serialNumber": cert.serial_hex(),
+            "notBefore": time(cert.not_before),
+            "notAfter": time(cert.not_after),
+            "userPrincipalNames": cert.upns,
+            "rfc822Names": cert.rfc822_names,
+            "extendedKeyUsage": cert.extended_key_usage.as_ref().map(|ekus| ekus.iter().map(|oid| json!({
+                "oid": oid,
+                "name": eku_name(oid),
+            })).collect::<Vec<_>>()),
+            "keyUsage": cert.key_usage.as_ref().map(|ku| ku.names()),
+            "policies": cert.policies,
+            "subjectKeyIdentifier": cert.subject_key_identifier.as_deref().map(hex),
+            "authorityKeyIdentifier": cert.authority_key_identifier.as_deref().map(hex),
+            "sha1": cert.sha1,
+            "sha256": cert.sha256,
+            "keyType": cert.key.kind,
+            "keySize": cert.key.bits,
+            "curve": cert.key.curve,
+        });
+        if let Value::Object(facts) = facts {
+            object.extend(facts);
+        }
+    }
+    value
+}
+
+fn print_human(
+    out: &mut impl Write,
+    pcsc: &PcscStatus,
+    modules: &[ModuleReport],
+    tokens: &[TokenReport],
+    all: bool,
+) -> anyhow::Result<()> {
+    let readers = match pcsc {
+        PcscStatus::Running { readers } => readers.as_slice(),
+        _ => &[],
+    };
+    match pcsc {
+        PcscStatus::Running { .. } => {}
+        other => writeln!(out, "Note: {}.\n", other.describe())?,
+    }
+    for reader in readers {
+        let on_reader: Vec<&TokenReport> = tokens
+            .iter()
+            .filter(|t| t.slot_description == reader.name)
+            .collect();
+        match &reader.atr {
+            Some(atr) => writeln!(
+                out,
+                "Reader {} (card present, ATR {})",
+                reader.name,
+                hex(atr)
+            )?,
+            None => writeln!(out, "Reader {} (no card)", reader.name)?,
+        }
+        if reader.card_present && on_reader.is_empty() {
+            writeln!(out, "  no PKCS#11 module recognises this card")?;
+        }
+        for token in on_reader {
+            print_token(out, token, all, "  ")?;
+        }
+        writeln!(out)?;
+    }
+    let elsewhere: Vec<&TokenReport> = tokens
+        .iter()
+        .filter(|t| !readers.iter().any(|r| r.name == t.slot_description))
+        .collect();
+    for token in &elsewhere {
+        print_token(out, token, all, "")?;
+        writeln!(out)?;
+    }
+    if tokens.is_empty() {
+        writeln!(out, "No tokens found.\n")?;
+    }
+    let failed: Vec<&ModuleReport> = modules.iter().filter(|m| m.error.is_some()).collect();
+    if !failed.is_empty() {
+        writeln!(out, "Modules that could not be used:")?;
+        for module in failed {
+            writeln!(
+                out,
+                "  {} (from {}): {}",
+                module.path.display(),
+                module.origin,
+                module.error.as_deref().unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_token(
+    out: &mut impl Write,
+    token: &TokenReport,
+    all: bool,
+    indent: &str,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{indent}Token `{}`: {} {}, serial {}",
+        token.label, token.manufacturer, token.model, token.serial
+    )?;
+    writeln!(out, "{indent}  module {}", token.module.display())?;
+    let mut flags = Vec::new();
+    let f = &token.flags;
+    for (set, name) in [
+        (f.protected_authentication_path, "PIN pad"),
+        (f.user_pin_count_low, "PIN count low"),
+        (f.user_pin_final_try, "PIN on its FINAL TRY"),
+        (f.user_pin_locked, "PIN LOCKED"),
+        (f.user_pin_to_be_changed, "PIN must be changed"),
+    ] {
+        if set {
+            flags.push(name);
+        }
+    }
+    if !flags.is_empty() {
+        writeln!(out, "{indent}  {}", flags.join(", "))?;
+    }
+    if let Some(problem) = &token.login_problem {
+        writeln!(out, "{indent}  not logged in: {problem}")?;
+    }
+    if let Some(error) = &token.error {
+        writeln!(out, "{indent}  error: {error}")?;
+    }
+    let mut table = Table::new(&[
+        "ID",
+        "CERTIFICATE",
+        "KEY",
+        "EXPIRES",
+        "PRIVATE KEY",
+        "SIGN-IN",
+    ]);
+    for cert in shown(token, all) {
+        table.row(certificate_row(cert));
+    }
+    let hidden = token.certificates.len() - shown(token, all).count();
+    if table.is_empty() {
+        writeln!(out, "{indent}  no certificate can sign in")?;
+    } else {
+        table.write(out, &format!("{indent}  "))?;
+    }
+    if hidden > 0 {
+        writeln!(
+            out,
+            "{indent}  ({hidden} certificate(s) that cannot sign in are hidden; --all shows them)"
+        )?;
+    }
+    if token
+        .certificates
+        .iter()
+        .any(|c| c.key.presence == KeyPresence::NeedsLogin)
+    {
+        writeln!(
+            out,
+            "{indent}  Private keys on this token are hidden until you log in: --token '{}' --pin env:VAR checks them.",
+            token.label
+        )?;
+    }
+    Ok(())
+}
+
+fn certificate_row(cert: &CertificateReport) -> Vec<String> {
+    let verdict = if cert.eligibility.is_eligible() {
+        "yes".to_owned()
+    } else {
+        let reasons: Vec<String> = cert
+            .eligibility
+            .reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!("no: {}", reasons.join("; "))
+    };
+    let key = match cert.key.presence {
+        KeyPresence::Present if cert.key.always_authenticate == Some(true) => "yes (PIN each use)",
+        KeyPresence::Present => "yes",
+        KeyPresence::Absent => "no",
+        KeyPresence::NeedsLogin => "after login",
+    };
+    match &cert.cert {
+        Ok(info) => {
+            let name = match info.upns.first().or(info.rfc822_names.first()) {
+                Some(user) => format!("{} <{user}>", info.display_name()),
+                None => info.display_name(),
+            };
+            let key_type = match (info.key.kind, info.key.bits) {
+                (KeyKind::Rsa, Some(bits)) => format!("RSA-{bits}"),
+                (KeyKind::Ec, Some(bits)) => format!("EC P-{bits}"),
+                _ => "other".to_owned(),
+            };
+            vec![
+                hex(&cert.id),
+                name,
+                key_type,
+                info.not_after.date().to_string(),
+                key.to_owned(),
+                verdict,
+            ]
+        }
+        Err(_) => vec![
+            hex(&cert.id),
+            format!("`{}` (unreadable)", cert.label),
+            "?".into(),
+            "?".into(),
+            key.to_owned(),
+            verdict,
+        ],
+    }
+}

@@ -1,0 +1,119 @@
+//! `certauth watch`: reader and card events as they happen, and the tokens after each card event.
+
+use std::io::Write;
+use std::time::Duration;
+
+use certauth::reader::{ReaderEvent, Watcher};
+use certauth::token::inventory::{self, ScanOptions, TokenReport};
+use certauth::x509::hex;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::cli::WatchArgs;
+
+/// How long one wait for a PC/SC change lasts before looking again.
+const POLL: Duration = Duration::from_millis(500);
+
+pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
+    let (modules, mut reports) = crate::tokens::load(&args.modules)?;
+    let mut watcher = Watcher::new();
+    let mut out = std::io::stdout().lock();
+    let mut seen = 0usize;
+    let mut told_waiting = false;
+    loop {
+        let events = watcher.poll(POLL);
+        if !watcher.service_running() && !told_waiting && !args.json {
+            writeln!(
+                out,
+                "{} the smart card service (pcscd) is not running; waiting for it to start",
+                now()
+            )?;
+            out.flush()?;
+            told_waiting = true;
+        }
+        if watcher.service_running() {
+            told_waiting = false;
+        }
+        for event in &events {
+            print_event(&mut out, event, args.json)?;
+            seen += 1;
+            if args.events.is_some_and(|limit| seen >= limit) {
+                return Ok(());
+            }
+        }
+        if events.iter().any(ReaderEvent::changes_cards) {
+            let tokens = inventory::scan(&modules, &mut reports, &ScanOptions::default());
+            print_tokens(&mut out, &tokens, args.json)?;
+        }
+        out.flush()?;
+    }
+}
+
+fn now() -> String {
+    let t = OffsetDateTime::now_utc();
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+fn print_event(out: &mut impl Write, event: &ReaderEvent, json: bool) -> std::io::Result<()> {
+    if !json {
+        return writeln!(out, "{} {event}", now());
+    }
+    let value = match event {
+        ReaderEvent::ServiceStarted => json!({"event": "serviceStarted"}),
+        ReaderEvent::ServiceStopped => json!({"event": "serviceStopped"}),
+        ReaderEvent::ReaderAdded { reader } => json!({"event": "readerAdded", "reader": reader}),
+        ReaderEvent::ReaderRemoved { reader } => {
+            json!({"event": "readerRemoved", "reader": reader})
+        }
+        ReaderEvent::CardInserted { reader, atr } => {
+            json!({"event": "cardInserted", "reader": reader, "atr": hex(atr)})
+        }
+        ReaderEvent::CardRemoved { reader } => json!({"event": "cardRemoved", "reader": reader}),
+    };
+    let mut value = value;
+    value["time"] = json!(now());
+    writeln!(out, "{value}")
+}
+
+fn print_tokens(out: &mut impl Write, tokens: &[TokenReport], json: bool) -> std::io::Result<()> {
+    if json {
+        let tokens: Vec<_> = tokens
+            .iter()
+            .map(|t| {
+                json!({
+                    "label": t.label,
+                    "serial": t.serial,
+                    "module": t.module,
+                    "slotDescription": t.slot_description,
+                    "certificates": t.certificates.len(),
+                    "eligible": t.certificates.iter().filter(|c| c.eligibility.is_eligible()).count(),
+                })
+            })
+            .collect();
+        return writeln!(
+            out,
+            "{}",
+            json!({"event": "tokens", "time": now(), "tokens": tokens})
+        );
+    }
+    if tokens.is_empty() {
+        return writeln!(out, "{} tokens now: none", now());
+    }
+    let names: Vec<String> = tokens
+        .iter()
+        .map(|t| {
+            let eligible = t
+                .certificates
+                .iter()
+                .filter(|c| c.eligibility.is_eligible())
+                .count();
+            format!(
+                "`{}` ({eligible} of {} certificates can sign in)",
+                t.label,
+                t.certificates.len()
+            )
+        })
+        .collect();
+    writeln!(out, "{} tokens now: {}", now(), names.join(", "))
+}

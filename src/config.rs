@@ -1,0 +1,65 @@
+//! certauth's configuration file, `config.toml` in the user's config directory (for example
+//! `~/.config/certauth/config.toml`), or the file `CERTAUTH_CONFIG` names.
+//!
+//! ```toml
+//! # Extra PKCS#11 modules, loaded after the p11-kit registry.
+//! modules = ["/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::toml_file::TomlError;
+
+/// Names a config file to use instead of the default one.
+pub const CONFIG_ENV: &str = "CERTAUTH_CONFIG";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// PKCS#11 modules to load besides those p11-kit registers.
+    #[serde(default)]
+    pub modules: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Parse(#[from] TomlError),
+}
+
+/// The config file certauth reads: `CERTAUTH_CONFIG`, else the user's config directory.
+pub fn path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(CONFIG_ENV) {
+        return Some(PathBuf::from(path));
+    }
+    directories::ProjectDirs::from("", "", "certauth")
+        .map(|dirs| dirs.config_dir().join("config.toml"))
+}
+
+/// Loads the config. A missing default file is an empty config; a missing file that
+/// `CERTAUTH_CONFIG` names is an error.
+pub fn load() -> Result<(Config, Option<PathBuf>), ConfigError> {
+    let explicit = std::env::var_os(CONFIG_ENV).is_some();
+    let Some(path) = path() else {
+        return Ok((Config::default(), None));
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((parse(&text, &path)?, Some(path))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok((Config::default(), None))
+        }
+        Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
+/// Parses config text; `path` names it in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    Ok(crate::toml_file::parse(text, path)?)
+}
