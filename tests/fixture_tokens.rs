@@ -22,38 +22,30 @@ use cryptoki::session::{Session, UserType};
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 
+mod support;
+
 struct Shared {
-    _dir: tempfile::TempDir,
-    spec: Spec,
-    fixture: Fixture,
+    spec: &'static Spec,
+    fixture: &'static Fixture,
     pkcs11: Pkcs11,
 }
 
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = Spec::embedded_woodgrove().unwrap();
-        let (fixture, outcome) = provision(
-            &spec,
-            &dir.path().join("woodgrove"),
-            &ProvisionOptions::default(),
-        )
-        .unwrap();
-        assert_eq!(outcome, Provisioning::Created);
+        let woodgrove = support::woodgrove::woodgrove();
         // Provisioning pointed SOFTHSM2_CONF at the fixture; reading back uses the same module.
         assert_eq!(
             std::env::var_os("SOFTHSM2_CONF").unwrap(),
-            fixture.softhsm2_conf().as_os_str()
+            woodgrove.fixture.softhsm2_conf().as_os_str()
         );
-        let pkcs11 = Pkcs11::new(&fixture.manifest.module).unwrap();
+        let pkcs11 = Pkcs11::new(woodgrove.module()).unwrap();
         pkcs11
             .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .unwrap();
         Shared {
-            _dir: dir,
-            spec,
-            fixture,
+            spec: &woodgrove.spec,
+            fixture: &woodgrove.fixture,
             pkcs11,
         }
     })

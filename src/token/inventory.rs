@@ -261,6 +261,8 @@ fn scan_module(module: &LoadedModule, options: &ScanOptions) -> Result<Vec<Token
         }
         tokens.push(scan_token(module, slot, &info, options));
     }
+    // Slot ids are arbitrary (SoftHSM derives them from random serials): order by name instead.
+    tokens.sort_by(|a, b| a.label.cmp(&b.label).then_with(|| a.serial.cmp(&b.serial)));
     Ok(tokens)
 }
 

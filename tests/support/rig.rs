@@ -1,0 +1,151 @@
+//! The PC/SC test rig: a private pcscd with two vpcd readers, inside `unshare` mount and network
+//! namespaces so it never meets the machine's own pcscd (there can be one per machine).
+//!
+//! The pcscd process itself holds the namespaces; test programs join them with `nsenter`, which
+//! execs in place, so every PID the test holds is the program's own and is stopped by that PID.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// vpcd's first reader port (0x8C7B); the second reader is on the next port.
+pub const VPCD_PORT: u16 = 35963;
+pub const READER_0: &str = "Virtual PCD 00 00";
+pub const READER_1: &str = "Virtual PCD 00 01";
+const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+
+/// Whether this process may create mount and network namespaces.
+pub fn namespaces_permitted() -> bool {
+    Command::new("unshare")
+        .args(["--mount", "--net", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Returns `false` (after saying so loudly) when the rig cannot run here; in CI it must run.
+pub fn can_run(test: &str) -> bool {
+    if namespaces_permitted() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: `unshare --mount --net` is not permitted, and CI must run the PC/SC rig");
+    }
+    eprintln!(
+        "\n*** SKIPPED {test}: `unshare --mount --net` is not permitted here, so the PC/SC rig \
+         cannot run. Run the tests as root (CI does). ***\n"
+    );
+    false
+}
+
+pub struct PcscRig {
+    pcscd: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PcscRig {
+    /// Starts pcscd with a private reader config in fresh namespaces and waits until it listens.
+    pub fn start() -> Self {
+        assert!(
+            Path::new(VPCD_DRIVER).exists(),
+            "vsmartcard-vpcd is not installed"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let readers = dir.path().join("reader.conf.d");
+        std::fs::create_dir(&readers).unwrap();
+        std::fs::write(
+            readers.join("vpcd"),
+            format!(
+                "FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:0x{VPCD_PORT:04X}\n\
+                 LIBPATH {VPCD_DRIVER}\nCHANNELID 0x{VPCD_PORT:04X}\n"
+            ),
+        )
+        .unwrap();
+        let pcscd = Command::new("unshare")
+            .args([
+                "--mount",
+                "--net",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+            ])
+            .arg(
+                "set -e; PATH=$PATH:/usr/sbin:/sbin; mkdir -p /run/pcscd; \
+                 mount -t tmpfs tmpfs /run/pcscd; ip link set lo up; exec pcscd -f -c \"$1\"",
+            )
+            .arg("sh")
+            .arg(&readers)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let rig = Self { pcscd, _dir: dir };
+        rig.wait_until_listening();
+        rig
+    }
+
+    fn wait_until_listening(&self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let ready = self
+                .command("test")
+                .args(["-S", "/run/pcscd/pcscd.comm"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the rig's pcscd did not start within 10 s");
+    }
+
+    /// A command that runs inside the rig's namespaces.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .arg("--target")
+            .arg(self.pcscd.id().to_string())
+            .args(["--mount", "--net", "--"])
+            .arg(program);
+        command
+    }
+}
+
+impl Drop for PcscRig {
+    fn drop(&mut self) {
+        stop(&mut self.pcscd);
+    }
+}
+
+/// Stops a child by its PID: SIGTERM, then SIGKILL if it lingers; always reaped.
+pub fn stop(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs `command` in a mount namespace whose /run/pcscd is empty: no smart card service.
+pub fn without_pcscd(program: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("set -e; mkdir -p /run/pcscd; mount -t tmpfs tmpfs /run/pcscd; exec \"$@\"")
+        .arg("sh")
+        .arg(program)
+        .args(args);
+    command
+}
