@@ -459,7 +459,7 @@ fn certificates_carry_what_the_spec_asks_for() {
 fn provisioning_again_reports_already_provisioned() {
     let shared = shared();
     let (again, outcome) = provision(
-        &shared.spec,
+        shared.spec,
         &shared.fixture.dir,
         &ProvisionOptions::default(),
     )
