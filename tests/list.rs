@@ -327,6 +327,30 @@ fn p11kit_registry_in_a_test_directory_finds_softhsm() {
         .map(|t| t["label"].as_str().unwrap())
         .collect();
     assert_eq!(labels, ["Woodgrove Alice", "Woodgrove Bob"]);
+
+    // A failing module that p11-kit marks critical fails the command, after the listing.
+    std::fs::write(
+        registry.join("bogus.module"),
+        "module: /nonexistent/libbogus-pkcs11.so\ncritical: yes\n",
+    )
+    .unwrap();
+    let output = w
+        .certauth()
+        .args(["list", "--json"])
+        .env("CERTAUTH_P11KIT_MODULE_DIRS", &registry)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["modules"][0]["critical"], true);
+    assert_eq!(document["tokens"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap().trim_end(),
+        format!(
+            "certauth: error: the PKCS#11 module /nonexistent/libbogus-pkcs11.so is marked critical in p11-kit {} and could not be used: no such file",
+            registry.join("bogus.module").display()
+        )
+    );
 }
 
 #[test]

@@ -52,6 +52,8 @@ impl std::fmt::Display for ModuleOrigin {
 pub struct ModuleCandidate {
     pub path: PathBuf,
     pub origin: ModuleOrigin,
+    /// p11-kit's `critical: yes`: its failure fails the whole command.
+    pub critical: bool,
 }
 
 /// A registry entry that was skipped, and why; shown with `-v`.
@@ -99,25 +101,29 @@ pub fn discover(options: &DiscoveryOptions) -> Discovered {
         file: options.config_file.clone().unwrap_or_default(),
     };
     for path in &options.config_modules {
-        push(&mut found, path.clone(), config_origin.clone());
+        push(&mut found, path.clone(), config_origin.clone(), false);
     }
     if let Some(paths) = std::env::var_os(MODULE_ENV) {
         for path in std::env::split_paths(&paths).filter(|p| !p.as_os_str().is_empty()) {
-            push(&mut found, path, ModuleOrigin::Environment);
+            push(&mut found, path, ModuleOrigin::Environment, false);
         }
     }
     for path in &options.command_line {
-        push(&mut found, path.clone(), ModuleOrigin::CommandLine);
+        push(&mut found, path.clone(), ModuleOrigin::CommandLine, false);
     }
     found
 }
 
-fn push(found: &mut Discovered, path: PathBuf, origin: ModuleOrigin) {
+fn push(found: &mut Discovered, path: PathBuf, origin: ModuleOrigin, critical: bool) {
     // The same library loaded twice would share one C_Initialize: keep the first mention.
     let key = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
     let wanted = key(&path);
     if !found.modules.iter().any(|c| key(&c.path) == wanted) {
-        found.modules.push(ModuleCandidate { path, origin });
+        found.modules.push(ModuleCandidate {
+            path,
+            origin,
+            critical,
+        });
     }
 }
 
@@ -152,6 +158,7 @@ fn read_registry_dir(dir: &Path, found: &mut Discovered) {
                         found,
                         resolve_module_path(&entry.module),
                         ModuleOrigin::P11Kit { file: file.clone() },
+                        entry.critical,
                     ),
                     Err(reason) => found.skipped.push(SkippedModule { file, reason }),
                 },

@@ -57,6 +57,8 @@ impl Default for ScanOptions {
 pub struct ModuleReport {
     pub path: PathBuf,
     pub origin: ModuleOrigin,
+    /// p11-kit's `critical: yes`: its failure fails the command.
+    pub critical: bool,
     pub info: Option<LibraryInfo>,
     /// `None` when it loaded and listed its slots.
     pub error: Option<String>,
@@ -197,16 +199,18 @@ pub fn load_modules(discovered: &Discovered) -> (Vec<LoadedModule>, Vec<ModuleRe
                 reports.push(ModuleReport {
                     path: candidate.path.clone(),
                     origin: candidate.origin.clone(),
+                    critical: candidate.critical,
                     info: module.info.clone(),
                     error: None,
                 });
                 loaded.push(module);
             }
             Err(error) => {
-                tracing::warn!(module = %candidate.path.display(), origin = %candidate.origin, %error, "PKCS#11 module unusable");
+                tracing::info!(module = %candidate.path.display(), origin = %candidate.origin, %error, "PKCS#11 module unusable");
                 reports.push(ModuleReport {
                     path: candidate.path.clone(),
                     origin: candidate.origin.clone(),
+                    critical: candidate.critical,
                     info: None,
                     error: Some(describe_module_error(&error)),
                 });

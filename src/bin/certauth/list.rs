@@ -59,6 +59,14 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
         print_human(&mut out, &pcsc, &reports, &tokens, args.all)?;
     }
     out.flush()?;
+    if let Some(module) = reports.iter().find(|m| m.critical && m.error.is_some()) {
+        return Err(anyhow!(
+            "the PKCS#11 module {} is marked critical in {} and could not be used: {}",
+            module.path.display(),
+            module.origin,
+            module.error.as_deref().unwrap_or_default()
+        ));
+    }
     if let Some(problem) = tokens.iter().find_map(|t| {
         t.login_problem
             .as_ref()
@@ -100,6 +108,7 @@ fn to_json(
         "modules": modules.iter().map(|m| json!({
             "path": m.path,
             "origin": m.origin,
+            "critical": m.critical,
             "library": m.info,
             "error": m.error,
         })).collect::<Vec<_>>(),
