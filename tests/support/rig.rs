@@ -14,18 +14,30 @@ pub const READER_0: &str = "Virtual PCD 00 00";
 pub const READER_1: &str = "Virtual PCD 00 01";
 const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 
-/// Whether this process may create mount and network namespaces.
-pub fn namespaces_permitted() -> bool {
-    Command::new("unshare")
-        .args(["--mount", "--net", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// How the rig's mount namespace keeps its mounts to itself, if it can be made here.
+///
+/// `private` is the norm. In a chroot whose root is not a mount point (a freshly bootstrapped
+/// build root, say), unshare cannot change propagation; there, leaving it unchanged is just as
+/// isolated as long as no mount on the machine is shared.
+pub fn propagation() -> Option<&'static str> {
+    let works = |propagation: &str| {
+        Command::new("unshare")
+            .args(["--mount", "--net", "--propagation", propagation, "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works("private") {
+        return Some("private");
+    }
+    let nothing_shared = std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|mounts| !mounts.contains(" shared:"));
+    (nothing_shared && works("unchanged")).then_some("unchanged")
 }
 
 /// Returns `false` (after saying so loudly) when the rig cannot run here; in CI it must run.
 pub fn can_run(test: &str) -> bool {
-    if namespaces_permitted() {
+    if propagation().is_some() {
         return true;
     }
     if std::env::var_os("CI").is_some() {
@@ -142,10 +154,21 @@ pub fn stop(child: &mut Child) {
 pub fn without_pcscd(program: &Path, args: &[&str]) -> Command {
     let mut command = Command::new("unshare");
     command
-        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .args([
+            "--mount",
+            "--propagation",
+            isolating_propagation(),
+            "--",
+            "sh",
+            "-c",
+        ])
         .arg("set -e; mkdir -p /run/pcscd; mount -t tmpfs tmpfs /run/pcscd; exec \"$@\"")
         .arg("sh")
         .arg(program)
         .args(args);
     command
+}
+
+fn isolating_propagation() -> &'static str {
+    propagation().expect("callers check can_run first")
 }

@@ -1,0 +1,7 @@
+//! rustls glue: the signing key that lives on a token, the client-certificate resolver, and the
+//! client configuration.
+
+pub mod client_config;
+pub mod encoding;
+pub mod resolver;
+pub mod signing_key;
