@@ -21,7 +21,7 @@ impl Hash {
         }
     }
 
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         self.algorithm().output_len()
     }
 
@@ -75,7 +75,7 @@ pub fn emsa_pss_encode(
 ) -> Result<Vec<u8>, EncodingError> {
     let em_bits = modulus_bits - 1;
     let em_len = em_bits.div_ceil(8);
-    let h_len = hash.len();
+    let h_len = hash.output_len();
     let s_len = h_len;
     if em_len < h_len + s_len + 2 {
         return Err(EncodingError::ModulusTooSmall(modulus_bits));
@@ -112,7 +112,7 @@ pub fn emsa_pss_encode(
 }
 
 fn mgf1(hash: Hash, seed: &[u8], len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + hash.len());
+    let mut out = Vec::with_capacity(len + hash.output_len());
     let mut counter: u32 = 0;
     while out.len() < len {
         let mut input = seed.to_vec();
@@ -126,7 +126,7 @@ fn mgf1(hash: Hash, seed: &[u8], len: usize) -> Vec<u8> {
 
 /// CKM_ECDSA's raw `r||s` as the DER Ecdsa-Sig-Value TLS carries.
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, EncodingError> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(EncodingError::BadEcdsaSignature(raw.len()));
     }
     let (r, s) = raw.split_at(raw.len() / 2);

@@ -259,7 +259,7 @@ fn pss_params(hash: Hash) -> PkcsPssParams {
         hash_alg,
         mgf,
         // TLS 1.3 requires a salt as long as the hash.
-        s_len: (hash.len() as u64).into(),
+        s_len: (hash.output_len() as u64).into(),
     }
 }
 
