@@ -1,24 +1,35 @@
-//! Where a PIN comes from. Headless sources (`env:VAR`, `file:PATH`) for scripts and tests; the
-//! PIN is held in a [`SecretString`] from the moment it is read.
+//! Where a PIN comes from: a terminal prompt without echo, a `pinentry` program, or for headless
+//! use `env:VAR` and `file:PATH` (never the command line). The PIN is held in a [`SecretString`]
+//! from the moment it is read. [`login`] decides when a PIN may be sent at all.
 
+pub mod login;
+pub mod pinentry;
+
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-/// A non-interactive PIN source, as given on the command line.
+/// A PIN source, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PinSource {
     /// `env:VAR`
     Environment(String),
     /// `file:PATH`; the first line is the PIN.
     File(PathBuf),
+    /// `prompt`: ask on the terminal, without echo.
+    Terminal,
+    /// `pinentry` or `pinentry:PROGRAM`.
+    Pinentry(PathBuf),
 }
 
 /// Why no PIN could be had.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PinSourceError {
-    #[error("`{0}` is not a PIN source; use env:VARIABLE or file:PATH")]
+    #[error(
+        "`{0}` is not a PIN source; use prompt, pinentry[:PROGRAM], env:VARIABLE or file:PATH"
+    )]
     Syntax(String),
     #[error("the environment variable {0} holding the PIN is not set")]
     MissingVariable(String),
@@ -26,6 +37,8 @@ pub enum PinSourceError {
     File { path: PathBuf, reason: String },
     #[error("the PIN from {0} is empty")]
     Empty(String),
+    #[error("{0} asks on a terminal, and there is none")]
+    NoTerminal(String),
 }
 
 impl std::str::FromStr for PinSource {
@@ -35,13 +48,28 @@ impl std::str::FromStr for PinSource {
         match text.split_once(':') {
             Some(("env", var)) if !var.is_empty() => Ok(Self::Environment(var.to_owned())),
             Some(("file", path)) if !path.is_empty() => Ok(Self::File(PathBuf::from(path))),
+            Some(("pinentry", program)) if !program.is_empty() => {
+                Ok(Self::Pinentry(PathBuf::from(program)))
+            }
+            None if text == "pinentry" => Ok(Self::Pinentry(PathBuf::from("pinentry"))),
+            None if text == "prompt" => Ok(Self::Terminal),
             _ => Err(PinSourceError::Syntax(text.to_owned())),
         }
     }
 }
 
 impl PinSource {
-    /// Reads the PIN.
+    /// The default: the terminal when there is one.
+    pub fn default_for_this_process() -> Option<Self> {
+        std::io::stdin().is_terminal().then_some(Self::Terminal)
+    }
+
+    /// Whether a person is asked (so a second attempt may bring a different PIN).
+    pub fn is_interactive(&self) -> bool {
+        matches!(self, Self::Terminal | Self::Pinentry(_))
+    }
+
+    /// Reads a PIN from a headless source (`env:`, `file:`).
     pub fn read(&self) -> Result<SecretString, PinSourceError> {
         let (pin, named) = match self {
             Self::Environment(var) => {
@@ -58,11 +86,97 @@ impl PinSource {
                 let first = Zeroizing::new(text.lines().next().unwrap_or_default().to_owned());
                 (first, path.display().to_string())
             }
+            Self::Terminal => return Err(PinSourceError::NoTerminal("prompt".into())),
+            Self::Pinentry(program) => {
+                return Err(PinSourceError::NoTerminal(program.display().to_string()))
+            }
         };
         if pin.is_empty() {
             return Err(PinSourceError::Empty(named));
         }
         Ok(SecretString::from(pin.as_str()))
+    }
+}
+
+/// Asks for PINs from one [`PinSource`], and tells the user about PIN state on stderr.
+pub struct PinAsker {
+    source: PinSource,
+}
+
+impl PinAsker {
+    pub fn new(source: PinSource) -> Self {
+        Self { source }
+    }
+
+    fn ask_terminal(&self, request: &login::PinRequest<'_>) -> Result<SecretString, String> {
+        if let Some(warning) = request.warning {
+            eprintln!("Warning: {warning}.");
+        }
+        let prompt = format!(
+            "PIN for token `{}` (to use {}): ",
+            request.token, request.certificate
+        );
+        let typed = Zeroizing::new(rpassword::prompt_password(prompt).map_err(|e| e.to_string())?);
+        Ok(SecretString::from(typed.as_str()))
+    }
+
+    fn ask_pinentry(
+        &self,
+        program: &std::path::Path,
+        request: &login::PinRequest<'_>,
+    ) -> Result<SecretString, String> {
+        let mut pinentry = pinentry::Pinentry::start(program).map_err(|e| e.to_string())?;
+        let description = format!(
+            "Enter the PIN of token \"{}\" to sign in with\n{}",
+            request.token, request.certificate
+        );
+        let error = match (request.attempt, request.warning) {
+            (1, warning) => warning.map(str::to_owned),
+            (_, Some(warning)) => Some(format!("Wrong PIN. {warning}")),
+            (_, None) => Some("Wrong PIN".to_owned()),
+        };
+        pinentry
+            .get_pin(&description, error.as_deref())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl login::PinPrompt for PinAsker {
+    fn ask(
+        &mut self,
+        request: &login::PinRequest<'_>,
+    ) -> Result<Option<SecretString>, login::PinPromptError> {
+        let result = match &self.source {
+            PinSource::Terminal => self.ask_terminal(request),
+            PinSource::Pinentry(program) => self.ask_pinentry(program, request),
+            headless => headless.read().map_err(|e| e.to_string()),
+        };
+        result.map(Some).map_err(login::PinPromptError)
+    }
+
+    fn can_retry(&self) -> bool {
+        self.source.is_interactive()
+    }
+
+    fn confirm_final_try(&mut self, token: &str) -> bool {
+        let question =
+            format!("The PIN of `{token}` is on its FINAL TRY: a wrong PIN locks the token.");
+        match &self.source {
+            PinSource::Terminal => {
+                eprint!("{question} Type YES to try anyway: ");
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "YES"
+            }
+            PinSource::Pinentry(program) => pinentry::Pinentry::start(program)
+                .and_then(|mut p| p.confirm(&format!("{question}\nTry anyway?")))
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    fn notice(&mut self, message: &str) {
+        eprintln!("{message}");
     }
 }
 
@@ -78,6 +192,15 @@ mod tests {
         assert_eq!(
             "file:/run/pin".parse(),
             Ok(PinSource::File("/run/pin".into()))
+        );
+        assert_eq!("prompt".parse(), Ok(PinSource::Terminal));
+        assert_eq!(
+            "pinentry".parse(),
+            Ok(PinSource::Pinentry("pinentry".into()))
+        );
+        assert_eq!(
+            "pinentry:/usr/bin/pinentry-tty".parse(),
+            Ok(PinSource::Pinentry("/usr/bin/pinentry-tty".into()))
         );
         assert_eq!(
             "123456".parse::<PinSource>(),

@@ -47,6 +47,57 @@ fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// The path attributes certauth understands.
+const KNOWN_ATTRIBUTES: &[&str] = &[
+    "token",
+    "manufacturer",
+    "serial",
+    "model",
+    "object",
+    "id",
+    "type",
+];
+
+/// Parses a `pkcs11:` URI naming a certificate into its path attributes, values percent-decoded.
+/// Query attributes (`?pin-value=...`) are ignored: they never choose an object.
+pub fn parse(uri: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let rest = uri
+        .strip_prefix("pkcs11:")
+        .ok_or("it does not start with pkcs11:")?;
+    let path = rest.split('?').next().unwrap_or_default();
+    let mut attributes = Vec::new();
+    for part in path.split(';').filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}` is not name=value"))?;
+        if !KNOWN_ATTRIBUTES.contains(&name) {
+            return Err(format!("unsupported attribute `{name}`"));
+        }
+        let value = decode(value).ok_or_else(|| format!("bad escape in `{part}`"))?;
+        if name == "type" && value != b"cert" {
+            return Err("type must be cert".into());
+        }
+        attributes.push((name.to_owned(), value));
+    }
+    Ok(attributes)
+}
+
+fn decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(text.get(i + 1..i + 3)?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +117,9 @@ mod tests {
             "pkcs11:token=Woodgrove%20Alice;manufacturer=SoftHSM%20project;serial=f190354db0ac8909;\
              model=SoftHSM%20v2;object=alice%3Brsa%2F2048;id=%01%AB;type=cert"
         );
+        let parsed = parse(&uri.certificate()).unwrap();
+        assert_eq!(parsed[0], ("token".to_owned(), b"Woodgrove Alice".to_vec()));
+        assert_eq!(parsed[4], ("object".to_owned(), b"alice;rsa/2048".to_vec()));
+        assert_eq!(parsed[5], ("id".to_owned(), vec![0x01, 0xab]));
     }
 }

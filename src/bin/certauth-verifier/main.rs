@@ -14,6 +14,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     certauth::logging::init(cli.verbosity.verbose);
+    certauth::tls::install_crypto_provider();
     let result = match cli.command {
         cli::Command::Crl(args) => crl::run(&args),
     };

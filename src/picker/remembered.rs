@@ -1,0 +1,173 @@
+//! The certificate a user chose for an endpoint and username, remembered in the config directory
+//! (`remembered-certificates.json`) so the next sign-in needs no choice.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const FILE_NAME: &str = "remembered-certificates.json";
+
+/// What is remembered of a choice: enough to find the certificate again, nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RememberedCertificate {
+    pub sha256: String,
+    pub uri: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RememberedError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+    #[error("no config directory is known for this user (is HOME set?)")]
+    NoConfigDir,
+}
+
+/// The remembered choices, by endpoint then lowercase username.
+#[derive(Debug, Clone, Default)]
+pub struct RememberedChoices {
+    path: PathBuf,
+    entries: BTreeMap<String, BTreeMap<String, RememberedCertificate>>,
+}
+
+impl RememberedChoices {
+    /// The file in the user's config directory.
+    pub fn default_path() -> Result<PathBuf, RememberedError> {
+        directories::ProjectDirs::from("", "", "certauth")
+            .map(|dirs| dirs.config_dir().join(FILE_NAME))
+            .ok_or(RememberedError::NoConfigDir)
+    }
+
+    /// Loads `path`; a missing file is an empty store.
+    pub fn load(path: &Path) -> Result<Self, RememberedError> {
+        let entries = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| RememberedError::Read {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(RememberedError::Read {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            entries,
+        })
+    }
+
+    pub fn get(&self, endpoint: &str, username: &str) -> Option<&RememberedCertificate> {
+        self.entries.get(endpoint)?.get(&username.to_lowercase())
+    }
+
+    pub fn set(&mut self, endpoint: &str, username: &str, choice: RememberedCertificate) {
+        self.entries
+            .entry(endpoint.to_owned())
+            .or_default()
+            .insert(username.to_lowercase(), choice);
+    }
+
+    /// Forgets one endpoint's choices, or all; returns how many were dropped.
+    pub fn forget(&mut self, endpoint: Option<&str>) -> usize {
+        match endpoint {
+            Some(endpoint) => self.entries.remove(endpoint).map_or(0, |users| users.len()),
+            None => {
+                let count = self.entries.values().map(BTreeMap::len).sum();
+                self.entries.clear();
+                count
+            }
+        }
+    }
+
+    /// Writes the store atomically, creating the directory (mode 0700 on Unix) if needed.
+    pub fn save(&self) -> Result<(), RememberedError> {
+        let write_error = |e: std::io::Error| RememberedError::Write {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = self.path.parent() {
+            create_private_dir(dir).map_err(write_error)?;
+        }
+        let text =
+            serde_json::to_vec_pretty(&self.entries).map_err(|e| RememberedError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        let partial = self.path.with_extension("json.partial");
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &self.path))
+            .map_err(write_error)
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// The key an endpoint URL is remembered under: scheme, host and port.
+pub fn endpoint_key(url: &reqwest::Url) -> String {
+    let port = url.port_or_known_default().unwrap_or(443);
+    format!(
+        "{}://{}:{port}",
+        url.scheme(),
+        url.host_str().unwrap_or_default().to_ascii_lowercase()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(n: u8) -> RememberedCertificate {
+        RememberedCertificate {
+            sha256: format!("{n:02x}").repeat(32),
+            uri: format!("pkcs11:id=%{n:02X}"),
+            description: format!("cert {n}"),
+        }
+    }
+
+    #[test]
+    fn remembers_per_endpoint_and_user_and_forgets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join(FILE_NAME);
+        let mut store = RememberedChoices::load(&path).unwrap();
+        store.set("https://a:443", "Bob@Woodgrove.com", choice(1));
+        store.set("https://a:443", "alice@woodgrove.com", choice(2));
+        store.set("https://b:8443", "bob@woodgrove.com", choice(3));
+        store.save().unwrap();
+
+        let mut again = RememberedChoices::load(&path).unwrap();
+        assert_eq!(
+            again.get("https://a:443", "bob@woodgrove.com"),
+            Some(&choice(1))
+        );
+        assert_eq!(again.forget(Some("https://a:443")), 2);
+        assert_eq!(again.get("https://a:443", "bob@woodgrove.com"), None);
+        assert_eq!(again.forget(None), 1);
+    }
+
+    #[test]
+    fn endpoint_keys_normalise() {
+        let url = reqwest::Url::parse("https://Verifier.Example/certauth/signin").unwrap();
+        assert_eq!(endpoint_key(&url), "https://verifier.example:443");
+        let url = reqwest::Url::parse("https://127.0.0.1:8443").unwrap();
+        assert_eq!(endpoint_key(&url), "https://127.0.0.1:8443");
+    }
+}

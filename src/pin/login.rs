@@ -1,0 +1,306 @@
+//! Logging in to a token without ever locking it by accident.
+//!
+//! Before each attempt the token's flags are read again: a locked PIN stops at once, a PIN on its
+//! final try is not sent unless the user insists, a PIN pad gets `C_Login` with no PIN. A wrong PIN
+//! is reported with the token's new state and retried only while that is safe and someone can type
+//! a different PIN.
+
+use cryptoki::context::Pkcs11;
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use secrecy::SecretString;
+
+/// The PIN state a token reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PinState {
+    pub count_low: bool,
+    pub final_try: bool,
+    pub locked: bool,
+    pub pin_pad: bool,
+}
+
+impl PinState {
+    pub fn read(pkcs11: &Pkcs11, slot: Slot) -> Result<Self, CkError> {
+        let info = pkcs11.get_token_info(slot)?;
+        Ok(Self {
+            count_low: info.user_pin_count_low(),
+            final_try: info.user_pin_final_try(),
+            locked: info.user_pin_locked(),
+            pin_pad: info.protected_authentication_path(),
+        })
+    }
+
+    /// A warning to show with the PIN prompt, if any.
+    pub fn warning(&self) -> Option<&'static str> {
+        if self.final_try {
+            Some("FINAL TRY: one more wrong PIN locks this token")
+        } else if self.count_low {
+            Some("PIN count low: a wrong PIN has been entered; few tries are left")
+        } else {
+            None
+        }
+    }
+}
+
+/// What to do before sending a PIN, given the token's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The PIN is blocked: nothing may be sent.
+    StopLocked,
+    /// Use the reader's PIN pad.
+    UsePinPad,
+    /// Final try and the user has not said to go ahead: ask them, or refuse.
+    ConfirmFinalTry,
+    /// Ask for the PIN and send it.
+    AskPin,
+}
+
+/// Whether the user has agreed to spend the final try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FinalTry {
+    #[default]
+    Refuse,
+    /// `--allow-final-try`
+    Allow,
+}
+
+/// The decision for one attempt. Pure, so every branch is tested without a card.
+pub fn next_step(state: PinState, final_try: FinalTry) -> Step {
+    if state.locked {
+        Step::StopLocked
+    } else if state.pin_pad {
+        Step::UsePinPad
+    } else if state.final_try && final_try == FinalTry::Refuse {
+        Step::ConfirmFinalTry
+    } else {
+        Step::AskPin
+    }
+}
+
+/// Who supplies the PIN, and talks to the user about it. The library never talks to the user
+/// itself: the command line or the desktop agent implements this.
+pub trait PinPrompt {
+    /// Asks for the PIN of `token` to use `certificate`. `None` means no PIN can be had (no
+    /// terminal, the user cancelled).
+    fn ask(&mut self, request: &PinRequest<'_>) -> Result<Option<SecretString>, PinPromptError>;
+    /// Whether a second attempt could bring a different PIN (a person typing, not a file).
+    fn can_retry(&self) -> bool;
+    /// Asks the user whether to spend the final try; `false` without a person to ask.
+    fn confirm_final_try(&mut self, token: &str) -> bool;
+    /// Tells the user something (wrong PIN, use the PIN pad).
+    fn notice(&mut self, message: &str);
+}
+
+/// One request for a PIN.
+#[derive(Debug, Clone)]
+pub struct PinRequest<'a> {
+    pub token: &'a str,
+    pub certificate: &'a str,
+    pub warning: Option<&'static str>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// A PIN source that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PinPromptError(pub String);
+
+/// Why no login happened.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error(
+        "the PIN of `{token}` is blocked; it needs unblocking with the PUK, or by your help desk"
+    )]
+    Locked { token: String },
+    #[error("the PIN of `{token}` is on its final try: a wrong PIN would lock the token, so none was sent. Run again with --allow-final-try if you are sure of the PIN")]
+    FinalTryRefused { token: String },
+    #[error("wrong PIN for `{token}`{}", state_suffix(.state))]
+    WrongPin { token: String, state: PinState },
+    #[error("no PIN for `{token}`: {reason}")]
+    NoPin { token: String, reason: String },
+    #[error("the PIN pad entry on `{token}` was cancelled")]
+    PinPadCancelled { token: String },
+    #[error("logging in to `{token}` failed: {source}")]
+    Token { token: String, source: CkError },
+}
+
+fn state_suffix(state: &PinState) -> String {
+    if state.locked {
+        "; the token is now LOCKED".to_owned()
+    } else if state.final_try {
+        "; the next wrong PIN locks the token".to_owned()
+    } else if state.count_low {
+        "; few tries are left".to_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// Logged in. For an always-authenticate key the PIN is kept for its context-specific logins.
+pub struct LoggedIn {
+    pub pin: Option<SecretString>,
+}
+
+/// Logs the user in on `session`. `certificate` names what the PIN is for in prompts.
+pub fn log_in(
+    pkcs11: &Pkcs11,
+    slot: Slot,
+    session: &Session,
+    token: &str,
+    certificate: &str,
+    prompt: &mut dyn PinPrompt,
+    final_try: FinalTry,
+) -> Result<LoggedIn, LoginError> {
+    let token_error = |source| LoginError::Token {
+        token: token.to_owned(),
+        source,
+    };
+    let mut attempt = 0;
+    let mut allow = final_try;
+    loop {
+        attempt += 1;
+        let state = PinState::read(pkcs11, slot).map_err(token_error)?;
+        match next_step(state, allow) {
+            Step::StopLocked => {
+                return Err(LoginError::Locked {
+                    token: token.to_owned(),
+                })
+            }
+            Step::UsePinPad => {
+                prompt.notice(&format!(
+                    "Enter the PIN for `{token}` on the reader's PIN pad."
+                ));
+                return match session.login(UserType::User, None) {
+                    Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                        Ok(LoggedIn { pin: None })
+                    }
+                    Err(CkError::Pkcs11(RvError::FunctionCanceled, _)) => {
+                        Err(LoginError::PinPadCancelled {
+                            token: token.to_owned(),
+                        })
+                    }
+                    Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(LoginError::WrongPin {
+                        token: token.to_owned(),
+                        state: PinState::read(pkcs11, slot).unwrap_or(state),
+                    }),
+                    Err(e) => Err(token_error(e)),
+                };
+            }
+            Step::ConfirmFinalTry => {
+                if prompt.confirm_final_try(token) {
+                    allow = FinalTry::Allow;
+                    attempt -= 1;
+                    continue;
+                }
+                return Err(LoginError::FinalTryRefused {
+                    token: token.to_owned(),
+                });
+            }
+            Step::AskPin => {}
+        }
+        let request = PinRequest {
+            token,
+            certificate,
+            warning: state.warning(),
+            attempt,
+        };
+        let pin = prompt
+            .ask(&request)
+            .map_err(|e| LoginError::NoPin {
+                token: token.to_owned(),
+                reason: e.0,
+            })?
+            .ok_or_else(|| LoginError::NoPin {
+                token: token.to_owned(),
+                reason: "none was given".to_owned(),
+            })?;
+        match session.login(UserType::User, Some(&pin)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                return Ok(LoggedIn { pin: Some(pin) })
+            }
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
+                return Err(LoginError::Locked {
+                    token: token.to_owned(),
+                })
+            }
+            Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
+                let after = PinState::read(pkcs11, slot).unwrap_or(state);
+                let wrong = LoginError::WrongPin {
+                    token: token.to_owned(),
+                    state: after,
+                };
+                // Retry only with a person at the keyboard and the token not locked; the next
+                // round re-checks the final-try flag before anything is sent.
+                if !prompt.can_retry() || after.locked {
+                    return Err(wrong);
+                }
+                prompt.notice(&format!("{wrong}."));
+            }
+            Err(e) => return Err(token_error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_pin_is_never_tried() {
+        let state = PinState {
+            locked: true,
+            ..PinState::default()
+        };
+        assert_eq!(next_step(state, FinalTry::Allow), Step::StopLocked);
+    }
+
+    #[test]
+    fn the_final_try_needs_consent() {
+        let state = PinState {
+            final_try: true,
+            count_low: true,
+            ..PinState::default()
+        };
+        assert_eq!(next_step(state, FinalTry::Refuse), Step::ConfirmFinalTry);
+        assert_eq!(next_step(state, FinalTry::Allow), Step::AskPin);
+        assert_eq!(
+            state.warning(),
+            Some("FINAL TRY: one more wrong PIN locks this token")
+        );
+    }
+
+    #[test]
+    fn a_pin_pad_gets_no_pin() {
+        let state = PinState {
+            pin_pad: true,
+            ..PinState::default()
+        };
+        assert_eq!(next_step(state, FinalTry::Refuse), Step::UsePinPad);
+    }
+
+    #[test]
+    fn an_ordinary_token_is_asked() {
+        assert_eq!(
+            next_step(PinState::default(), FinalTry::Refuse),
+            Step::AskPin
+        );
+        assert_eq!(PinState::default().warning(), None);
+    }
+
+    #[test]
+    fn wrong_pin_messages_say_what_is_left() {
+        let err = LoginError::WrongPin {
+            token: "Card".into(),
+            state: PinState {
+                final_try: true,
+                ..PinState::default()
+            },
+        };
+        assert_eq!(
+            err.to_string(),
+            "wrong PIN for `Card`; the next wrong PIN locks the token"
+        );
+    }
+}

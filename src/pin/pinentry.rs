@@ -1,0 +1,228 @@
+//! Asking for a PIN through a `pinentry` program (GnuPG's Assuan protocol), so the desktop's own
+//! PIN dialog (GTK, Qt, curses, tty) does the asking.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+/// A pinentry failure or refusal.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PinentryError {
+    #[error("cannot start {program}: {reason}")]
+    Start { program: String, reason: String },
+    #[error("{program} does not speak the pinentry protocol: {line}")]
+    Protocol { program: String, line: String },
+    #[error("cancelled in {program}")]
+    Cancelled { program: String },
+    #[error("{program} failed: {reason}")]
+    Io { program: String, reason: String },
+}
+
+/// One conversation with a pinentry process.
+pub struct Pinentry {
+    program: String,
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+/// Assuan error code 83886179: operation cancelled (GPG_ERR_CANCELED from the pinentry source).
+const CANCELLED: &str = "83886179";
+
+impl Pinentry {
+    /// Starts `program` and reads its greeting. The terminal it should use (for curses and tty
+    /// pinentries) is taken from `GPG_TTY` or the process's own terminal.
+    pub fn start(program: &Path) -> Result<Self, PinentryError> {
+        let name = program.display().to_string();
+        let mut child = Command::new(program)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| PinentryError::Start {
+                program: name.clone(),
+                reason: e.to_string(),
+            })?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(PinentryError::Start {
+                program: name,
+                reason: "no pipes".into(),
+            });
+        };
+        let mut pinentry = Self {
+            program: name,
+            child,
+            input,
+            output: BufReader::new(output),
+        };
+        pinentry.expect_ok()?;
+        if let Some(tty) = std::env::var_os("GPG_TTY") {
+            pinentry.command(&format!("OPTION ttyname={}", tty.to_string_lossy()))?;
+        }
+        if let Ok(term) = std::env::var("TERM") {
+            pinentry.command(&format!("OPTION ttytype={term}"))?;
+        }
+        Ok(pinentry)
+    }
+
+    /// Asks for a PIN. `error` is shown above the prompt (after a wrong PIN).
+    pub fn get_pin(
+        &mut self,
+        description: &str,
+        error: Option<&str>,
+    ) -> Result<SecretString, PinentryError> {
+        self.command("SETTITLE certauth")?;
+        self.command(&format!("SETDESC {}", escape(description)))?;
+        self.command("SETPROMPT PIN:")?;
+        if let Some(error) = error {
+            self.command(&format!("SETERROR {}", escape(error)))?;
+        }
+        self.send("GETPIN")?;
+        let mut pin = Zeroizing::new(String::new());
+        loop {
+            let line = Zeroizing::new(self.read_line()?);
+            if let Some(data) = line.strip_prefix("D ") {
+                pin = unescape(data);
+            } else if line.starts_with("OK") {
+                return Ok(SecretString::from(pin.as_str()));
+            } else {
+                return Err(self.refusal(&line));
+            }
+        }
+    }
+
+    /// Asks a yes/no question; `Ok(false)` when the user declines.
+    pub fn confirm(&mut self, description: &str) -> Result<bool, PinentryError> {
+        self.command(&format!("SETDESC {}", escape(description)))?;
+        self.send("CONFIRM")?;
+        let line = self.read_line()?;
+        if line.starts_with("OK") {
+            Ok(true)
+        } else if line.starts_with("ERR") {
+            Ok(false)
+        } else {
+            Err(self.refusal(&line))
+        }
+    }
+
+    fn command(&mut self, command: &str) -> Result<(), PinentryError> {
+        self.send(command)?;
+        self.expect_ok()
+    }
+
+    fn send(&mut self, line: &str) -> Result<(), PinentryError> {
+        writeln!(self.input, "{line}")
+            .and_then(|()| self.input.flush())
+            .map_err(|e| PinentryError::Io {
+                program: self.program.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The next line that is not a comment or status line.
+    fn read_line(&mut self) -> Result<String, PinentryError> {
+        loop {
+            let mut line = String::new();
+            let read = self
+                .output
+                .read_line(&mut line)
+                .map_err(|e| PinentryError::Io {
+                    program: self.program.clone(),
+                    reason: e.to_string(),
+                })?;
+            if read == 0 {
+                return Err(PinentryError::Io {
+                    program: self.program.clone(),
+                    reason: "it exited".into(),
+                });
+            }
+            let line = line.trim_end_matches(['\r', '\n']).to_owned();
+            if !(line.starts_with('#') || line.starts_with("S ")) {
+                return Ok(line);
+            }
+        }
+    }
+
+    fn expect_ok(&mut self) -> Result<(), PinentryError> {
+        let line = self.read_line()?;
+        if line.starts_with("OK") {
+            Ok(())
+        } else {
+            Err(self.refusal(&line))
+        }
+    }
+
+    fn refusal(&self, line: &str) -> PinentryError {
+        if line.starts_with("ERR") && line.split_whitespace().nth(1) == Some(CANCELLED) {
+            PinentryError::Cancelled {
+                program: self.program.clone(),
+            }
+        } else {
+            PinentryError::Protocol {
+                program: self.program.clone(),
+                line: line.to_owned(),
+            }
+        }
+    }
+}
+
+impl Drop for Pinentry {
+    fn drop(&mut self) {
+        let _ = self.send("BYE");
+        if let Err(e) = self.child.wait() {
+            tracing::debug!(error = %e, "waiting for pinentry");
+        }
+    }
+}
+
+/// Assuan percent-escaping for a line argument.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Undoes Assuan percent-escaping, into a buffer that is wiped when dropped.
+fn unescape(data: &str) -> Zeroizing<String> {
+    let bytes = data.as_bytes();
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(byte) = data
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    Zeroizing::new(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_round_trips() {
+        assert_eq!(escape("50% off\nnow"), "50%25 off%0Anow");
+        assert_eq!(unescape("12%2534").as_str(), "12%34");
+        assert_eq!(unescape("plain").as_str(), "plain");
+        assert_eq!(unescape("bad%zz").as_str(), "bad%zz");
+    }
+}
