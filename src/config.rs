@@ -4,6 +4,8 @@
 //! ```toml
 //! # Extra PKCS#11 modules, loaded after the p11-kit registry.
 //! modules = ["/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"]
+//! # With exactly one certificate that can sign in, use it without asking (default true).
+//! auto_select_single = true
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -15,12 +17,28 @@ use crate::toml_file::TomlError;
 /// Names a config file to use instead of the default one.
 pub const CONFIG_ENV: &str = "CERTAUTH_CONFIG";
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// PKCS#11 modules to load besides those p11-kit registers.
     #[serde(default)]
     pub modules: Vec<PathBuf>,
+    /// Use the only eligible certificate without showing the picker.
+    #[serde(default = "yes")]
+    pub auto_select_single: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            modules: Vec::new(),
+            auto_select_single: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod picker;
 pub mod pin;
 pub mod reader;
+pub mod signin;
 pub mod tls;
 pub mod token;
 pub mod toml_file;

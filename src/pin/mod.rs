@@ -109,6 +109,9 @@ impl PinAsker {
     }
 
     fn ask_terminal(&self, request: &login::PinRequest<'_>) -> Result<SecretString, String> {
+        if !std::io::stdin().is_terminal() {
+            return Err("there is no terminal to ask for it on; give --pin env:VARIABLE, --pin file:PATH or --pin pinentry".into());
+        }
         if let Some(warning) = request.warning {
             eprintln!("Warning: {warning}.");
         }

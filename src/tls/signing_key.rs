@@ -112,6 +112,14 @@ pub trait KeySigner: Send + Sync + fmt::Debug {
     fn sign(&self, scheme: Scheme, message: &[u8]) -> Result<Vec<u8>, SignError>;
 }
 
+/// How an always-authenticate key gets its context-specific login.
+pub enum ContextLogin {
+    /// The PIN the user gave for this sign-in, held only as long as the key.
+    Pin(SecretString),
+    /// The reader's PIN pad asks each time.
+    PinPad,
+}
+
 /// A private key on a PKCS#11 token, used through one session.
 pub struct Pkcs11Key {
     token: String,
@@ -119,8 +127,8 @@ pub struct Pkcs11Key {
     key: ObjectHandle,
     algorithm: KeyAlgorithm,
     capabilities: Capabilities,
-    /// Held only for a key that wants its PIN again before each signature.
-    context_pin: Option<SecretString>,
+    /// Only for a key that wants a login before each signature.
+    context_login: Option<ContextLogin>,
 }
 
 impl fmt::Debug for Pkcs11Key {
@@ -129,20 +137,20 @@ impl fmt::Debug for Pkcs11Key {
             .field("token", &self.token)
             .field("algorithm", &self.algorithm)
             .field("capabilities", &self.capabilities)
-            .field("always_authenticate", &self.context_pin.is_some())
+            .field("always_authenticate", &self.context_login.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Pkcs11Key {
-    /// `session` must be logged in. `context_pin` is required for an always-authenticate key.
+    /// `session` must be logged in. `context_login` is required for an always-authenticate key.
     pub fn new(
         token: String,
         session: Session,
         key: ObjectHandle,
         algorithm: KeyAlgorithm,
         capabilities: Capabilities,
-        context_pin: Option<SecretString>,
+        context_login: Option<ContextLogin>,
     ) -> Self {
         Self {
             token,
@@ -150,7 +158,7 @@ impl Pkcs11Key {
             key,
             algorithm,
             capabilities,
-            context_pin,
+            context_login,
         }
     }
 
@@ -211,7 +219,7 @@ impl Pkcs11Key {
     fn sign_with_context_login(
         &self,
         session: &Session,
-        pin: &SecretString,
+        login: &ContextLogin,
         scheme: Scheme,
         message: &[u8],
     ) -> Result<Vec<u8>, SignError> {
@@ -233,8 +241,12 @@ impl Pkcs11Key {
         session
             .sign_init(&mechanism, self.key)
             .map_err(self.token_error("C_SignInit"))?;
+        let pin = match login {
+            ContextLogin::Pin(pin) => Some(pin),
+            ContextLogin::PinPad => None,
+        };
         session
-            .login(UserType::ContextSpecific, Some(pin))
+            .login(UserType::ContextSpecific, pin)
             .map_err(self.token_error("C_Login(CKU_CONTEXT_SPECIFIC)"))?;
         session
             .sign_update(message)
@@ -273,15 +285,15 @@ impl KeySigner for Pkcs11Key {
     }
 
     fn always_authenticate(&self) -> bool {
-        self.context_pin.is_some()
+        self.context_login.is_some()
     }
 
     fn sign(&self, scheme: Scheme, message: &[u8]) -> Result<Vec<u8>, SignError> {
         // One operation at a time per session, as PKCS#11 requires.
         let session = self.session.lock().map_err(|_| SignError::Poisoned)?;
         tracing::debug!(token = %self.token, ?scheme, "signing on the token");
-        match &self.context_pin {
-            Some(pin) => self.sign_with_context_login(&session, pin, scheme, message),
+        match &self.context_login {
+            Some(login) => self.sign_with_context_login(&session, login, scheme, message),
             None => self.sign_digest(&session, scheme, message),
         }
     }

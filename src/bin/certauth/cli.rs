@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use certauth::picker::choice::CertChoice;
 use certauth::pin::PinSource;
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,18 @@ pub enum Command {
     /// Print smart card reader and card events as they happen, and the tokens after each card
     /// event, until interrupted.
     Watch(WatchArgs),
+
+    /// Sign in to a certauth endpoint with a certificate on your token (mutual TLS; the key never
+    /// leaves the token). Exit codes: 0 signed in, 3 refused by the server, 4 no usable
+    /// certificate, 5 PIN problem, 6 network or TLS error, 1 anything else.
+    SignIn(SignInArgs),
+
+    /// Send any HTTPS request with a certificate on your token as the TLS client identity, like
+    /// curl with a PKCS#11 client certificate. Prints the response body.
+    Request(RequestArgs),
+
+    /// Forget the certificate remembered for ENDPOINT (or for every endpoint).
+    Forget(ForgetArgs),
 
     /// Provision the Woodgrove demo tenant onto SoftHSM tokens in a fresh directory, publish its
     /// CRLs on loopback, check them, and show what was made.
@@ -131,4 +144,89 @@ pub struct WatchArgs {
     /// Stop after this many events.
     #[arg(long, value_name = "N")]
     pub events: Option<usize>,
+}
+
+/// Which certificate to use and how to unlock it: shared by `sign-in` and `request`.
+#[derive(Debug, clap::Args)]
+pub struct IdentityArgs {
+    #[command(flatten)]
+    pub modules: ModuleArgs,
+
+    /// The certificate to use: a pkcs11: URI or a SHA-256 thumbprint (see `certauth list`).
+    #[arg(long, value_name = "URI|SHA256")]
+    pub cert: Option<CertChoice>,
+
+    /// Where the PIN comes from: prompt (the default on a terminal), pinentry[:PROGRAM],
+    /// env:VARIABLE or file:PATH. Never the command line itself.
+    #[arg(long, value_name = "SOURCE")]
+    pub pin: Option<PinSource>,
+
+    /// Send the PIN even when the token says a wrong one would lock it.
+    #[arg(long)]
+    pub allow_final_try: bool,
+
+    /// Show the picker even when only one certificate can sign in.
+    #[arg(long)]
+    pub always_pick: bool,
+
+    /// Trust server certificates issued by the CAs in this PEM file instead of the system's roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// PEM file with the intermediate (and root) CAs of your certificate, so the chain can be sent
+    /// and matched against the CAs the server accepts (repeatable).
+    #[arg(long = "chain", value_name = "PEM")]
+    pub chain_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SignInArgs {
+    /// The certauth endpoint, e.g. https://certauth.example.com (the sign-in goes to
+    /// /certauth/signin unless the URL has a path).
+    pub url: reqwest::Url,
+
+    /// Your user principal name.
+    #[arg(long, value_name = "UPN")]
+    pub username: String,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+
+    /// Do not remember the certificate chosen for this endpoint and username.
+    #[arg(long)]
+    pub no_remember: bool,
+
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RequestArgs {
+    pub url: reqwest::Url,
+
+    /// The HTTP method.
+    #[arg(long, short = 'X', default_value = "GET")]
+    pub method: reqwest::Method,
+
+    /// The request body; with @FILE, the file's contents.
+    #[arg(long, short = 'd')]
+    pub data: Option<String>,
+
+    /// A header, "Name: value" (repeatable).
+    #[arg(long, short = 'H', value_name = "HEADER")]
+    pub header: Vec<String>,
+
+    /// Exit 22 when the server answers with an HTTP error status, like curl --fail.
+    #[arg(long, short = 'f')]
+    pub fail: bool,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ForgetArgs {
+    /// The endpoint URL; without it, every remembered choice is forgotten.
+    pub endpoint: Option<reqwest::Url>,
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod demo;
 mod list;
+mod signin;
 #[path = "../common/report.rs"]
 mod report;
 mod table;
@@ -22,6 +23,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::List(args) => list::run(&args),
         cli::Command::Watch(args) => watch::run(&args),
+        cli::Command::SignIn(args) => return signin::sign_in(&args),
+        cli::Command::Request(args) => return signin::request(&args),
+        cli::Command::Forget(args) => signin::forget(&args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Fixture(args) => demo::provision_only(args),
     };

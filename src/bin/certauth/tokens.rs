@@ -11,6 +11,15 @@ use crate::cli::ModuleArgs;
 /// Every module that loaded, and a report on every module tried.
 pub fn load(args: &ModuleArgs) -> anyhow::Result<(Vec<LoadedModule>, Vec<ModuleReport>)> {
     let (config, config_file) = certauth::config::load().context("cannot use the config file")?;
+    Ok(load_with(args, config, config_file))
+}
+
+/// As [`load`], with the config already read.
+pub fn load_with(
+    args: &ModuleArgs,
+    config: certauth::config::Config,
+    config_file: Option<std::path::PathBuf>,
+) -> (Vec<LoadedModule>, Vec<ModuleReport>) {
     let options = DiscoveryOptions {
         registry_dirs: None,
         no_registry: args.no_p11_kit,
@@ -22,5 +31,5 @@ pub fn load(args: &ModuleArgs) -> anyhow::Result<(Vec<LoadedModule>, Vec<ModuleR
     for skipped in &discovered.skipped {
         tracing::info!(file = %skipped.file.display(), reason = %skipped.reason, "p11-kit module skipped");
     }
-    Ok(inventory::load_modules(&discovered))
+    inventory::load_modules(&discovered)
 }

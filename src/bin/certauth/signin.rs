@@ -1,0 +1,303 @@
+//! `certauth sign-in`, `certauth request` and `certauth forget`.
+//!
+//! Exit codes of sign-in and request: 0 success, 3 refused by the server, 4 no usable certificate,
+//! 5 PIN problem, 6 network or TLS error, 1 anything else; `request --fail` exits 22 on an HTTP
+//! error status.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use certauth::picker::remembered::{endpoint_key, RememberedCertificate, RememberedChoices};
+use certauth::picker::terminal::{self, PickerError, PickerRow};
+use certauth::pin::login::FinalTry;
+use certauth::pin::{PinAsker, PinSource};
+use certauth::signin::error::{FailureClass, SignInError};
+use certauth::signin::protocol::SignInAnswer;
+use certauth::signin::select::{self, Chooser, SelectOptions, Selection};
+use certauth::signin::{self as flow, ClientOptions, PreparedClient};
+use certauth::token::inventory::{self, ScanOptions, TokenReport};
+use serde_json::Value;
+
+use crate::cli::{ForgetArgs, IdentityArgs, RequestArgs, SignInArgs};
+
+const EXIT_DENIED: u8 = 3;
+const EXIT_NO_CERTIFICATE: u8 = 4;
+const EXIT_PIN: u8 = 5;
+const EXIT_NETWORK: u8 = 6;
+const EXIT_HTTP_ERROR: u8 = 22;
+
+pub fn sign_in(args: &SignInArgs) -> ExitCode {
+    finish(run_sign_in(args))
+}
+
+pub fn request(args: &RequestArgs) -> ExitCode {
+    finish(run_request(args))
+}
+
+pub fn forget(args: &ForgetArgs) -> anyhow::Result<()> {
+    let path = RememberedChoices::default_path()?;
+    let mut store = RememberedChoices::load(&path)?;
+    let key = args.endpoint.as_ref().map(endpoint_key);
+    let forgotten = store.forget(key.as_deref());
+    store.save()?;
+    match key {
+        Some(key) => println!("Forgot {forgotten} remembered certificate choice(s) for {key}."),
+        None => println!("Forgot {forgotten} remembered certificate choice(s)."),
+    }
+    Ok(())
+}
+
+/// Either a finished command (with its exit code) or an error to report.
+enum Failure {
+    SignIn(SignInError),
+    Other(anyhow::Error),
+}
+
+impl From<SignInError> for Failure {
+    fn from(e: SignInError) -> Self {
+        Self::SignIn(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(Failure::Other(e)) => crate::report::exit_with("certauth", &e),
+        Err(Failure::SignIn(e)) => {
+            eprintln!("certauth: error: {e}");
+            ExitCode::from(match e.class() {
+                FailureClass::Denied => EXIT_DENIED,
+                FailureClass::NoUsableCertificate => EXIT_NO_CERTIFICATE,
+                FailureClass::Pin => EXIT_PIN,
+                FailureClass::Network => EXIT_NETWORK,
+                FailureClass::Other => 1,
+            })
+        }
+    }
+}
+
+/// The picker, on the terminal.
+struct TerminalChooser {
+    heading: String,
+}
+
+impl Chooser for TerminalChooser {
+    fn choose(&mut self, rows: &[PickerRow]) -> Result<Option<usize>, PickerError> {
+        terminal::pick(&self.heading, rows)
+    }
+}
+
+/// Everything up to a ready HTTPS client: tokens, the choice, the login.
+struct Session {
+    client: PreparedClient,
+    tokens: Vec<TokenReport>,
+    selection: Selection,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn open_session(
+    identity: &IdentityArgs,
+    heading: String,
+    remembered: Option<RememberedCertificate>,
+) -> Result<Session, Failure> {
+    let (config, config_file) = certauth::config::load().context("cannot use the config file")?;
+    let auto_select_single = config.auto_select_single && !identity.always_pick;
+    let (modules, mut reports) = crate::tokens::load_with(&identity.modules, config, config_file);
+    let tokens = inventory::scan(&modules, &mut reports, &ScanOptions::default());
+    for module in reports.iter().filter(|m| m.error.is_some()) {
+        tracing::warn!(module = %module.path.display(), error = module.error.as_deref().unwrap_or_default(), "PKCS#11 module unusable");
+    }
+    let options = SelectOptions {
+        choice: identity.cert.clone(),
+        remembered,
+        auto_select_single,
+    };
+    let selection = select::select(&tokens, &options, &mut TerminalChooser { heading })?;
+    for note in &selection.notes {
+        eprintln!("Note: {note}");
+    }
+    let mut prompt = PinAsker::new(identity.pin.clone().unwrap_or(PinSource::Terminal));
+    let client_options = ClientOptions {
+        ca_file: identity.ca_file.clone(),
+        chain_files: identity.chain_files.clone(),
+        final_try: if identity.allow_final_try {
+            FinalTry::Allow
+        } else {
+            FinalTry::Refuse
+        },
+        timeout: None,
+    };
+    let client = flow::prepare(&modules, &tokens, &selection, &mut prompt, &client_options)?;
+    for note in &client.notes {
+        eprintln!("Note: {note}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(Session {
+        client,
+        tokens,
+        selection,
+        runtime,
+    })
+}
+
+fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
+    let endpoint = endpoint_key(&args.url);
+    let store_path = RememberedChoices::default_path().map_err(|e| anyhow!(e))?;
+    let mut store = RememberedChoices::load(&store_path).map_err(|e| anyhow!(e))?;
+    let remembered = store.get(&endpoint, &args.username).cloned();
+    let heading = format!(
+        "Choose a certificate to sign in to {endpoint} as {}",
+        args.username
+    );
+    let session = open_session(&args.identity, heading, remembered)?;
+    let answer = session
+        .runtime
+        .block_on(session.client.sign_in(&args.url, &args.username))?;
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &answer).map_err(|e| anyhow!(e))?;
+        writeln!(out).map_err(|e| anyhow!(e))?;
+    } else {
+        print_answer(&mut out, &answer, &session).map_err(|e| anyhow!(e))?;
+    }
+    if !answer.succeeded() {
+        return Ok(ExitCode::from(EXIT_DENIED));
+    }
+    if session.selection.freshly_chosen && !args.no_remember {
+        if let [only] = session.selection.candidates.as_slice() {
+            let cert = only.cert(&session.tokens);
+            if let Ok(info) = &cert.cert {
+                store.set(
+                    &endpoint,
+                    &args.username,
+                    RememberedCertificate {
+                        sha256: info.sha256.clone(),
+                        uri: cert.uri.clone(),
+                        description: certauth::signin::identity::describe(info),
+                    },
+                );
+                if let Err(e) = store.save() {
+                    eprintln!("Note: could not remember the certificate choice: {e}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_answer(out: &mut impl Write, answer: &SignInAnswer, session: &Session) -> std::io::Result<()> {
+    let offered = session.client.resolver.report().offered;
+    if !answer.succeeded() {
+        writeln!(
+            out,
+            "Sign-in refused: {}: {}",
+            answer.error_code.as_deref().unwrap_or("(no error code)"),
+            answer.message.as_deref().unwrap_or("(no message)")
+        )?;
+        if let Some(offered) = offered {
+            writeln!(out, "  certificate       {offered}")?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Signed in as {}",
+        answer.user_principal_name.as_deref().unwrap_or("(the server did not say)")
+    )?;
+    if let Some(strength) = &answer.authentication_strength {
+        writeln!(out, "  strength          {strength}")?;
+    }
+    if let Some(binding) = &answer.username_binding {
+        writeln!(out, "  username binding  {}", describe_binding(binding))?;
+    }
+    if let Some(rule) = &answer.authentication_rule {
+        writeln!(out, "  rule              {}", describe_value(rule))?;
+    }
+    if let Some(offered) = offered {
+        writeln!(out, "  certificate       {offered}")?;
+    }
+    if let Some(expires) = &answer.expires_at {
+        writeln!(out, "  token expires     {expires}")?;
+    }
+    Ok(())
+}
+
+fn describe_binding(binding: &Value) -> String {
+    match (
+        binding["x509CertificateField"].as_str(),
+        binding["userProperty"].as_str(),
+    ) {
+        (Some(field), Some(property)) => {
+            let mut text = format!("{field} -> {property}");
+            if let Some(priority) = binding["priority"].as_u64() {
+                text.push_str(&format!(" (priority {priority}"));
+                if let Some(affinity) = binding["trustAffinityLevel"].as_str() {
+                    text.push_str(&format!(", {affinity} affinity"));
+                }
+                text.push(')');
+            }
+            text
+        }
+        _ => describe_value(binding),
+    }
+}
+
+fn describe_value(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
+    let heading = format!("Choose a certificate for {}", endpoint_key(&args.url));
+    let session = open_session(&args.identity, heading, None)?;
+    let headers = args
+        .header
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+                .ok_or_else(|| anyhow!("header `{h}` is not `Name: value`"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = match &args.data {
+        Some(data) => Some(match data.strip_prefix('@') {
+            Some(file) => std::fs::read(file).with_context(|| format!("cannot read {file}"))?,
+            None => data.clone().into_bytes(),
+        }),
+        None => None,
+    };
+    let (status, bytes) = session.runtime.block_on(async {
+        let response = session
+            .client
+            .request(args.method.clone(), args.url.clone(), &headers, body)
+            .await?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| session.client.classify(e))?;
+        Ok::<_, SignInError>((status, bytes))
+    })?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes).map_err(|e| anyhow!(e))?;
+    out.flush().map_err(|e| anyhow!(e))?;
+    if args.fail && (status.is_client_error() || status.is_server_error()) {
+        eprintln!("certauth: the server answered HTTP {status}");
+        return Ok(ExitCode::from(EXIT_HTTP_ERROR));
+    }
+    Ok(ExitCode::SUCCESS)
+}

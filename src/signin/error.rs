@@ -1,0 +1,58 @@
+//! What can stop a sign-in, sorted into the classes the command line turns into exit codes.
+
+use crate::pin::login::LoginError;
+
+/// The class of a failure; `certauth` documents one exit code per class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The server answered and refused.
+    Denied,
+    /// No certificate on any token could be used.
+    NoUsableCertificate,
+    /// The PIN: wrong, locked, final try refused, none given.
+    Pin,
+    /// Network, TLS or the server's certificate.
+    Network,
+    /// Anything else: configuration, the token misbehaving.
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("{summary}\n{details}")]
+    NoUsableCertificate { summary: String, details: String },
+    #[error("the token holds no private key for {certificate} (on `{token}`)")]
+    NoPrivateKey { certificate: String, token: String },
+    #[error("token `{token}` is no longer present; insert it and try again")]
+    TokenGone { token: String },
+    #[error(transparent)]
+    Pin(#[from] LoginError),
+    #[error("{operation} failed on token `{token}`: {source}")]
+    Token {
+        operation: &'static str,
+        token: String,
+        source: cryptoki::error::Error,
+    },
+    #[error("the server refused the sign-in: {code}: {message}")]
+    Denied { code: String, message: String },
+    #[error("{0}")]
+    Network(String),
+    #[error("choosing a certificate was cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl SignInError {
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Self::NoUsableCertificate { .. } | Self::NoPrivateKey { .. } | Self::Cancelled => {
+                FailureClass::NoUsableCertificate
+            }
+            Self::Pin(_) => FailureClass::Pin,
+            Self::Denied { .. } => FailureClass::Denied,
+            Self::Network(_) => FailureClass::Network,
+            Self::TokenGone { .. } | Self::Token { .. } | Self::Setup(_) => FailureClass::Other,
+        }
+    }
+}

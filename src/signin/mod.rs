@@ -1,0 +1,261 @@
+//! The sign-in: from chosen certificates to an HTTPS client whose TLS identity lives on the token,
+//! then the `POST /certauth/signin` of the certauth protocol (or any request, for
+//! `certauth request`). Failures come back classified so the command line can pick an exit code.
+
+pub mod error;
+pub mod identity;
+pub mod protocol;
+pub mod select;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use error::SignInError;
+use identity::{describe, TokenSessions};
+use protocol::{sign_in_url, SignInAnswer, SignInRequestBody};
+use select::{Candidate, Selection};
+
+use crate::pin::login::{FinalTry, PinPrompt};
+use crate::tls::client_config::{self, read_pem_certificates, Versions};
+use crate::tls::resolver::{ClientIdentity, ResolverReport, TokenCertResolver};
+use crate::tls::signing_key::TokenSigningKey;
+use crate::token::inventory::TokenReport;
+use crate::token::module::LoadedModule;
+use crate::x509::cert_info::CertInfo;
+
+/// How the HTTPS client is made.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Roots for the server's certificate; the system's when `None`.
+    pub ca_file: Option<PathBuf>,
+    /// PEM files with the intermediates (and roots) of the user's certificates.
+    pub chain_files: Vec<PathBuf>,
+    pub final_try: FinalTry,
+    pub timeout: Option<Duration>,
+}
+
+/// An HTTPS client that presents a token certificate.
+pub struct PreparedClient {
+    pub client: reqwest::Client,
+    pub resolver: Arc<TokenCertResolver>,
+    pub identities: Vec<ClientIdentity>,
+    pub versions: Versions,
+    /// Things the user should know (TLS 1.2 only, fallbacks).
+    pub notes: Vec<String>,
+    /// Keeps the token logins alive while the client is in use.
+    _sessions: TokenSessions,
+}
+
+/// Logs in to the chosen certificates' tokens and builds the client.
+pub fn prepare(
+    modules: &[LoadedModule],
+    tokens: &[TokenReport],
+    selection: &Selection,
+    prompt: &mut dyn PinPrompt,
+    options: &ClientOptions,
+) -> Result<PreparedClient, SignInError> {
+    let mut pool = Vec::new();
+    for file in &options.chain_files {
+        for der in read_pem_certificates(file).map_err(|e| SignInError::Setup(e.to_string()))? {
+            let info = CertInfo::from_der(&der).map_err(|e| {
+                SignInError::Setup(format!("{}: {e}", file.display()))
+            })?;
+            pool.push(info);
+        }
+    }
+    let mut sessions = TokenSessions::default();
+    let mut identities = Vec::new();
+    let mut notes = selection.notes.clone();
+    for candidate in &selection.candidates {
+        identities.push(open_identity(modules, tokens, *candidate, &pool, prompt, options, &mut sessions)?);
+    }
+    let versions = if identities.iter().all(|i| i.key.can_do_tls13()) {
+        Versions::Tls13And12
+    } else {
+        notes.push(tls12_note(&identities));
+        Versions::Tls12Only
+    };
+    let roots = client_config::trusted_roots(options.ca_file.as_deref())
+        .map_err(|e| SignInError::Setup(e.to_string()))?;
+    let resolver = Arc::new(TokenCertResolver::new(identities.clone()));
+    let config = client_config::client_config(roots, resolver.clone(), versions)
+        .map_err(|e| SignInError::Setup(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(options.timeout.unwrap_or(Duration::from_secs(60)))
+        .build()
+        .map_err(|e| SignInError::Setup(format!("cannot build the HTTPS client: {e}")))?;
+    Ok(PreparedClient {
+        client,
+        resolver,
+        identities,
+        versions,
+        notes,
+        _sessions: sessions,
+    })
+}
+
+fn open_identity(
+    modules: &[LoadedModule],
+    tokens: &[TokenReport],
+    candidate: Candidate,
+    pool: &[CertInfo],
+    prompt: &mut dyn PinPrompt,
+    options: &ClientOptions,
+    sessions: &mut TokenSessions,
+) -> Result<ClientIdentity, SignInError> {
+    let token = candidate.token(tokens);
+    let cert = candidate.cert(tokens);
+    let info = cert
+        .cert
+        .as_ref()
+        .map_err(|e| SignInError::Setup(format!("`{}`: {e}", cert.label)))?;
+    let module = modules
+        .iter()
+        .find(|m| m.candidate.path == token.module)
+        .ok_or_else(|| SignInError::Setup(format!("module {} is not loaded", token.module.display())))?;
+    let signer = sessions.signer(module, token, cert, info, prompt, options.final_try)?;
+    let key = TokenSigningKey::new(signer, info.spki.clone());
+    if key.schemes().is_empty() {
+        return Err(SignInError::NoUsableCertificate {
+            summary: format!(
+                "token `{}` offers no signing mechanism certauth can use with {}",
+                token.label,
+                describe(info)
+            ),
+            details: format!("its mechanisms: {:?}", token.mechanisms),
+        });
+    }
+    Ok(ClientIdentity::new(
+        format!("{} on `{}`", describe(info), token.label),
+        info,
+        pool,
+        key,
+    ))
+}
+
+fn tls12_note(identities: &[ClientIdentity]) -> String {
+    let names: Vec<&str> = identities
+        .iter()
+        .filter(|i| !i.key.can_do_tls13())
+        .map(|i| i.description.as_str())
+        .collect();
+    format!(
+        "{}: the token cannot make RSA-PSS signatures, which TLS 1.3 requires, so this connection \
+         uses TLS 1.2 (where the certificate crosses the network unencrypted)",
+        names.join(", ")
+    )
+}
+
+impl PreparedClient {
+    /// Posts the sign-in request and returns the server's answer, success or refusal.
+    pub async fn sign_in(&self, endpoint: &reqwest::Url, username: &str) -> Result<SignInAnswer, SignInError> {
+        let url = sign_in_url(endpoint);
+        let response = self
+            .client
+            .post(url.clone())
+            .json(&SignInRequestBody { username })
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.classify(e))?;
+        serde_json::from_slice::<SignInAnswer>(&body).map_err(|_| {
+            SignInError::Network(format!(
+                "{url} did not answer with a certauth sign-in result (HTTP {status}): {}",
+                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+            ))
+        })
+    }
+
+    /// Any HTTP request with the token identity.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<reqwest::Response, SignInError> {
+        let mut request = self.client.request(method, url);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        request.send().await.map_err(|e| self.classify(e))
+    }
+
+    /// Turns a transport failure into something a person can act on.
+    pub fn classify(&self, error: reqwest::Error) -> SignInError {
+        let report = self.resolver.report();
+        let token_error = self.identities.iter().find_map(|i| i.key.last_error());
+        let tls_error = find_rustls_error(&error);
+        match tls_error {
+            Some(rustls::Error::InvalidCertificate(why)) => SignInError::Network(format!(
+                "the server's certificate is not trusted ({why:?}); give the CA that issued it with --ca-file"
+            )),
+            Some(rustls::Error::Other(_)) if token_error.is_some() => SignInError::Setup(format!(
+                "the token could not sign: {}",
+                token_error.unwrap_or_default()
+            )),
+            Some(rustls::Error::AlertReceived(alert)) if report.asked && report.offered.is_none() => {
+                SignInError::NoUsableCertificate {
+                    summary: format!(
+                        "no certificate fits what the server accepts, so none was sent (the server answered {alert:?})"
+                    ),
+                    details: refusal_details(&report),
+                }
+            }
+            Some(rustls::Error::AlertReceived(alert)) => SignInError::Denied {
+                code: format!("TLS alert {alert:?}"),
+                message: format!(
+                    "the server rejected {} during the TLS handshake",
+                    report.offered.as_deref().unwrap_or("the connection")
+                ),
+            },
+            _ => SignInError::Network(describe_error(&error)),
+        }
+    }
+}
+
+fn refusal_details(report: &ResolverReport) -> String {
+    let mut lines = Vec::new();
+    if !report.acceptable_cas.is_empty() {
+        lines.push(format!("The server accepts certificates from: {}", report.acceptable_cas.join("; ")));
+    }
+    lines.extend(report.refusals.iter().map(|r| format!("  {r}")));
+    lines.join("\n")
+}
+
+fn find_rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                return Some(tls);
+            }
+        }
+        source = current.source();
+    }
+    None
+}
+
+fn describe_error(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
