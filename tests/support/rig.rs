@@ -74,15 +74,9 @@ impl PcscRig {
         )
         .unwrap();
         let pcscd = Command::new("unshare")
-            .args([
-                "--mount",
-                "--net",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-            ])
+            .args(["--mount", "--net", "--propagation"])
+            .arg(isolating_propagation())
+            .args(["--", "sh", "-c"])
             .arg(
                 "set -e; PATH=$PATH:/usr/sbin:/sbin; mkdir -p /run/pcscd; \
                  mount -t tmpfs tmpfs /run/pcscd; ip link set lo up; exec pcscd -f -c \"$1\"",
