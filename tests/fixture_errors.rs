@@ -117,7 +117,7 @@ fn semantic_mistakes_are_named() {
         (
             "policies = [\"1.2.3.4\"]",
             "policies = [\"All Issuance Policies\"]",
-            "certificates[0].policies[0]",
+            "certificates[1].policies[0]",
             "is not a dotted OID",
         ),
         (

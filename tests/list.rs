@@ -270,7 +270,7 @@ fn the_table_explains_why_a_certificate_cannot_sign_in() {
         row("01 ").contains("Alice Wilber <alice@woodgrove.com>"),
         "{text}"
     );
-    assert!(row("01 ").ends_with("yes"), "{text}");
+    assert!(row("02 ").ends_with("yes"), "{text}");
     assert!(row("03 ").contains("no: expired on "), "{text}");
     assert!(
         row("04 ")

@@ -56,8 +56,13 @@ impl TokenSessions {
         let index = match self.position(token) {
             Some(index) => index,
             None => {
-                self.open
-                    .push(open_token(module, token, &describe(info), prompt, final_try)?);
+                self.open.push(open_token(
+                    module,
+                    token,
+                    &describe(info),
+                    prompt,
+                    final_try,
+                )?);
                 self.open.len() - 1
             }
         };
@@ -166,9 +171,9 @@ fn open_token(
         .map_err(p11("C_GetSlotList"))?
         .into_iter()
         .find(|slot| {
-            pkcs11
-                .get_token_info(*slot)
-                .is_ok_and(|info| info.serial_number() == token.serial && info.label() == token.label)
+            pkcs11.get_token_info(*slot).is_ok_and(|info| {
+                info.serial_number() == token.serial && info.label() == token.label
+            })
         })
         .ok_or_else(|| SignInError::TokenGone {
             token: token.label.clone(),
@@ -178,7 +183,15 @@ fn open_token(
         .get_token_info(slot)
         .map(|info| info.protected_authentication_path())
         .map_err(p11("C_GetTokenInfo"))?;
-    let logged_in = login::log_in(&pkcs11, slot, &session, &token.label, certificate, prompt, final_try)?;
+    let logged_in = login::log_in(
+        &pkcs11,
+        slot,
+        &session,
+        &token.label,
+        certificate,
+        prompt,
+        final_try,
+    )?;
     let mechanisms = pkcs11
         .get_mechanism_list(slot)
         .map_err(p11("C_GetMechanismList"))?;

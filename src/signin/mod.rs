@@ -58,9 +58,8 @@ pub fn prepare(
     let mut pool = Vec::new();
     for file in &options.chain_files {
         for der in read_pem_certificates(file).map_err(|e| SignInError::Setup(e.to_string()))? {
-            let info = CertInfo::from_der(&der).map_err(|e| {
-                SignInError::Setup(format!("{}: {e}", file.display()))
-            })?;
+            let info = CertInfo::from_der(&der)
+                .map_err(|e| SignInError::Setup(format!("{}: {e}", file.display())))?;
             pool.push(info);
         }
     }
@@ -68,14 +67,18 @@ pub fn prepare(
     let mut identities = Vec::new();
     let mut notes = selection.notes.clone();
     for candidate in &selection.candidates {
-        identities.push(open_identity(modules, tokens, *candidate, &pool, prompt, options, &mut sessions)?);
+        identities.push(open_identity(
+            modules,
+            tokens,
+            *candidate,
+            &pool,
+            prompt,
+            options,
+            &mut sessions,
+        )?);
     }
-    let versions = if identities.iter().all(|i| i.key.can_do_tls13()) {
-        Versions::Tls13And12
-    } else {
-        notes.push(tls12_note(&identities));
-        Versions::Tls12Only
-    };
+    let (versions, note) = versions_for(&identities);
+    notes.extend(note);
     let roots = client_config::trusted_roots(options.ca_file.as_deref())
         .map_err(|e| SignInError::Setup(e.to_string()))?;
     let resolver = Arc::new(TokenCertResolver::new(identities.clone()));
@@ -115,7 +118,9 @@ fn open_identity(
     let module = modules
         .iter()
         .find(|m| m.candidate.path == token.module)
-        .ok_or_else(|| SignInError::Setup(format!("module {} is not loaded", token.module.display())))?;
+        .ok_or_else(|| {
+            SignInError::Setup(format!("module {} is not loaded", token.module.display()))
+        })?;
     let signer = sessions.signer(module, token, cert, info, prompt, options.final_try)?;
     let key = TokenSigningKey::new(signer, info.spki.clone());
     if key.schemes().is_empty() {
@@ -136,22 +141,31 @@ fn open_identity(
     ))
 }
 
-fn tls12_note(identities: &[ClientIdentity]) -> String {
-    let names: Vec<&str> = identities
+/// The TLS versions the identities allow, and what to tell the user when that is TLS 1.2 only.
+pub fn versions_for(identities: &[ClientIdentity]) -> (Versions, Option<String>) {
+    let limited: Vec<&str> = identities
         .iter()
         .filter(|i| !i.key.can_do_tls13())
         .map(|i| i.description.as_str())
         .collect();
-    format!(
+    if limited.is_empty() {
+        return (Versions::Tls13And12, None);
+    }
+    let note = format!(
         "{}: the token cannot make RSA-PSS signatures, which TLS 1.3 requires, so this connection \
          uses TLS 1.2 (where the certificate crosses the network unencrypted)",
-        names.join(", ")
-    )
+        limited.join(", ")
+    );
+    (Versions::Tls12Only, Some(note))
 }
 
 impl PreparedClient {
     /// Posts the sign-in request and returns the server's answer, success or refusal.
-    pub async fn sign_in(&self, endpoint: &reqwest::Url, username: &str) -> Result<SignInAnswer, SignInError> {
+    pub async fn sign_in(
+        &self,
+        endpoint: &reqwest::Url,
+        username: &str,
+    ) -> Result<SignInAnswer, SignInError> {
         let url = sign_in_url(endpoint);
         let response = self
             .client
@@ -165,7 +179,10 @@ impl PreparedClient {
         serde_json::from_slice::<SignInAnswer>(&body).map_err(|_| {
             SignInError::Network(format!(
                 "{url} did not answer with a certauth sign-in result (HTTP {status}): {}",
-                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             ))
         })
     }
@@ -224,7 +241,10 @@ impl PreparedClient {
 fn refusal_details(report: &ResolverReport) -> String {
     let mut lines = Vec::new();
     if !report.acceptable_cas.is_empty() {
-        lines.push(format!("The server accepts certificates from: {}", report.acceptable_cas.join("; ")));
+        lines.push(format!(
+            "The server accepts certificates from: {}",
+            report.acceptable_cas.join("; ")
+        ));
     }
     lines.extend(report.refusals.iter().map(|r| format!("  {r}")));
     lines.join("\n")
@@ -237,7 +257,10 @@ fn find_rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
             return Some(tls);
         }
         if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            if let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
                 return Some(tls);
             }
         }

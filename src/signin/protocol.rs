@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn endpoint_gets_the_sign_in_path() {
         let url = reqwest::Url::parse("https://127.0.0.1:8443").unwrap();
-        assert_eq!(sign_in_url(&url).as_str(), "https://127.0.0.1:8443/certauth/signin");
+        assert_eq!(
+            sign_in_url(&url).as_str(),
+            "https://127.0.0.1:8443/certauth/signin"
+        );
         let url = reqwest::Url::parse("https://host/custom/path").unwrap();
         assert_eq!(sign_in_url(&url).as_str(), "https://host/custom/path");
     }

@@ -56,7 +56,9 @@ pub fn select(
     let all: Vec<Candidate> = tokens
         .iter()
         .enumerate()
-        .flat_map(|(t, token)| (0..token.certificates.len()).map(move |c| Candidate { token: t, cert: c }))
+        .flat_map(|(t, token)| {
+            (0..token.certificates.len()).map(move |c| Candidate { token: t, cert: c })
+        })
         .collect();
     let eligible: Vec<Candidate> = all
         .iter()
@@ -66,15 +68,29 @@ pub fn select(
     let mut notes = Vec::new();
 
     if let Some(choice) = &options.choice {
-        let Some(named) = all.iter().find(|c| choice.matches(c.token(tokens), c.cert(tokens))) else {
-            return Err(no_usable(tokens, "no certificate on the tokens matches --cert".into()));
+        let Some(named) = all
+            .iter()
+            .find(|c| choice.matches(c.token(tokens), c.cert(tokens)))
+        else {
+            return Err(no_usable(
+                tokens,
+                "no certificate on the tokens matches --cert".into(),
+            ));
         };
         let cert = named.cert(tokens);
         if !cert.eligibility.is_eligible() {
-            let reasons: Vec<String> = cert.eligibility.reasons.iter().map(ToString::to_string).collect();
+            let reasons: Vec<String> = cert
+                .eligibility
+                .reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             return Err(no_usable(
                 tokens,
-                format!("the certificate --cert names cannot sign in: {}", reasons.join("; ")),
+                format!(
+                    "the certificate --cert names cannot sign in: {}",
+                    reasons.join("; ")
+                ),
             ));
         }
         return Ok(Selection {
@@ -107,7 +123,10 @@ pub fn select(
     }
 
     match eligible.len() {
-        0 => Err(no_usable(tokens, "no certificate on the tokens can sign in".into())),
+        0 => Err(no_usable(
+            tokens,
+            "no certificate on the tokens can sign in".into(),
+        )),
         1 if options.auto_select_single => Ok(Selection {
             candidates: eligible,
             notes,
@@ -147,7 +166,9 @@ pub fn select(
 }
 
 fn all_on_one_token(candidates: &[Candidate]) -> bool {
-    candidates.windows(2).all(|pair| pair[0].token == pair[1].token)
+    candidates
+        .windows(2)
+        .all(|pair| pair[0].token == pair[1].token)
 }
 
 /// One line per certificate for `--cert`: its URI and thumbprint.
@@ -157,15 +178,26 @@ fn describe_candidate(tokens: &[TokenReport], candidate: Candidate) -> String {
         .cert
         .as_ref()
         .map_or_else(|_| cert.label.clone(), super::identity::describe);
-    let thumbprint = cert.cert.as_ref().map(|i| i.sha256.clone()).unwrap_or_default();
-    format!("  {name}\n    --cert '{}'\n    --cert {thumbprint}", cert.uri)
+    let thumbprint = cert
+        .cert
+        .as_ref()
+        .map(|i| i.sha256.clone())
+        .unwrap_or_default();
+    format!(
+        "  {name}\n    --cert '{}'\n    --cert {thumbprint}",
+        cert.uri
+    )
 }
 
 /// Every certificate on the tokens and why it can't be used.
 fn no_usable(tokens: &[TokenReport], summary: String) -> SignInError {
     let mut lines = Vec::new();
     for token in tokens {
-        lines.push(format!("Token `{}` ({}):", token.label, token.module.display()));
+        lines.push(format!(
+            "Token `{}` ({}):",
+            token.label,
+            token.module.display()
+        ));
         if token.certificates.is_empty() {
             lines.push("  no certificates".into());
         }
@@ -188,7 +220,9 @@ fn no_usable(tokens: &[TokenReport], summary: String) -> SignInError {
         }
     }
     if tokens.is_empty() {
-        lines.push("No tokens were found. Is the card inserted, and its PKCS#11 module installed?".into());
+        lines.push(
+            "No tokens were found. Is the card inserted, and its PKCS#11 module installed?".into(),
+        );
     }
     SignInError::NoUsableCertificate {
         summary,
@@ -214,10 +248,16 @@ pub fn picker_row(tokens: &[TokenReport], candidate: Candidate) -> PickerRow {
         ("Subject".to_owned(), info.subject.clone()),
         ("Issuer".to_owned(), info.issuer.clone()),
         ("Serial number".to_owned(), info.serial_hex()),
-        ("Valid".to_owned(), format!("{} to {}", info.not_before.date(), info.not_after.date())),
+        (
+            "Valid".to_owned(),
+            format!("{} to {}", info.not_before.date(), info.not_after.date()),
+        ),
         (
             "User principal name".to_owned(),
-            info.upns.first().cloned().unwrap_or_else(|| "(none)".into()),
+            info.upns
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "(none)".into()),
         ),
         (
             "Policy OIDs".to_owned(),
@@ -229,11 +269,18 @@ pub fn picker_row(tokens: &[TokenReport], candidate: Candidate) -> PickerRow {
         ),
         (
             "Extended key usage".to_owned(),
-            if ekus.is_empty() { "(any)".into() } else { ekus.join(", ") },
+            if ekus.is_empty() {
+                "(any)".into()
+            } else {
+                ekus.join(", ")
+            },
         ),
         ("SHA-1 thumbprint".to_owned(), info.sha1.to_uppercase()),
         ("SHA-256 thumbprint".to_owned(), info.sha256.to_uppercase()),
-        ("Token".to_owned(), format!("{} (serial {})", token.label, token.serial)),
+        (
+            "Token".to_owned(),
+            format!("{} (serial {})", token.label, token.serial),
+        ),
         ("Key".to_owned(), format!("CKA_ID {}", hex(&cert.id))),
     ];
     PickerRow {

@@ -3,9 +3,9 @@
 mod cli;
 mod demo;
 mod list;
-mod signin;
 #[path = "../common/report.rs"]
 mod report;
+mod signin;
 mod table;
 mod tokens;
 #[path = "../common/verbosity.rs"]

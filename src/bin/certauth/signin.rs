@@ -197,7 +197,11 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_answer(out: &mut impl Write, answer: &SignInAnswer, session: &Session) -> std::io::Result<()> {
+fn print_answer(
+    out: &mut impl Write,
+    answer: &SignInAnswer,
+    session: &Session,
+) -> std::io::Result<()> {
     let offered = session.client.resolver.report().offered;
     if !answer.succeeded() {
         writeln!(
@@ -214,7 +218,10 @@ fn print_answer(out: &mut impl Write, answer: &SignInAnswer, session: &Session) 
     writeln!(
         out,
         "Signed in as {}",
-        answer.user_principal_name.as_deref().unwrap_or("(the server did not say)")
+        answer
+            .user_principal_name
+            .as_deref()
+            .unwrap_or("(the server did not say)")
     )?;
     if let Some(strength) = &answer.authentication_strength {
         writeln!(out, "  strength          {strength}")?;
