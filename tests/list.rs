@@ -267,7 +267,7 @@ fn the_table_explains_why_a_certificate_cannot_sign_in() {
             .to_owned()
     };
     assert!(
-        row("01 ").contains("Alice Wilber <alice@woodgrove.com>"),
+        row("02 ").contains("Alice Wilber <alice@woodgrove.com>"),
         "{text}"
     );
     assert!(row("02 ").ends_with("yes"), "{text}");
