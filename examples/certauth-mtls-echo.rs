@@ -8,7 +8,8 @@
 //! tested; the connection facts then come in `X-Client-*` headers.
 //!
 //! usage: certauth-mtls-echo --cert PEM --key PEM --client-ca PEM [--client-ca PEM ...]
-//!        [--listen 127.0.0.1:0] [--tls12-only | --tls13-only] [--signin-response FILE]
+//!        [--listen 127.0.0.1:0] [--tls12-only | --tls13-only] [--client-signatures-pkcs1-only]
+//!        [--signin-response FILE]
 //! It prints `listening on https://ADDR` on stdout once ready. Session resumption is off, so every
 //! connection proves the client's key afresh.
 
@@ -21,10 +22,28 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::SignatureVerificationAlgorithm;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{RootCertStore, ServerConfig, SignatureScheme};
+
+/// Handshake signatures a client may make when restricted to RSA PKCS#1 v1.5.
+static PKCS1_ONLY: &[(SignatureScheme, &[&dyn SignatureVerificationAlgorithm])] = &[
+    (
+        SignatureScheme::RSA_PKCS1_SHA256,
+        &[webpki::ring::RSA_PKCS1_2048_8192_SHA256],
+    ),
+    (
+        SignatureScheme::RSA_PKCS1_SHA384,
+        &[webpki::ring::RSA_PKCS1_2048_8192_SHA384],
+    ),
+    (
+        SignatureScheme::RSA_PKCS1_SHA512,
+        &[webpki::ring::RSA_PKCS1_2048_8192_SHA512],
+    ),
+];
 use serde_json::{json, Value};
 
 struct Options {
@@ -33,6 +52,7 @@ struct Options {
     client_cas: Vec<PathBuf>,
     listen: SocketAddr,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    pkcs1_only: bool,
     signin_response: Option<PathBuf>,
 }
 
@@ -43,6 +63,7 @@ fn parse_args() -> Result<Options, String> {
     let mut listen: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut versions = vec![&rustls::version::TLS13, &rustls::version::TLS12];
     let mut signin_response = None;
+    let mut pkcs1_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -53,6 +74,7 @@ fn parse_args() -> Result<Options, String> {
             "--listen" => listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--tls12-only" => versions = vec![&rustls::version::TLS12],
             "--tls13-only" => versions = vec![&rustls::version::TLS13],
+            "--client-signatures-pkcs1-only" => pkcs1_only = true,
             "--signin-response" => signin_response = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -66,12 +88,22 @@ fn parse_args() -> Result<Options, String> {
         client_cas,
         listen,
         versions,
+        pkcs1_only,
         signin_response,
     })
 }
 
 fn server_config(options: &Options) -> Result<ServerConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    if options.pkcs1_only {
+        // Chains still verify with every algorithm; only the client's handshake signature is
+        // restricted.
+        provider.signature_verification_algorithms = WebPkiSupportedAlgorithms {
+            all: provider.signature_verification_algorithms.all,
+            mapping: PKCS1_ONLY,
+        };
+    }
+    let provider = Arc::new(provider);
     let mut roots = RootCertStore::empty();
     for file in &options.client_cas {
         for cert in
@@ -123,7 +155,10 @@ fn facts(connection: &rustls::ServerConnection) -> ConnectionFacts {
         None => (String::new(), String::new()),
     };
     ConnectionFacts {
-        tls_version: format!("{:?}", connection.protocol_version()),
+        tls_version: connection
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
         subject,
         sha256,
         chain_length: certs.len(),

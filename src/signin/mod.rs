@@ -65,7 +65,7 @@ pub fn prepare(
     }
     let mut sessions = TokenSessions::default();
     let mut identities = Vec::new();
-    let mut notes = selection.notes.clone();
+    let mut notes = Vec::new();
     for candidate in &selection.candidates {
         identities.push(open_identity(
             modules,
@@ -207,6 +207,7 @@ impl PreparedClient {
 
     /// Turns a transport failure into something a person can act on.
     pub fn classify(&self, error: reqwest::Error) -> SignInError {
+        tracing::debug!(?error, "request failed");
         let report = self.resolver.report();
         let token_error = self.identities.iter().find_map(|i| i.key.last_error());
         let tls_error = find_rustls_error(&error);
@@ -251,20 +252,18 @@ fn refusal_details(report: &ResolverReport) -> String {
 }
 
 fn find_rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io
+        // io::Error's source() skips the error it wraps; TLS errors arrive wrapped, sometimes twice.
+        current = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
                 .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return Some(tls);
-            }
-        }
-        source = current.source();
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     None
 }

@@ -25,9 +25,11 @@ impl Candidate {
     }
 }
 
-/// Asks the user to pick; the terminal picker in the command line.
+/// Asks the user to pick (the terminal picker in the command line), and tells them what they
+/// should know about the choice.
 pub trait Chooser {
     fn choose(&mut self, rows: &[PickerRow]) -> Result<Option<usize>, PickerError>;
+    fn notice(&mut self, message: &str);
 }
 
 /// How the choice is made.
@@ -39,11 +41,10 @@ pub struct SelectOptions {
     pub auto_select_single: bool,
 }
 
-/// The outcome: what to offer, and anything the user should be told.
+/// The outcome: what to offer.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub candidates: Vec<Candidate>,
-    pub notes: Vec<String>,
     /// Whether the user made (or confirmed) this choice now, so it may be remembered.
     pub freshly_chosen: bool,
 }
@@ -65,7 +66,6 @@ pub fn select(
         .copied()
         .filter(|c| c.cert(tokens).eligibility.is_eligible())
         .collect();
-    let mut notes = Vec::new();
 
     if let Some(choice) = &options.choice {
         let Some(named) = all
@@ -95,7 +95,6 @@ pub fn select(
         }
         return Ok(Selection {
             candidates: vec![*named],
-            notes,
             freshly_chosen: true,
         });
     }
@@ -111,11 +110,10 @@ pub fn select(
             Some(candidate) => {
                 return Ok(Selection {
                     candidates: vec![*candidate],
-                    notes,
-                    freshly_chosen: false,
+                            freshly_chosen: false,
                 })
             }
-            None => notes.push(format!(
+            None => chooser.notice(&format!(
                 "The certificate remembered for this sign-in ({}) is not available any more; choose another.",
                 remembered.description
             )),
@@ -129,7 +127,6 @@ pub fn select(
         )),
         1 if options.auto_select_single => Ok(Selection {
             candidates: eligible,
-            notes,
             freshly_chosen: true,
         }),
         _ => {
@@ -137,18 +134,16 @@ pub fn select(
             match chooser.choose(&rows) {
                 Ok(Some(index)) => Ok(Selection {
                     candidates: vec![eligible[index]],
-                    notes,
-                    freshly_chosen: true,
+                            freshly_chosen: true,
                 }),
                 Ok(None) => Err(SignInError::Cancelled),
                 Err(PickerError::NoTerminal) if all_on_one_token(&eligible) => {
                     // No one to ask, but one token and one login: offer them all and let the
                     // server's CA names decide.
-                    notes.push("No terminal to choose on: offering every eligible certificate of the token.".into());
+                    chooser.notice("No terminal to choose on: offering every eligible certificate of the token.");
                     Ok(Selection {
                         candidates: eligible,
-                        notes,
-                        freshly_chosen: false,
+                                    freshly_chosen: false,
                     })
                 }
                 Err(PickerError::NoTerminal) => Err(SignInError::NoUsableCertificate {

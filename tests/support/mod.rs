@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub mod echo_server;
 pub mod lines;
 pub mod rig;
 pub mod woodgrove;

@@ -92,6 +92,10 @@ impl Chooser for TerminalChooser {
     fn choose(&mut self, rows: &[PickerRow]) -> Result<Option<usize>, PickerError> {
         terminal::pick(&self.heading, rows)
     }
+
+    fn notice(&mut self, message: &str) {
+        eprintln!("Note: {message}");
+    }
 }
 
 /// Everything up to a ready HTTPS client: tokens, the choice, the login.
@@ -120,9 +124,6 @@ fn open_session(
         auto_select_single,
     };
     let selection = select::select(&tokens, &options, &mut TerminalChooser { heading })?;
-    for note in &selection.notes {
-        eprintln!("Note: {note}");
-    }
     let mut prompt = PinAsker::new(identity.pin.clone().unwrap_or(PinSource::Terminal));
     let client_options = ClientOptions {
         ca_file: identity.ca_file.clone(),
