@@ -21,8 +21,9 @@ fn certauth(
     args: &[&str],
 ) -> Command {
     let mut command = w.certauth();
+    // Trace level: everything certauth and its libraries log, which must never include a PIN.
     command
-        .args(["-vv"])
+        .args(["-vvv"])
         .args(args)
         .args(["--no-p11-kit", "--module"])
         .arg(w.module())
@@ -72,6 +73,10 @@ fn request_as(w: &Woodgrove, server: &EchoServer, name: &str) -> (Value, Output)
         text(&output.stdout),
         text(&output.stderr)
     );
+    let pin = w.pin(&token_of(w, name));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains(" TRACE "), "trace logging ran");
+    assert!(!stderr.contains(&pin), "the PIN reached the trace log");
     (serde_json::from_slice(&output.stdout).unwrap(), output)
 }
 
