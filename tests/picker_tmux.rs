@@ -1,0 +1,187 @@
+//! The certificate picker in a real terminal, driven through tmux: as in the seed's "Certificate
+//! Information" step, the user moves to the second certificate, opens its details, checks that
+//! policy OID 1.2.3.4 is there, chooses it, and types the PIN at the prompt.
+
+#![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::echo_server::EchoServer;
+use support::woodgrove::woodgrove;
+
+/// A private tmux server, killed (by its own command, on its own socket) when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Self {
+        let socket = format!("certauth-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "50",
+                command,
+            ])
+            .status()
+            .expect("tmux is needed for the picker test (apt-get install tmux)");
+        assert!(status.success());
+        Self { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{what}` never appeared; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[test]
+fn choose_the_second_certificate_after_checking_its_policy_oid() {
+    let w = woodgrove();
+    let answers = tempfile::tempdir().unwrap();
+    let answer = answers.path().join("answer.json");
+    std::fs::write(
+        &answer,
+        serde_json::json!({"status": 200, "body": {
+            "status": "success",
+            "userPrincipalName": "alice@woodgrove.com",
+            "authenticationStrength": "multiFactor"
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let server = EchoServer::start(w, &["--signin-response", answer.to_str().unwrap()]);
+    let home = tempfile::tempdir().unwrap();
+
+    let command = [
+        "env".to_owned(),
+        format!(
+            "SOFTHSM2_CONF={}",
+            quote(w.fixture.softhsm2_conf().to_str().unwrap())
+        ),
+        format!("CERTAUTH_CONFIG={}", quote(w.config.to_str().unwrap())),
+        format!("XDG_CONFIG_HOME={}", quote(home.path().to_str().unwrap())),
+        quote(env!("CARGO_BIN_EXE_certauth")),
+        "sign-in".into(),
+        quote(&server.url),
+        "--username alice@woodgrove.com --no-p11-kit --module".into(),
+        quote(w.module().to_str().unwrap()),
+        "--ca-file".into(),
+        quote(server.ca_file.to_str().unwrap()),
+        "--chain".into(),
+        quote(server.chain_file.to_str().unwrap()),
+        "; echo EXIT=$?; sleep 60".into(),
+    ]
+    .join(" ");
+    let tmux = Tmux::start(&command);
+
+    let list = tmux.wait_for("Choose a certificate to sign in to https://127.0.0.1:");
+    assert!(
+        list.contains("> Alice Wilber (P-384) <alice@woodgrove.com>"),
+        "{list}"
+    );
+    assert!(list.contains("issued by Woodgrove Issuing CA 01"), "{list}");
+    assert!(list.contains("token Woodgrove Alice"), "{list}");
+
+    tmux.keys(&["Down"]);
+    let moved = tmux.wait_for("> Alice Wilber <alice@woodgrove.com>");
+    assert!(
+        moved.contains("  Alice Wilber (P-384) <alice@woodgrove.com>"),
+        "{moved}"
+    );
+
+    tmux.keys(&["d"]);
+    let details = tmux.wait_for("Certificate information: Alice Wilber <alice@woodgrove.com>");
+    let field = |label: &str| {
+        details
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {label} line:\n{details}"))
+    };
+    assert_eq!(field("Policy OIDs"), "1.2.3.4", "{details}");
+    assert_eq!(
+        field("Issuer"),
+        "C=US,O=Woodgrove Bank,OU=PKI,CN=Woodgrove Issuing CA 01"
+    );
+    assert_eq!(field("Serial number"), "1001");
+    assert_eq!(field("Extended key usage"), "clientAuth");
+    let thumbprint = w
+        .fixture
+        .manifest
+        .certificate("alice-rsa2048-mfa")
+        .unwrap()
+        .sha256
+        .to_uppercase();
+    assert!(details.contains(&thumbprint), "{details}");
+
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):");
+    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
+    let done = tmux.wait_for("EXIT=");
+    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    assert!(
+        done.contains("certificate       Alice Wilber <alice@woodgrove.com> on `Woodgrove Alice`"),
+        "{done}"
+    );
+    assert!(done.contains("EXIT=0"), "{done}");
+    assert!(
+        !done.contains(&w.pin("Woodgrove Alice")),
+        "the PIN was echoed:\n{done}"
+    );
+
+    let remembered =
+        std::fs::read_to_string(home.path().join("certauth/remembered-certificates.json")).unwrap();
+    assert!(
+        remembered.contains(&thumbprint.to_lowercase()),
+        "{remembered}"
+    );
+}
