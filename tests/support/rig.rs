@@ -113,7 +113,9 @@ impl PcscRig {
         command
             .arg("--target")
             .arg(self.pcscd.id().to_string())
-            .args(["--mount", "--net", "--"])
+            // --root and --wd: entering a mount namespace resets both to the namespace's, which
+            // inside a chroot is not where the rig lives.
+            .args(["--mount", "--net", "--root", "--wd", "--"])
             .arg(program);
         command
     }
