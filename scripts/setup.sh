@@ -11,7 +11,7 @@ packages=(
   pcscd libpcsclite-dev pcsc-tools             # PC/SC daemon and headers for the pcsc crate
   vsmartcard-vpcd                              # virtual reader driver for the PC/SC test rig
   util-linux iproute2                          # unshare and ip for the isolated rig
-  tmux                                         # drives the terminal picker in tests
+  tmux pinentry-tty                            # drive the terminal picker and pinentry in tests
 )
 
 missing=()

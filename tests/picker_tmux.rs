@@ -1,6 +1,7 @@
-//! The certificate picker in a real terminal, driven through tmux: as in the seed's "Certificate
-//! Information" step, the user moves to the second certificate, opens its details, checks that
-//! policy OID 1.2.3.4 is there, chooses it, and types the PIN at the prompt.
+//! The certificate picker and the PIN prompts in a real terminal, driven through tmux: as in the
+//! seed's "Certificate Information" step, the user moves to the second certificate, opens its
+//! details, checks that policy OID 1.2.3.4 is there, chooses it, and types the PIN at the prompt.
+//! And a PIN typed into a real pinentry (pinentry-tty) over the Assuan protocol.
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
@@ -18,8 +19,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(command: &str) -> Self {
-        let socket = format!("certauth-test-{}", std::process::id());
+    fn start(name: &str, command: &str) -> Self {
+        let socket = format!("certauth-test-{name}-{}", std::process::id());
         let status = Command::new("tmux")
             .args([
                 "-L",
@@ -40,7 +41,7 @@ impl Tmux {
 
     fn screen(&self) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "0"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -121,7 +122,7 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
         "; echo EXIT=$?; sleep 60".into(),
     ]
     .join(" ");
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::start("picker", &command);
 
     let list = tmux.wait_for("Choose a certificate to sign in to https://127.0.0.1:");
     assert!(
@@ -183,5 +184,54 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
     assert!(
         remembered.contains(&thumbprint.to_lowercase()),
         "{remembered}"
+    );
+}
+
+#[test]
+fn a_pin_typed_into_pinentry() {
+    let w = woodgrove();
+    let server = EchoServer::start(w, &[]);
+    let home = tempfile::tempdir().unwrap();
+    let thumbprint = w
+        .fixture
+        .manifest
+        .certificate("bob-p256-rfc822")
+        .unwrap()
+        .sha256
+        .clone();
+    let command = [
+        "GPG_TTY=$(tty)".to_owned(),
+        "env".to_owned(),
+        format!(
+            "SOFTHSM2_CONF={}",
+            quote(w.fixture.softhsm2_conf().to_str().unwrap())
+        ),
+        format!("CERTAUTH_CONFIG={}", quote(w.config.to_str().unwrap())),
+        format!("XDG_CONFIG_HOME={}", quote(home.path().to_str().unwrap())),
+        quote(env!("CARGO_BIN_EXE_certauth")),
+        "request".into(),
+        quote(&server.url),
+        "--no-p11-kit --module".into(),
+        quote(w.module().to_str().unwrap()),
+        "--ca-file".into(),
+        quote(server.ca_file.to_str().unwrap()),
+        "--chain".into(),
+        quote(server.chain_file.to_str().unwrap()),
+        "--cert".into(),
+        thumbprint.clone(),
+        "--pin pinentry:/usr/bin/pinentry-tty".into(),
+        "; echo; echo EXIT=$?; sleep 60".into(),
+    ]
+    .join(" ");
+    let tmux = Tmux::start("pinentry", &command);
+    let prompt = tmux.wait_for("PIN:");
+    assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
+    tmux.keys(&[&w.pin("Woodgrove Bob"), "Enter"]);
+    let done = tmux.wait_for("EXIT=");
+    assert!(done.contains(&thumbprint), "{done}");
+    assert!(done.contains("EXIT=0"), "{done}");
+    assert!(
+        !done.contains(&w.pin("Woodgrove Bob")),
+        "the PIN was echoed:\n{done}"
     );
 }
