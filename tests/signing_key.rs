@@ -7,7 +7,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use certauth::tls::client_config::{self, Versions};
@@ -24,6 +24,19 @@ use secrecy::SecretString;
 use support::echo_server::EchoServer;
 use support::woodgrove::{woodgrove, Woodgrove};
 
+/// The SoftHSM module, loaded and initialised once for the whole test process: SoftHSM does not
+/// take concurrent C_Initialize calls from two threads well.
+fn module(w: &Woodgrove) -> &'static Pkcs11 {
+    static MODULE: OnceLock<Pkcs11> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let pkcs11 = Pkcs11::new(w.module()).unwrap();
+        pkcs11
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .unwrap();
+        pkcs11
+    })
+}
+
 /// A logged-in PKCS#11 key for the fixture certificate `name`, with the capabilities given.
 fn token_key(
     w: &Woodgrove,
@@ -32,11 +45,7 @@ fn token_key(
 ) -> (Arc<dyn KeySigner>, CertInfo) {
     let spec = w.spec.certificate(name).unwrap();
     let manifest = w.fixture.manifest.certificate(name).unwrap();
-    let pkcs11 = Pkcs11::new(w.module()).unwrap();
-    match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => panic!("{e}"),
-    }
+    let pkcs11 = module(w);
     let slot = pkcs11
         .get_slots_with_token()
         .unwrap()
