@@ -86,7 +86,7 @@ fn an_unknown_ca_is_named() {
         panic!("expected a validation error, got {err:?}");
     };
     assert_eq!(named, &path);
-    assert_eq!(field, "certificates[9].issuer");
+    assert_eq!(field, "certificates[10].issuer");
     assert_eq!(
         message,
         "unknown authority `contoso-ca`; known: woodgrove-root, woodgrove-issuing, fabrikam-rogue"
@@ -104,7 +104,7 @@ fn an_unknown_ca_is_named() {
     assert_eq!(
         stderr.trim_end(),
         format!(
-            "certauth: error: {}: field `certificates[9].issuer`: unknown authority `contoso-ca`; known: woodgrove-root, woodgrove-issuing, fabrikam-rogue",
+            "certauth: error: {}: field `certificates[10].issuer`: unknown authority `contoso-ca`; known: woodgrove-root, woodgrove-issuing, fabrikam-rogue",
             path.display()
         )
     );

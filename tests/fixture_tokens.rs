@@ -239,6 +239,19 @@ fn signatures_made_on_the_token_verify_against_the_certificate() {
                         assert_eq!(raw.len(), 96, "{label}: CKM_ECDSA gives raw r||s");
                         (raw, &signature::ECDSA_P384_SHA384_FIXED)
                     }
+                    rsa if spec.always_authenticate => {
+                        // Without a context-specific login the token refuses to sign.
+                        assert!(session
+                            .sign(&Mechanism::Sha256RsaPkcs, key, message)
+                            .is_err());
+                        session.sign_init(&Mechanism::Sha256RsaPkcs, key).unwrap();
+                        let pin = &shared.spec.token(&spec.token).unwrap().pin;
+                        session.login(UserType::ContextSpecific, Some(pin)).unwrap();
+                        session.sign_update(message).unwrap();
+                        let sig = session.sign_final().unwrap();
+                        assert_eq!(sig.len() * 8, rsa.bits() as usize, "{label}: modulus size");
+                        (sig, &signature::RSA_PKCS1_2048_8192_SHA256)
+                    }
                     rsa => {
                         let sig = session
                             .sign(&Mechanism::Sha256RsaPkcs, key, message)

@@ -64,6 +64,7 @@ fn list_json_reports_every_certificate_with_its_facts_and_eligibility() {
         ("alice-smartcard-logon", vec!["smartcardLogonOnly"]),
         ("bob-p256-rfc822", vec![]),
         ("bob-rsa3072", vec![]),
+        ("bob-rsa2048-pin-each-use", vec![]),
         ("bob-revoked", vec![]),
         ("bob-delta-revoked", vec![]),
         ("bob-not-yet-valid", vec!["notYetValid"]),
@@ -103,7 +104,8 @@ fn list_json_reports_every_certificate_with_its_facts_and_eligibility() {
             assert_eq!(cert["privateKey"]["presence"], "present", "{name}");
             assert_eq!(cert["privateKey"]["sensitive"], true, "{name}");
             assert_eq!(cert["privateKey"]["extractable"], false, "{name}");
-            assert_eq!(cert["privateKey"]["alwaysAuthenticate"], false, "{name}");
+            let always = w.spec.certificate(name).unwrap().always_authenticate;
+            assert_eq!(cert["privateKey"]["alwaysAuthenticate"], always, "{name}");
             let mechanisms: Vec<&str> = cert["signMechanisms"]
                 .as_array()
                 .unwrap()

@@ -140,6 +140,24 @@ fn ecdsa_p256_and_p384() {
 }
 
 #[test]
+fn a_key_that_wants_the_pin_before_every_signature() {
+    let w = woodgrove();
+    let server = EchoServer::start(w, &[]);
+    let (echo, output) = request_as(w, &server, "bob-rsa2048-pin-each-use");
+    assert_eq!(echo["tlsVersion"], "TLSv1_3");
+    assert_eq!(
+        echo["client"]["sha256"],
+        sha256(w, "bob-rsa2048-pin-each-use")
+    );
+    // The multi-part hash-and-sign path, with a context-specific login.
+    assert!(
+        text(&output.stderr).contains("scheme=RsaPss(Sha256)"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn cert_by_pkcs11_uri() {
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);

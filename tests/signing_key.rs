@@ -228,3 +228,40 @@ fn a_slow_token_does_not_stall_the_runtime() {
         "only {during} ticks ran during a {elapsed:?} sign-in"
     );
 }
+
+#[test]
+fn raw_rsa_with_host_side_pss_still_does_tls13() {
+    let w = woodgrove();
+    let server = EchoServer::start(w, &["--tls13-only"]);
+    // A card with raw RSA but no PSS mechanism (as PIV cards are, without OpenSC's emulation).
+    let (signer, info) = token_key(w, "bob-rsa3072", |caps| Capabilities {
+        rsa_pss: false,
+        sha256_rsa_pss: false,
+        ..caps
+    });
+    assert!(signer.capabilities().rsa_raw);
+    let key = TokenSigningKey::new(signer, info.spki.clone());
+    assert!(key.can_do_tls13());
+    let identity = ClientIdentity::new(
+        "Bob's RSA-3072 key".into(),
+        &info,
+        &chain_pool(&server),
+        key,
+    );
+    let (versions, note) = certauth::signin::versions_for(std::slice::from_ref(&identity));
+    assert_eq!((versions, note), (Versions::Tls13And12, None));
+    let client = client_for(identity, versions, &server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let echo: serde_json::Value = runtime.block_on(async {
+        client
+            .get(&server.url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(echo["tlsVersion"], "TLSv1_3");
+    assert_eq!(echo["client"]["sha256"], info.sha256);
+}
