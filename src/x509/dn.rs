@@ -56,9 +56,98 @@ fn quote(value: &str) -> String {
     }
 }
 
+/// Splits a DN string (`CN=Woodgrove CA,O=Woodgrove` or `C=US, O=..., CN=...`) into attribute
+/// type and value pairs, in the order written. Quoted values may hold commas. `None` when it is
+/// not a DN.
+pub fn parse_dn(text: &str) -> Option<Vec<(String, String)>> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '\\' => current.extend(chars.next()),
+            ',' | ';' | '+' if !quoted => parts.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    if quoted {
+        return None;
+    }
+    parts.push(current);
+    let mut attributes = Vec::new();
+    for part in parts {
+        let (ty, value) = part.split_once('=')?;
+        let ty = ty.trim();
+        let valid_type = !ty.is_empty()
+            && ty
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !valid_type {
+            return None;
+        }
+        attributes.push((canonical_type(ty), value.trim().to_owned()));
+    }
+    (!attributes.is_empty()).then_some(attributes)
+}
+
+/// One spelling per attribute type: Windows and RFC 4514 names differ for a few.
+fn canonical_type(ty: &str) -> String {
+    let upper = ty.to_ascii_uppercase();
+    let upper = upper.strip_prefix("OID.").map(str::to_owned).unwrap_or(upper);
+    match upper.as_str() {
+        "S" | "ST" | "2.5.4.8" => "ST".into(),
+        "E" | "EMAIL" | "EMAILADDRESS" | "1.2.840.113549.1.9.1" => "E".into(),
+        "CN" | "2.5.4.3" => "CN".into(),
+        "O" | "2.5.4.10" => "O".into(),
+        "OU" | "2.5.4.11" => "OU".into(),
+        "C" | "2.5.4.6" => "C".into(),
+        "L" | "2.5.4.7" => "L".into(),
+        "DC" | "0.9.2342.19200300.100.1.25" => "DC".into(),
+        _ => upper,
+    }
+}
+
+/// A comparison key for a DN written in either order (display order, CN first, or encoding
+/// order), case and surrounding whitespace ignored. Invalid DNs key as themselves, trimmed.
+pub fn normalized_dn(text: &str) -> String {
+    let Some(attributes) = parse_dn(text) else {
+        return text.trim().to_lowercase();
+    };
+    let render = |items: &mut dyn Iterator<Item = &(String, String)>| {
+        items
+            .map(|(ty, value)| format!("{ty}={}", value.to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let forward = render(&mut attributes.iter());
+    let backward = render(&mut attributes.iter().rev());
+    forward.min(backward)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_compare_in_either_order() {
+        assert_eq!(
+            normalized_dn("CN=Woodgrove Issuing CA 01, OU=PKI, O=Woodgrove Bank, C=US "),
+            normalized_dn("C=US,O=Woodgrove Bank,OU=PKI,CN=Woodgrove Issuing CA 01")
+        );
+        assert_eq!(normalized_dn("cn=WoodgroveCA "), normalized_dn("CN=WoodgroveCA"));
+        assert_ne!(normalized_dn("CN=A,O=B"), normalized_dn("CN=A,O=C"));
+        assert_eq!(parse_dn("not a dn"), None);
+        assert_eq!(
+            parse_dn("CN=\"Wilber, Alice\",O=W"),
+            Some(vec![("CN".into(), "Wilber, Alice".into()), ("O".into(), "W".into())])
+        );
+    }
 
     #[test]
     fn quoting_follows_dotnet() {

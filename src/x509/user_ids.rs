@@ -5,12 +5,12 @@
 //! (little-endian, as `certutil -dump` shows and Entra's how-to says) unless big-endian is asked for;
 //! SKI and SHA1-PUKEY are uppercase hex, as Microsoft's own script writes them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::cert_info::CertInfo;
 
 /// The seven username-binding fields of Entra CBA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BindingField {
     PrincipalName,
     #[serde(rename = "RFC822Name")]
