@@ -1,5 +1,11 @@
 //! The reference verifier: decides, as Entra CBA would, whether a certificate signs a user in and how
 //! strongly. It never imports the agent's token, reader, PIN or picker modules.
+//!
+//! [`policy`] is the Graph-shaped configuration, [`trust`] the CAs and chain building,
+//! [`revocation`] the CRLs, [`directory`] the users and groups, and [`decide`] puts them together.
 
+pub mod decide;
+pub mod directory;
 pub mod policy;
 pub mod revocation;
+pub mod trust;

@@ -11,7 +11,7 @@ use x509_parser::revocation_list::CertificateRevocationList;
 use crate::x509::{dn::entra_dn, hex, subject_key_identifier};
 
 /// Why a CRL could not be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CrlError {
     #[error("not a DER-encoded CRL: {0}")]
     Malformed(String),

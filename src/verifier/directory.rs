@@ -1,0 +1,181 @@
+//! The user directory the engine decides against: users (UPN, onPremisesUserPrincipalName,
+//! certificateUserIds) and groups, in Graph's JSON shapes. Entra's limits hold: at most 10
+//! certificateUserIds per user, 1024 characters each, each value unique in the tenant.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+pub const MAX_CERTIFICATE_USER_IDS: usize = 10;
+pub const MAX_CERTIFICATE_USER_ID_CHARS: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Graph's object id; the UPN when not given.
+    #[serde(default)]
+    pub id: String,
+    pub user_principal_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_premises_user_principal_name: Option<String>,
+    #[serde(default)]
+    pub authorization_info: AuthorizationInfo,
+    /// Ids of the groups the user belongs to.
+    #[serde(default)]
+    pub member_of: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationInfo {
+    #[serde(default)]
+    pub certificate_user_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+/// Users and groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: field `{field}`: {message}")]
+pub struct DirectoryError {
+    pub source_name: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl Directory {
+    /// Parses `{"users": [...], "groups": [...]}` (other keys, such as a fixture manifest's, are
+    /// ignored) and validates it.
+    pub fn from_json(json: &[u8], source_name: &str) -> Result<Self, DirectoryError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let mut directory: Directory = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            DirectoryError {
+                source_name: source_name.to_owned(),
+                field: e.path().to_string(),
+                message: e.inner().to_string(),
+            }
+        })?;
+        for user in &mut directory.users {
+            if user.id.is_empty() {
+                user.id = user.user_principal_name.clone();
+            }
+        }
+        directory.validate().map_err(|(field, message)| DirectoryError {
+            source_name: source_name.to_owned(),
+            field,
+            message,
+        })?;
+        Ok(directory)
+    }
+
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let groups: HashSet<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
+        let mut upns = HashSet::new();
+        let mut ids = HashSet::new();
+        let mut values: HashMap<String, &str> = HashMap::new();
+        for (i, user) in self.users.iter().enumerate() {
+            let at = |f: &str| format!("users[{i}].{f}");
+            if !user.user_principal_name.contains('@') {
+                return Err((at("userPrincipalName"), format!("`{}` is not a UPN", user.user_principal_name)));
+            }
+            if !upns.insert(user.user_principal_name.to_lowercase()) {
+                return Err((at("userPrincipalName"), format!("`{}` is used twice", user.user_principal_name)));
+            }
+            if !ids.insert(user.id.as_str()) {
+                return Err((at("id"), format!("id `{}` is used twice", user.id)));
+            }
+            let cuids = &user.authorization_info.certificate_user_ids;
+            if cuids.len() > MAX_CERTIFICATE_USER_IDS {
+                return Err((
+                    at("authorizationInfo.certificateUserIds"),
+                    format!("at most {MAX_CERTIFICATE_USER_IDS} values per user"),
+                ));
+            }
+            for (j, value) in cuids.iter().enumerate() {
+                let field = format!("users[{i}].authorizationInfo.certificateUserIds[{j}]");
+                if value.chars().count() > MAX_CERTIFICATE_USER_ID_CHARS {
+                    return Err((field, format!("longer than {MAX_CERTIFICATE_USER_ID_CHARS} characters")));
+                }
+                if !value.starts_with("X509:<") {
+                    return Err((field, format!("`{value}` does not start with X509:<tag>")));
+                }
+                if let Some(owner) = values.insert(comparison_key(value), &user.user_principal_name) {
+                    return Err((field, format!("`{value}` already belongs to {owner}; values are unique in a tenant")));
+                }
+            }
+            for (j, group) in user.member_of.iter().enumerate() {
+                if !groups.contains(group.as_str()) {
+                    return Err((format!("users[{i}].memberOf[{j}]"), format!("unknown group `{group}`")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The user with this UPN (case-insensitive), as home realm discovery finds them.
+    pub fn user_by_upn(&self, upn: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
+    }
+}
+
+/// certificateUserIds compare with the `X509:<tag>` exactly and the rest case-insensitively.
+pub fn comparison_key(value: &str) -> String {
+    match value.find('>') {
+        Some(end) => format!("{}{}", &value[..=end], value[end + 1..].to_lowercase()),
+        None => value.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_user_ids_are_unique_in_the_tenant() {
+        let json = br#"{"users": [
+            {"userPrincipalName": "a@w.com", "authorizationInfo": {"certificateUserIds": ["X509:<PN>x@w.com"]}},
+            {"userPrincipalName": "b@w.com", "authorizationInfo": {"certificateUserIds": ["X509:<PN>X@W.COM"]}}
+        ]}"#;
+        let err = Directory::from_json(json, "d.json").unwrap_err();
+        assert_eq!(err.field, "users[1].authorizationInfo.certificateUserIds[0]");
+        assert!(err.message.contains("already belongs to a@w.com"));
+    }
+
+    #[test]
+    fn limits_and_groups() {
+        let many: Vec<String> = (0..11).map(|i| format!("\"X509:<PN>u{i}@w.com\"")).collect();
+        let json = format!(
+            r#"{{"users": [{{"userPrincipalName": "a@w.com", "authorizationInfo": {{"certificateUserIds": [{}]}}}}]}}"#,
+            many.join(",")
+        );
+        let err = Directory::from_json(json.as_bytes(), "d.json").unwrap_err();
+        assert_eq!(err.message, "at most 10 values per user");
+        let json = br#"{"users": [{"userPrincipalName": "a@w.com", "memberOf": ["nope"]}], "groups": []}"#;
+        let err = Directory::from_json(json, "d.json").unwrap_err();
+        assert_eq!(err.field, "users[0].memberOf[0]");
+    }
+
+    #[test]
+    fn tags_compare_exactly() {
+        assert_eq!(comparison_key("X509:<PN>Bob@W.com"), "X509:<PN>bob@w.com");
+        assert_ne!(comparison_key("X509:<pn>bob"), comparison_key("X509:<PN>bob"));
+    }
+}

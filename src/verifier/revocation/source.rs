@@ -1,0 +1,170 @@
+//! Where CRL bytes come from: files given on the command line (offline evaluation), or each CA's
+//! HTTP URL, fetched within Entra's limits (20 MB and 10 s on the interactive path).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::verifier::trust::TrustedCa;
+
+/// A base CRL or its delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CrlKind {
+    Base,
+    Delta,
+}
+
+impl std::fmt::Display for CrlKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Base => "base CRL",
+            Self::Delta => "delta CRL",
+        })
+    }
+}
+
+/// Download limits.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Default for FetchLimits {
+    /// Entra's interactive limits for the public cloud.
+    fn default() -> Self {
+        Self {
+            max_bytes: 20 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why no CRL could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} could not be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the CRL at {url} is larger than the {limit}-byte limit")]
+    TooLarge { url: String, limit: usize },
+    #[error("downloading {url} took longer than {seconds} s")]
+    TimedOut { url: String, seconds: u64 },
+    #[error("no {kind} was given for `{ca}`, and fetching over the network is off")]
+    NotProvided { ca: String, kind: CrlKind },
+}
+
+/// Files first (by the SKI of the CA that signed them), then HTTP if allowed.
+#[derive(Debug)]
+pub struct CrlSource {
+    files: Mutex<HashMap<(String, CrlKind), Vec<u8>>>,
+    http: Option<reqwest::Client>,
+    limits: FetchLimits,
+    fetches: AtomicUsize,
+}
+
+impl CrlSource {
+    /// Fetches every CRL over HTTP.
+    pub fn http(limits: FetchLimits) -> Self {
+        crate::tls::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(limits.timeout)
+            .build()
+            .ok();
+        Self {
+            files: Mutex::new(HashMap::new()),
+            http: client,
+            limits,
+            fetches: AtomicUsize::new(0),
+        }
+    }
+
+    /// Uses only CRLs given with [`CrlSource::provide`].
+    pub fn offline() -> Self {
+        Self {
+            files: Mutex::new(HashMap::new()),
+            http: None,
+            limits: FetchLimits::default(),
+            fetches: AtomicUsize::new(0),
+        }
+    }
+
+    /// Supplies a CRL for the CA with this SKI (lowercase hex), replacing any before.
+    pub fn provide(&self, ca_ski: &str, kind: CrlKind, der: Vec<u8>) {
+        if let Ok(mut files) = self.files.lock() {
+            files.insert((ca_ski.to_ascii_lowercase(), kind), der);
+        }
+    }
+
+    /// How many CRLs were fetched or read, for tests of the cache.
+    pub fn fetch_count(&self) -> usize {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The CRL of `kind` for `ca`.
+    pub async fn get(&self, ca: &TrustedCa, kind: CrlKind) -> Result<Vec<u8>, FetchError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let provided = self
+            .files
+            .lock()
+            .ok()
+            .and_then(|files| files.get(&(ca.ski.clone(), kind)).cloned());
+        if let Some(der) = provided {
+            return Ok(der);
+        }
+        let url = match kind {
+            CrlKind::Base => ca.crl_url.as_deref(),
+            CrlKind::Delta => ca.delta_crl_url.as_deref(),
+        };
+        match (url, &self.http) {
+            (Some(url), Some(client)) => download(client, url, self.limits).await,
+            _ => Err(FetchError::NotProvided {
+                ca: ca.info.subject.clone(),
+                kind,
+            }),
+        }
+    }
+}
+
+async fn download(client: &reqwest::Client, url: &str, limits: FetchLimits) -> Result<Vec<u8>, FetchError> {
+    let unreachable = |e: reqwest::Error| FetchError::Unreachable {
+        url: url.to_owned(),
+        reason: e.without_url().to_string(),
+    };
+    let work = async {
+        let mut response = client.get(url).send().await.map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: response.status().as_u16(),
+            });
+        }
+        let too_large = || FetchError::TooLarge {
+            url: url.to_owned(),
+            limit: limits.max_bytes,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > limits.max_bytes as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > limits.max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    tokio::time::timeout(limits.timeout, work)
+        .await
+        .map_err(|_| FetchError::TimedOut {
+            url: url.to_owned(),
+            seconds: limits.timeout.as_secs(),
+        })?
+}
