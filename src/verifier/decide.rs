@@ -182,13 +182,22 @@ impl Engine {
         trail.step("Certificate-based authentication is enabled.");
 
         let Some(user) = self.directory.user_by_upn(username) else {
-            return trail.fail("AADSTS50034", format!("the user account `{username}` does not exist in the directory"));
+            return trail.fail(
+                "AADSTS50034",
+                format!("the user account `{username}` does not exist in the directory"),
+            );
         };
         trail.decision.user_principal_name = Some(user.user_principal_name.clone());
-        trail.step(format!("User `{}` found by the username typed.", user.user_principal_name));
+        trail.step(format!(
+            "User `{}` found by the username typed.",
+            user.user_principal_name
+        ));
 
         if let Err(why) = self.in_scope(user) {
-            return trail.fail("AADSTS130501", format!("sign-in was blocked due to user credential policy: {why}"));
+            return trail.fail(
+                "AADSTS130501",
+                format!("sign-in was blocked due to user credential policy: {why}"),
+            );
         }
         trail.step("The user is in the method's targets.");
 
@@ -220,7 +229,14 @@ impl Engine {
                 .join(" <- ")
         ));
 
-        match check_chain(&chain, &self.crls, &self.policy.crl_validation_configuration, now).await {
+        match check_chain(
+            &chain,
+            &self.crls,
+            &self.policy.crl_validation_configuration,
+            now,
+        )
+        .await
+        {
             Ok(proof) => {
                 trail.decision.revocation = proof.links().to_vec();
                 trail.step(format!(
@@ -254,7 +270,12 @@ impl Engine {
             ),
         });
 
-        match self.username_binding(leaf, user, rule.x509_certificate_required_affinity_level, &mut trail) {
+        match self.username_binding(
+            leaf,
+            user,
+            rule.x509_certificate_required_affinity_level,
+            &mut trail,
+        ) {
             Ok(binding) => {
                 trail.step(format!(
                     "Signed in as {} ({}).",
@@ -264,7 +285,11 @@ impl Engine {
                 let d = &mut trail.decision;
                 d.result = Outcome::Success;
                 d.message = format!("signed in as {}", user.user_principal_name);
-                d.authentication_strength = Some(rule.x509_certificate_authentication_mode.protocol_name().to_owned());
+                d.authentication_strength = Some(
+                    rule.x509_certificate_authentication_mode
+                        .protocol_name()
+                        .to_owned(),
+                );
                 d.username_binding = Some(binding);
                 d.authentication_rule = Some(rule);
                 trail.decision
@@ -277,14 +302,22 @@ impl Engine {
     }
 
     fn in_scope(&self, user: &User) -> Result<(), String> {
-        fn hits<'t>(targets: &'t [super::policy::Target], user: &User) -> Option<&'t super::policy::Target> {
+        fn hits<'t>(
+            targets: &'t [super::policy::Target],
+            user: &User,
+        ) -> Option<&'t super::policy::Target> {
             targets.iter().find(|t| match t.target_type {
-                TargetType::User => t.id == user.id || t.id.eq_ignore_ascii_case(&user.user_principal_name),
-                TargetType::Group => t.id == ALL_USERS || user.member_of.iter().any(|g| *g == t.id),
+                TargetType::User => {
+                    t.id == user.id || t.id.eq_ignore_ascii_case(&user.user_principal_name)
+                }
+                TargetType::Group => t.id == ALL_USERS || user.member_of.contains(&t.id),
             })
         }
         if hits(&self.policy.include_targets, user).is_none() {
-            return Err(format!("`{}` is not in the method's included targets", user.user_principal_name));
+            return Err(format!(
+                "`{}` is not in the method's included targets",
+                user.user_principal_name
+            ));
         }
         if let Some(target) = hits(&self.policy.exclude_targets, user) {
             return Err(format!(
@@ -336,22 +369,37 @@ impl Engine {
     fn authentication_binding(&self, leaf: &CertInfo) -> AuthenticationRule {
         let config = &self.policy.authentication_mode_configuration;
         let issuer = normalized_dn(&leaf.issuer);
-        let issuer_matches = |rule: &Rule| rule.issuer().is_some_and(|i| normalized_dn(i) == issuer);
-        let oid_matches = |rule: &Rule| rule.policy_oid().is_some_and(|oid| leaf.policies.iter().any(|p| p == oid));
-        let of_type = |kind: RuleType| config.rules.iter().filter(move |r| r.x509_certificate_rule_type == kind);
+        let issuer_matches =
+            |rule: &Rule| rule.issuer().is_some_and(|i| normalized_dn(i) == issuer);
+        let oid_matches = |rule: &Rule| {
+            rule.policy_oid()
+                .is_some_and(|oid| leaf.policies.iter().any(|p| p == oid))
+        };
+        let of_type = |kind: RuleType| {
+            config
+                .rules
+                .iter()
+                .filter(move |r| r.x509_certificate_rule_type == kind)
+        };
         let tiers: [Vec<&Rule>; 3] = [
             of_type(RuleType::IssuerSubjectAndPolicyOid)
                 .filter(|r| issuer_matches(r) && oid_matches(r))
                 .collect(),
-            of_type(RuleType::PolicyOid).filter(|r| oid_matches(r)).collect(),
-            of_type(RuleType::IssuerSubject).filter(|r| issuer_matches(r)).collect(),
+            of_type(RuleType::PolicyOid)
+                .filter(|r| oid_matches(r))
+                .collect(),
+            of_type(RuleType::IssuerSubject)
+                .filter(|r| issuer_matches(r))
+                .collect(),
         ];
         let Some(winners) = tiers.into_iter().find(|tier| !tier.is_empty()) else {
             return AuthenticationRule {
                 x509_certificate_rule_type: "default".into(),
                 identifier: None,
-                x509_certificate_authentication_mode: config.x509_certificate_authentication_default_mode,
-                x509_certificate_required_affinity_level: config.x509_certificate_default_required_affinity_level,
+                x509_certificate_authentication_mode: config
+                    .x509_certificate_authentication_default_mode,
+                x509_certificate_required_affinity_level: config
+                    .x509_certificate_default_required_affinity_level,
             };
         };
         let mode = if winners
@@ -382,7 +430,9 @@ impl Engine {
                 "issuerSubjectAndPolicyOID",
                 Some(format!(
                     "{} + {}",
-                    rule.issuer_subject_identifier.as_deref().unwrap_or_default(),
+                    rule.issuer_subject_identifier
+                        .as_deref()
+                        .unwrap_or_default(),
                     rule.policy_oid_identifier.as_deref().unwrap_or_default()
                 )),
             ),
@@ -403,7 +453,8 @@ impl Engine {
         required: Affinity,
         trail: &mut Trail,
     ) -> Result<MatchedBinding, (&'static str, String)> {
-        let mut bindings: Vec<&UserBinding> = self.policy.certificate_user_bindings.iter().collect();
+        let mut bindings: Vec<&UserBinding> =
+            self.policy.certificate_user_bindings.iter().collect();
         bindings.sort_by_key(|b| b.priority);
         if required == Affinity::High {
             trail.step("High affinity is required: low-affinity bindings are skipped.");
@@ -419,7 +470,10 @@ impl Engine {
                 binding.priority
             );
             let Some(identifier) = certificate_user_id(leaf, field, self.serial_order) else {
-                trail.step(format!("Binding {name}: the certificate has no {}; next.", field_name(field)));
+                trail.step(format!(
+                    "Binding {name}: the certificate has no {}; next.",
+                    field_name(field)
+                ));
                 continue;
             };
             any_value = true;
@@ -429,7 +483,9 @@ impl Engine {
                 .map(|(_, rest)| rest.to_owned())
                 .unwrap_or_else(|| identifier.clone());
             let matched = match binding.user_property {
-                UserProperty::UserPrincipalName => user.user_principal_name.eq_ignore_ascii_case(&raw),
+                UserProperty::UserPrincipalName => {
+                    user.user_principal_name.eq_ignore_ascii_case(&raw)
+                }
                 UserProperty::OnPremisesUserPrincipalName => user
                     .on_premises_user_principal_name
                     .as_deref()
@@ -456,17 +512,23 @@ impl Engine {
                     value,
                 });
             }
-            trail.step(format!("Binding {name}: `{value}` does not match the user; next."));
+            trail.step(format!(
+                "Binding {name}: `{value}` does not match the user; next."
+            ));
         }
         if any_value {
             Err((
                 "AADSTS50034",
-                format!("the certificate does not match `{}` through any username binding", user.user_principal_name),
+                format!(
+                    "the certificate does not match `{}` through any username binding",
+                    user.user_principal_name
+                ),
             ))
         } else {
             Err((
                 "AADSTS1001003",
-                "unable to acquire the value specified in a binding from the certificate".to_owned(),
+                "unable to acquire the value specified in a binding from the certificate"
+                    .to_owned(),
             ))
         }
     }
@@ -477,11 +539,15 @@ fn describe_links(links: &[LinkStatus]) -> String {
         .iter()
         .map(|l| {
             let status = match l.status {
-                super::revocation::check::Status::Good => match (&l.crl_number, &l.delta_crl_number) {
-                    (Some(base), Some(delta)) => format!("not revoked (CRL {base}, delta {delta})"),
-                    (Some(base), None) => format!("not revoked (CRL {base})"),
-                    _ => "not revoked".to_owned(),
-                },
+                super::revocation::check::Status::Good => {
+                    match (&l.crl_number, &l.delta_crl_number) {
+                        (Some(base), Some(delta)) => {
+                            format!("not revoked (CRL {base}, delta {delta})")
+                        }
+                        (Some(base), None) => format!("not revoked (CRL {base})"),
+                        _ => "not revoked".to_owned(),
+                    }
+                }
                 super::revocation::check::Status::Revoked => "revoked".to_owned(),
                 super::revocation::check::Status::NotChecked => "no CRL configured".to_owned(),
                 super::revocation::check::Status::Exempt => "no CRL, exempt".to_owned(),

@@ -64,23 +64,24 @@ impl Directory {
     /// ignored) and validates it.
     pub fn from_json(json: &[u8], source_name: &str) -> Result<Self, DirectoryError> {
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let mut directory: Directory = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            DirectoryError {
+        let mut directory: Directory = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| DirectoryError {
                 source_name: source_name.to_owned(),
                 field: e.path().to_string(),
                 message: e.inner().to_string(),
-            }
-        })?;
+            })?;
         for user in &mut directory.users {
             if user.id.is_empty() {
                 user.id = user.user_principal_name.clone();
             }
         }
-        directory.validate().map_err(|(field, message)| DirectoryError {
-            source_name: source_name.to_owned(),
-            field,
-            message,
-        })?;
+        directory
+            .validate()
+            .map_err(|(field, message)| DirectoryError {
+                source_name: source_name.to_owned(),
+                field,
+                message,
+            })?;
         Ok(directory)
     }
 
@@ -92,10 +93,16 @@ impl Directory {
         for (i, user) in self.users.iter().enumerate() {
             let at = |f: &str| format!("users[{i}].{f}");
             if !user.user_principal_name.contains('@') {
-                return Err((at("userPrincipalName"), format!("`{}` is not a UPN", user.user_principal_name)));
+                return Err((
+                    at("userPrincipalName"),
+                    format!("`{}` is not a UPN", user.user_principal_name),
+                ));
             }
             if !upns.insert(user.user_principal_name.to_lowercase()) {
-                return Err((at("userPrincipalName"), format!("`{}` is used twice", user.user_principal_name)));
+                return Err((
+                    at("userPrincipalName"),
+                    format!("`{}` is used twice", user.user_principal_name),
+                ));
             }
             if !ids.insert(user.id.as_str()) {
                 return Err((at("id"), format!("id `{}` is used twice", user.id)));
@@ -110,18 +117,30 @@ impl Directory {
             for (j, value) in cuids.iter().enumerate() {
                 let field = format!("users[{i}].authorizationInfo.certificateUserIds[{j}]");
                 if value.chars().count() > MAX_CERTIFICATE_USER_ID_CHARS {
-                    return Err((field, format!("longer than {MAX_CERTIFICATE_USER_ID_CHARS} characters")));
+                    return Err((
+                        field,
+                        format!("longer than {MAX_CERTIFICATE_USER_ID_CHARS} characters"),
+                    ));
                 }
                 if !value.starts_with("X509:<") {
                     return Err((field, format!("`{value}` does not start with X509:<tag>")));
                 }
-                if let Some(owner) = values.insert(comparison_key(value), &user.user_principal_name) {
-                    return Err((field, format!("`{value}` already belongs to {owner}; values are unique in a tenant")));
+                if let Some(owner) = values.insert(comparison_key(value), &user.user_principal_name)
+                {
+                    return Err((
+                        field,
+                        format!(
+                            "`{value}` already belongs to {owner}; values are unique in a tenant"
+                        ),
+                    ));
                 }
             }
             for (j, group) in user.member_of.iter().enumerate() {
                 if !groups.contains(group.as_str()) {
-                    return Err((format!("users[{i}].memberOf[{j}]"), format!("unknown group `{group}`")));
+                    return Err((
+                        format!("users[{i}].memberOf[{j}]"),
+                        format!("unknown group `{group}`"),
+                    ));
                 }
             }
         }
@@ -155,20 +174,26 @@ mod tests {
             {"userPrincipalName": "b@w.com", "authorizationInfo": {"certificateUserIds": ["X509:<PN>X@W.COM"]}}
         ]}"#;
         let err = Directory::from_json(json, "d.json").unwrap_err();
-        assert_eq!(err.field, "users[1].authorizationInfo.certificateUserIds[0]");
+        assert_eq!(
+            err.field,
+            "users[1].authorizationInfo.certificateUserIds[0]"
+        );
         assert!(err.message.contains("already belongs to a@w.com"));
     }
 
     #[test]
     fn limits_and_groups() {
-        let many: Vec<String> = (0..11).map(|i| format!("\"X509:<PN>u{i}@w.com\"")).collect();
+        let many: Vec<String> = (0..11)
+            .map(|i| format!("\"X509:<PN>u{i}@w.com\""))
+            .collect();
         let json = format!(
             r#"{{"users": [{{"userPrincipalName": "a@w.com", "authorizationInfo": {{"certificateUserIds": [{}]}}}}]}}"#,
             many.join(",")
         );
         let err = Directory::from_json(json.as_bytes(), "d.json").unwrap_err();
         assert_eq!(err.message, "at most 10 values per user");
-        let json = br#"{"users": [{"userPrincipalName": "a@w.com", "memberOf": ["nope"]}], "groups": []}"#;
+        let json =
+            br#"{"users": [{"userPrincipalName": "a@w.com", "memberOf": ["nope"]}], "groups": []}"#;
         let err = Directory::from_json(json, "d.json").unwrap_err();
         assert_eq!(err.field, "users[0].memberOf[0]");
     }
@@ -176,6 +201,9 @@ mod tests {
     #[test]
     fn tags_compare_exactly() {
         assert_eq!(comparison_key("X509:<PN>Bob@W.com"), "X509:<PN>bob@w.com");
-        assert_ne!(comparison_key("X509:<pn>bob"), comparison_key("X509:<PN>bob"));
+        assert_ne!(
+            comparison_key("X509:<pn>bob"),
+            comparison_key("X509:<PN>bob")
+        );
     }
 }

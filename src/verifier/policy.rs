@@ -18,7 +18,11 @@ pub const ODATA_TYPE: &str = "#microsoft.graph.x509CertificateAuthenticationMeth
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CbaPolicy {
-    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_type: Option<String>,
     #[serde(default = "default_id")]
     pub id: String,
@@ -47,7 +51,11 @@ fn default_id() -> String {
 /// Entra's defaults: PrincipalName and RFC822Name to userPrincipalName, SKI to certificateUserIds.
 fn default_bindings() -> Vec<UserBinding> {
     vec![
-        UserBinding::new(BindingField::PrincipalName, UserProperty::UserPrincipalName, 1),
+        UserBinding::new(
+            BindingField::PrincipalName,
+            UserProperty::UserPrincipalName,
+            1,
+        ),
         UserBinding::new(BindingField::Rfc822Name, UserProperty::UserPrincipalName, 2),
         UserBinding::new(BindingField::Ski, UserProperty::CertificateUserIds, 3),
     ]
@@ -296,14 +304,20 @@ impl CbaPolicy {
     /// Parses Graph JSON and validates it. `source_name` names it in errors.
     pub fn from_json(json: &[u8], source_name: &str) -> Result<Self, PolicyError> {
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let policy: CbaPolicy = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            PolicyError {
-                source_name: source_name.to_owned(),
-                field: if field == "." { "(document)".into() } else { field },
-                message: describe_json_error(e.inner()),
-            }
-        })?;
+        let policy: CbaPolicy =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                let field = e.path().to_string();
+                PolicyError {
+                    source_name: source_name.to_owned(),
+                    field: if field == "." {
+                        "(document)".into()
+                    } else {
+                        field
+                    },
+                    // serde_json's message ends with the line and column, which helps find the spot.
+                    message: e.inner().to_string(),
+                }
+            })?;
         policy.validate().map_err(|(field, message)| PolicyError {
             source_name: source_name.to_owned(),
             field,
@@ -316,19 +330,28 @@ impl CbaPolicy {
     pub fn validate(&self) -> Result<(), (String, String)> {
         if let Some(odata) = &self.odata_type {
             if odata != ODATA_TYPE {
-                return Err(("@odata.type".into(), format!("must be `{ODATA_TYPE}`, not `{odata}`")));
+                return Err((
+                    "@odata.type".into(),
+                    format!("must be `{ODATA_TYPE}`, not `{odata}`"),
+                ));
             }
         }
         let mut priorities = HashSet::new();
         for (i, binding) in self.certificate_user_bindings.iter().enumerate() {
             let at = |f: &str| format!("certificateUserBindings[{i}].{f}");
             if binding.priority < 0 {
-                return Err((at("priority"), "a priority is a non-negative integer".into()));
+                return Err((
+                    at("priority"),
+                    "a priority is a non-negative integer".into(),
+                ));
             }
             if !priorities.insert(binding.priority) {
                 return Err((
                     at("priority"),
-                    format!("priority {} is used twice; each binding needs its own", binding.priority),
+                    format!(
+                        "priority {} is used twice; each binding needs its own",
+                        binding.priority
+                    ),
                 ));
             }
             let field = binding.x509_certificate_field;
@@ -336,7 +359,9 @@ impl CbaPolicy {
                 field,
                 BindingField::PrincipalName | BindingField::Rfc822Name
             );
-            if only_certificate_user_ids && binding.user_property != UserProperty::CertificateUserIds {
+            if only_certificate_user_ids
+                && binding.user_property != UserProperty::CertificateUserIds
+            {
                 return Err((
                     at("userProperty"),
                     format!(
@@ -360,7 +385,12 @@ impl CbaPolicy {
             }
         }
         let mut issuer_modes: Vec<(String, Strength)> = Vec::new();
-        for (i, rule) in self.authentication_mode_configuration.rules.iter().enumerate() {
+        for (i, rule) in self
+            .authentication_mode_configuration
+            .rules
+            .iter()
+            .enumerate()
+        {
             let at = |f: &str| format!("authenticationModeConfiguration.rules[{i}].{f}");
             let (issuer_field, oid_field) = match rule.x509_certificate_rule_type {
                 RuleType::IssuerSubject => ("identifier", None),
@@ -417,10 +447,19 @@ impl CbaPolicy {
             if !is_hex(&scope.subject_key_identifier) {
                 return Err((
                     format!("certificateAuthorityScopes[{i}].subjectKeyIdentifier"),
-                    format!("`{}` is not a subject key identifier in hex", scope.subject_key_identifier),
+                    format!(
+                        "`{}` is not a subject key identifier in hex",
+                        scope.subject_key_identifier
+                    ),
                 ));
             }
-            if scope.include_targets.iter().filter(|t| t.target_type == TargetType::Group).count() > 1 {
+            if scope
+                .include_targets
+                .iter()
+                .filter(|t| t.target_type == TargetType::Group)
+                .count()
+                > 1
+            {
                 return Err((
                     format!("certificateAuthorityScopes[{i}].includeTargets"),
                     "a CA can be scoped to one group only".into(),
@@ -446,7 +485,7 @@ pub fn is_dotted_oid(text: &str) -> bool {
 }
 
 fn is_hex(text: &str) -> bool {
-    !text.is_empty() && text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit())
+    !text.is_empty() && text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Graph's name for a binding field.
@@ -477,12 +516,6 @@ pub fn affinity_name(affinity: Affinity) -> &'static str {
     }
 }
 
-fn describe_json_error(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    // serde_json appends " at line L column C"; keep it, it helps find the spot.
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,7 +536,10 @@ mod tests {
         let policy = CbaPolicy::default();
         assert_eq!(policy.state, State::Disabled);
         assert_eq!(policy.certificate_user_bindings.len(), 3);
-        assert_eq!(policy.certificate_user_bindings[2].affinity(), Affinity::High);
+        assert_eq!(
+            policy.certificate_user_bindings[2].affinity(),
+            Affinity::High
+        );
         policy.validate().unwrap();
     }
 }

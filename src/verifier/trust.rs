@@ -133,9 +133,19 @@ impl TrustStore {
             return Ok(());
         }
         for (i, der) in certificates_in(&bytes).into_iter().enumerate() {
-            let info = CertInfo::from_der(&der).map_err(|e| invalid(&name, &format!("certificate {i}"), e.to_string()))?;
+            let info = CertInfo::from_der(&der)
+                .map_err(|e| invalid(&name, &format!("certificate {i}"), e.to_string()))?;
             let is_root = info.subject_der == info.issuer_der;
-            let ca = make_ca(info, is_root, None, None, None, false, &name, &format!("certificate {i}"))?;
+            let ca = make_ca(
+                info,
+                is_root,
+                None,
+                None,
+                None,
+                false,
+                &name,
+                &format!("certificate {i}"),
+            )?;
             self.insert(ca, &name)?;
         }
         Ok(())
@@ -160,7 +170,10 @@ impl TrustStore {
             return Err(invalid(
                 source_name,
                 &ca.info.subject,
-                format!("its subject key identifier {} is also `{}`'s", ca.ski, other.info.subject),
+                format!(
+                    "its subject key identifier {} is also `{}`'s",
+                    ca.ski, other.info.subject
+                ),
             ));
         }
         self.cas.push(ca);
@@ -192,7 +205,9 @@ fn parse_json(json: &[u8], source_name: &str) -> Result<Vec<TrustedCa>, TrustSto
     #[serde(untagged)]
     enum Document {
         List(Vec<CaJson>),
-        Value { value: Vec<CaJson> },
+        Value {
+            value: Vec<CaJson>,
+        },
         Cas {
             #[serde(rename = "certificateAuthorities")]
             certificate_authorities: Vec<CaJson>,
@@ -203,7 +218,10 @@ fn parse_json(json: &[u8], source_name: &str) -> Result<Vec<TrustedCa>, TrustSto
         invalid(
             source_name,
             "(document)",
-            format!("not a list of certificate authorities in Graph's shape: {}", e.inner()),
+            format!(
+                "not a list of certificate authorities in Graph's shape: {}",
+                e.inner()
+            ),
         )
     })?;
     let entries = match document {
@@ -219,7 +237,13 @@ fn parse_json(json: &[u8], source_name: &str) -> Result<Vec<TrustedCa>, TrustSto
             let at = format!("[{i}]");
             let der = base64::engine::general_purpose::STANDARD
                 .decode(entry.certificate.trim())
-                .map_err(|e| invalid(source_name, &format!("{at}.certificate"), format!("not base64: {e}")))?;
+                .map_err(|e| {
+                    invalid(
+                        source_name,
+                        &format!("{at}.certificate"),
+                        format!("not base64: {e}"),
+                    )
+                })?;
             let info = CertInfo::from_der(&der)
                 .map_err(|e| invalid(source_name, &format!("{at}.certificate"), e.to_string()))?;
             let is_root = match (entry.certificate_authority_type, entry.is_root_authority) {
@@ -247,7 +271,10 @@ fn parse_json(json: &[u8], source_name: &str) -> Result<Vec<TrustedCa>, TrustSto
         .collect()
 }
 
-#[allow(clippy::too_many_arguments, reason = "one place builds a TrustedCa from its parts")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one place builds a TrustedCa from its parts"
+)]
 fn make_ca(
     info: CertInfo,
     is_root: bool,
@@ -258,21 +285,31 @@ fn make_ca(
     source_name: &str,
     at: &str,
 ) -> Result<TrustedCa, TrustStoreError> {
-    let fail = |field: &str, message: String| invalid(source_name, &format!("{at}.{field}"), message);
-    let (_, parsed) = X509Certificate::from_der(&info.der)
-        .map_err(|e| fail("certificate", e.to_string()))?;
+    let fail =
+        |field: &str, message: String| invalid(source_name, &format!("{at}.{field}"), message);
+    let (_, parsed) =
+        X509Certificate::from_der(&info.der).map_err(|e| fail("certificate", e.to_string()))?;
     let is_ca = parsed
         .basic_constraints()
         .ok()
         .flatten()
         .is_some_and(|bc| bc.value.ca);
     if !is_ca {
-        return Err(fail("certificate", format!("`{}` is not a CA certificate (basicConstraints cA is not set)", info.subject)));
+        return Err(fail(
+            "certificate",
+            format!(
+                "`{}` is not a CA certificate (basicConstraints cA is not set)",
+                info.subject
+            ),
+        ));
     }
     let Some(ski) = info.subject_key_identifier.as_deref().map(hex) else {
         return Err(fail(
             "certificate",
-            format!("`{}` has no subject key identifier; chains are built by SKI and AKI", info.subject),
+            format!(
+                "`{}` has no subject key identifier; chains are built by SKI and AKI",
+                info.subject
+            ),
         ));
     };
     if !is_root && info.authority_key_identifier.as_deref().map(hex) == Some(ski.clone()) {
@@ -359,7 +396,9 @@ pub enum ChainError {
     UnknownIssuer { subject: String, aki: String },
     #[error("`{subject}` has no authority key identifier, so its issuer cannot be found")]
     NoAuthorityKeyIdentifier { subject: String },
-    #[error("`{subject}` is not valid now: valid from {not_before} to {not_after}, and it is {now}")]
+    #[error(
+        "`{subject}` is not valid now: valid from {not_before} to {not_after}, and it is {now}"
+    )]
     OutsideValidity {
         subject: String,
         not_before: String,
@@ -370,7 +409,9 @@ pub enum ChainError {
     BadSignature { subject: String, issuer: String },
     #[error("the chain is longer than {MAX_CHAIN_CAS} CAs")]
     TooLong,
-    #[error("`{subject}` is not for client authentication (its extended key usage lacks clientAuth)")]
+    #[error(
+        "`{subject}` is not for client authentication (its extended key usage lacks clientAuth)"
+    )]
     NotForClientAuth { subject: String },
 }
 
@@ -380,19 +421,27 @@ impl ChainError {
         match self {
             Self::UnknownIssuer { .. } | Self::NoAuthorityKeyIdentifier { .. } => "AADSTS500176",
             Self::OutsideValidity { .. } => "AADSTS500172",
-            Self::Malformed(_) | Self::BadSignature { .. } | Self::TooLong | Self::NotForClientAuth { .. } => {
-                "AADSTS50017"
-            }
+            Self::Malformed(_)
+            | Self::BadSignature { .. }
+            | Self::TooLong
+            | Self::NotForClientAuth { .. } => "AADSTS50017",
         }
     }
 }
 
 /// Builds and checks the chain of `leaf_der` at `now`.
-pub fn verify_chain(leaf_der: &[u8], store: &TrustStore, now: OffsetDateTime) -> Result<VerifiedChain, ChainError> {
+pub fn verify_chain(
+    leaf_der: &[u8],
+    store: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<VerifiedChain, ChainError> {
     let leaf = CertInfo::from_der(leaf_der).map_err(|e| ChainError::Malformed(e.to_string()))?;
     check_time(&leaf, now)?;
     if let Some(ekus) = &leaf.extended_key_usage {
-        if !ekus.iter().any(|e| e == OID_EKU_CLIENT_AUTH || e == OID_EKU_ANY) {
+        if !ekus
+            .iter()
+            .any(|e| e == OID_EKU_CLIENT_AUTH || e == OID_EKU_ANY)
+        {
             return Err(ChainError::NotForClientAuth {
                 subject: leaf.subject.clone(),
             });
@@ -406,10 +455,12 @@ pub fn verify_chain(leaf_der: &[u8], store: &TrustStore, now: OffsetDateTime) ->
                 subject: current.subject.clone(),
             });
         };
-        let issuer = store.by_ski(&aki).ok_or_else(|| ChainError::UnknownIssuer {
-            subject: current.subject.clone(),
-            aki: aki.clone(),
-        })?;
+        let issuer = store
+            .by_ski(&aki)
+            .ok_or_else(|| ChainError::UnknownIssuer {
+                subject: current.subject.clone(),
+                aki: aki.clone(),
+            })?;
         verify_signature(current, &issuer.info)?;
         check_time(&issuer.info, now)?;
         let done = issuer.is_root;

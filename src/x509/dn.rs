@@ -99,7 +99,10 @@ pub fn parse_dn(text: &str) -> Option<Vec<(String, String)>> {
 /// One spelling per attribute type: Windows and RFC 4514 names differ for a few.
 fn canonical_type(ty: &str) -> String {
     let upper = ty.to_ascii_uppercase();
-    let upper = upper.strip_prefix("OID.").map(str::to_owned).unwrap_or(upper);
+    let upper = upper
+        .strip_prefix("OID.")
+        .map(str::to_owned)
+        .unwrap_or(upper);
     match upper.as_str() {
         "S" | "ST" | "2.5.4.8" => "ST".into(),
         "E" | "EMAIL" | "EMAILADDRESS" | "1.2.840.113549.1.9.1" => "E".into(),
@@ -140,12 +143,18 @@ mod tests {
             normalized_dn("CN=Woodgrove Issuing CA 01, OU=PKI, O=Woodgrove Bank, C=US "),
             normalized_dn("C=US,O=Woodgrove Bank,OU=PKI,CN=Woodgrove Issuing CA 01")
         );
-        assert_eq!(normalized_dn("cn=WoodgroveCA "), normalized_dn("CN=WoodgroveCA"));
+        assert_eq!(
+            normalized_dn("cn=WoodgroveCA "),
+            normalized_dn("CN=WoodgroveCA")
+        );
         assert_ne!(normalized_dn("CN=A,O=B"), normalized_dn("CN=A,O=C"));
         assert_eq!(parse_dn("not a dn"), None);
         assert_eq!(
             parse_dn("CN=\"Wilber, Alice\",O=W"),
-            Some(vec![("CN".into(), "Wilber, Alice".into()), ("O".into(), "W".into())])
+            Some(vec![
+                ("CN".into(), "Wilber, Alice".into()),
+                ("O".into(), "W".into())
+            ])
         );
     }
 

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 
+use super::crl::CrlError;
 use super::index::RevocationList;
 use super::source::{CrlKind, CrlSource, FetchError};
-use super::crl::CrlError;
 use crate::verifier::trust::TrustedCa;
 
 /// Why a CA's CRL is unusable. The verifier fails closed on every one of these.

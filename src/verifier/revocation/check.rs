@@ -100,11 +100,16 @@ pub async fn check_chain(
                     &links,
                 ));
             }
-            link.status = if exempt { Status::Exempt } else { Status::NotChecked };
+            link.status = if exempt {
+                Status::Exempt
+            } else {
+                Status::NotChecked
+            };
             links.push(link);
             continue;
         }
-        let failure = |e: CrlFailure, links: &[LinkStatus]| fail(e.error_code(), e.to_string(), links);
+        let failure =
+            |e: CrlFailure, links: &[LinkStatus]| fail(e.error_code(), e.to_string(), links);
         let base = match cache.get(ca, CrlKind::Base, now).await {
             Ok(base) => base,
             Err(e) => return Err(failure(e, &links)),
@@ -137,7 +142,9 @@ pub async fn check_chain(
         let revoked_by = match in_delta {
             Some(entry) if entry.reason == Some(REASON_REMOVE_FROM_CRL) => None,
             Some(entry) => Some((CrlKind::Delta, entry)),
-            None => base.lookup(&cert.serial).map(|entry| (CrlKind::Base, entry)),
+            None => base
+                .lookup(&cert.serial)
+                .map(|entry| (CrlKind::Base, entry)),
         };
         if let Some((kind, entry)) = revoked_by {
             link.status = Status::Revoked;

@@ -47,7 +47,10 @@ impl RevocationList {
             .crl_number()
             .cloned()
             .ok_or_else(|| CrlError::Malformed("the CRL has no CRL number".into()))?;
-        let delta_of = match crl.tbs_cert_list.find_extension(&OID_X509_EXT_DELTA_CRL_INDICATOR) {
+        let delta_of = match crl
+            .tbs_cert_list
+            .find_extension(&OID_X509_EXT_DELTA_CRL_INDICATOR)
+        {
             Some(ext) => Some(
                 x509_parser::der_parser::der::parse_der_integer(ext.value)
                     .ok()

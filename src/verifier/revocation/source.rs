@@ -129,7 +129,11 @@ impl CrlSource {
     }
 }
 
-async fn download(client: &reqwest::Client, url: &str, limits: FetchLimits) -> Result<Vec<u8>, FetchError> {
+async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    limits: FetchLimits,
+) -> Result<Vec<u8>, FetchError> {
     let unreachable = |e: reqwest::Error| FetchError::Unreachable {
         url: url.to_owned(),
         reason: e.without_url().to_string(),

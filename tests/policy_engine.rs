@@ -1,0 +1,1128 @@
+//! The policy engine over the Woodgrove fixture PKI, table-driven: each row is a certificate, a
+//! username and a policy, and the decision expected (strength, binding, rule or error code). The
+//! policy is the seed's Step 5 configuration in Graph's own JSON; CRLs are the fixture's, or
+//! crafted here with the fixture CA's key.
+
+#![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
+use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
+use certauth::verifier::decide::{Decision, Engine};
+use certauth::verifier::directory::Directory;
+use certauth::verifier::policy::{
+    Affinity, CbaPolicy, Rule, RuleType, Strength, Switch, Target, TargetType, UserBinding,
+    UserProperty,
+};
+use certauth::verifier::revocation::cache::CrlCache;
+use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
+use certauth::verifier::trust::TrustStore;
+use certauth::x509::cert_info::CertInfo;
+use certauth::x509::user_ids::{certificate_user_id, BindingField, SerialOrder};
+use support::woodgrove::{woodgrove, Woodgrove};
+use time::OffsetDateTime;
+
+const STEP5: &[u8] = include_bytes!("../softhsm-fixtures/policy-step5.json");
+
+fn step5() -> CbaPolicy {
+    CbaPolicy::from_json(STEP5, "policy-step5.json").unwrap()
+}
+
+fn store(w: &Woodgrove) -> TrustStore {
+    TrustStore::load(&w.fixture.path(&w.fixture.manifest.trusted_authorities)).unwrap()
+}
+
+fn directory(w: &Woodgrove) -> Directory {
+    Directory::from_json(
+        &std::fs::read(w.fixture.path("fixture.json")).unwrap(),
+        "fixture.json",
+    )
+    .unwrap()
+}
+
+fn der_of(w: &Woodgrove, name: &str) -> Vec<u8> {
+    let manifest = w.fixture.manifest.certificate(name).unwrap();
+    pem_to_der(&std::fs::read(w.fixture.path(&manifest.file_pem)).unwrap())
+}
+
+fn pem_to_der(pem: &[u8]) -> Vec<u8> {
+    x509_parser::pem::parse_x509_pem(pem).unwrap().1.contents
+}
+
+fn ski_of(w: &Woodgrove, ca: &str) -> String {
+    w.fixture
+        .manifest
+        .authority(ca)
+        .unwrap()
+        .subject_key_identifier
+        .clone()
+}
+
+/// The fixture's own CRLs, given by file as `certauth-verifier eval --crl` would.
+fn fixture_crls(w: &Woodgrove) -> CrlSource {
+    let source = CrlSource::offline();
+    for ca in &w.fixture.manifest.authorities {
+        source.provide(
+            &ca.subject_key_identifier,
+            CrlKind::Base,
+            std::fs::read(w.fixture.path(&ca.crl.file)).unwrap(),
+        );
+        if let Some(delta) = &ca.delta_crl {
+            source.provide(
+                &ca.subject_key_identifier,
+                CrlKind::Delta,
+                std::fs::read(w.fixture.path(&delta.file)).unwrap(),
+            );
+        }
+    }
+    source
+}
+
+fn engine(policy: CbaPolicy, directory: Directory, store: TrustStore, crls: CrlSource) -> Engine {
+    Engine {
+        policy,
+        store,
+        directory,
+        crls: CrlCache::new(crls),
+        serial_order: SerialOrder::LittleEndian,
+    }
+}
+
+fn decide(engine: &Engine, der: &[u8], username: &str, now: OffsetDateTime) -> Decision {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(engine.decide(der, username, now))
+}
+
+/// A certificateUserIds value the fixture certificate `name` yields for `field`.
+fn cuid(w: &Woodgrove, name: &str, field: BindingField) -> String {
+    let info = CertInfo::from_der(&der_of(w, name)).unwrap();
+    certificate_user_id(&info, field, SerialOrder::LittleEndian).unwrap()
+}
+
+enum Expect {
+    Success {
+        strength: &'static str,
+        field: BindingField,
+        property: UserProperty,
+        rule: &'static str,
+    },
+    Failure(&'static str),
+}
+
+/// Changes a case makes to the fixture's directory.
+type DirectoryEdit = Box<dyn Fn(&mut Directory, &Woodgrove)>;
+
+struct Case {
+    name: &'static str,
+    certificate: &'static str,
+    username: &'static str,
+    policy: Box<dyn Fn(&mut CbaPolicy)>,
+    directory: DirectoryEdit,
+    expect: Expect,
+}
+
+fn case(
+    name: &'static str,
+    certificate: &'static str,
+    username: &'static str,
+    expect: Expect,
+) -> Case {
+    Case {
+        name,
+        certificate,
+        username,
+        policy: Box::new(|_| {}),
+        directory: Box::new(|_, _| {}),
+        expect,
+    }
+}
+
+impl Case {
+    fn policy(mut self, f: impl Fn(&mut CbaPolicy) + 'static) -> Self {
+        self.policy = Box::new(f);
+        self
+    }
+
+    fn directory(mut self, f: impl Fn(&mut Directory, &Woodgrove) + 'static) -> Self {
+        self.directory = Box::new(f);
+        self
+    }
+}
+
+fn binding(field: BindingField, property: UserProperty, priority: i64) -> UserBinding {
+    serde_json::from_value(serde_json::json!({
+        "x509CertificateField": field,
+        "userProperty": certauth::verifier::policy::property_name(property),
+        "priority": priority,
+    }))
+    .unwrap()
+}
+
+fn only_bindings(bindings: Vec<UserBinding>) -> impl Fn(&mut CbaPolicy) {
+    move |p| p.certificate_user_bindings = bindings.clone()
+}
+
+fn set_cuids(
+    upn: &'static str,
+    values: impl Fn(&Woodgrove) -> Vec<String> + 'static,
+) -> impl Fn(&mut Directory, &Woodgrove) {
+    move |d, w| {
+        let user = d
+            .users
+            .iter_mut()
+            .find(|u| u.user_principal_name == upn)
+            .unwrap();
+        user.authorization_info.certificate_user_ids = values(w);
+    }
+}
+
+fn rule(kind: RuleType, identifier: &str, mode: Strength) -> Rule {
+    Rule {
+        x509_certificate_rule_type: kind,
+        identifier: Some(identifier.to_owned()),
+        issuer_subject_identifier: None,
+        policy_oid_identifier: None,
+        x509_certificate_authentication_mode: mode,
+        x509_certificate_required_affinity_level: None,
+    }
+}
+
+const ISSUING: &str = "CN=Woodgrove Issuing CA 01,OU=PKI,O=Woodgrove Bank,C=US";
+
+fn success(
+    strength: &'static str,
+    field: BindingField,
+    property: UserProperty,
+    rule: &'static str,
+) -> Expect {
+    Expect::Success {
+        strength,
+        field,
+        property,
+        rule,
+    }
+}
+
+#[test]
+fn decisions_over_the_fixture_pki() {
+    use BindingField as F;
+    use UserProperty as P;
+    let w = woodgrove();
+    let cases = vec![
+        // The seed's Step 5: an issuer rule gives single-factor, the 1.2.3.4 OID rule
+        // multifactor; the certificate carrying both comes out multifactor.
+        case(
+            "step 5: policy OID wins over issuer",
+            "alice-rsa2048-mfa",
+            "alice@woodgrove.com",
+            success(
+                "multiFactor",
+                F::PrincipalName,
+                P::UserPrincipalName,
+                "policyOID",
+            ),
+        ),
+        case(
+            "step 5: issuer rule alone",
+            "alice-p384",
+            "alice@woodgrove.com",
+            success(
+                "singleFactor",
+                F::PrincipalName,
+                P::UserPrincipalName,
+                "issuerSubject",
+            ),
+        ),
+        case(
+            "an OID bound to both strengths is single-factor",
+            "alice-rsa2048-mfa",
+            "alice@woodgrove.com",
+            success(
+                "singleFactor",
+                F::PrincipalName,
+                P::UserPrincipalName,
+                "policyOID",
+            ),
+        )
+        .policy(|p| {
+            p.authentication_mode_configuration.rules.push(rule(
+                RuleType::PolicyOid,
+                "1.2.3.4",
+                Strength::SingleFactor,
+            ))
+        }),
+        case(
+            "issuer+OID beats OID",
+            "alice-rsa2048-mfa",
+            "alice@woodgrove.com",
+            success(
+                "singleFactor",
+                F::PrincipalName,
+                P::UserPrincipalName,
+                "issuerSubjectAndPolicyOID",
+            ),
+        )
+        .policy(|p| {
+            p.authentication_mode_configuration.rules.push(Rule {
+                x509_certificate_rule_type: RuleType::IssuerSubjectAndPolicyOid,
+                identifier: None,
+                issuer_subject_identifier: Some(ISSUING.into()),
+                policy_oid_identifier: Some("1.2.3.4".into()),
+                x509_certificate_authentication_mode: Strength::SingleFactor,
+                x509_certificate_required_affinity_level: None,
+            })
+        }),
+        case(
+            "no rule: the tenant default",
+            "bob-p256-rfc822",
+            "bob@woodgrove.com",
+            success(
+                "multiFactor",
+                F::Rfc822Name,
+                P::UserPrincipalName,
+                "default",
+            ),
+        )
+        .policy(|p| {
+            p.authentication_mode_configuration.rules.clear();
+            p.authentication_mode_configuration
+                .x509_certificate_authentication_default_mode = Strength::MultiFactor;
+        }),
+        // Every binding field.
+        case(
+            "PrincipalName -> onPremisesUserPrincipalName",
+            "alice-p384",
+            "alice@woodgrove.com",
+            success(
+                "singleFactor",
+                F::PrincipalName,
+                P::OnPremisesUserPrincipalName,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::PrincipalName,
+            P::OnPremisesUserPrincipalName,
+            1,
+        )]))
+        .directory(|d, _| {
+            d.users[0].on_premises_user_principal_name = Some("ALICE@woodgrove.com".into())
+        }),
+        case(
+            "PrincipalName -> certificateUserIds",
+            "alice-p384",
+            "alice@woodgrove.com",
+            success(
+                "singleFactor",
+                F::PrincipalName,
+                P::CertificateUserIds,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::PrincipalName,
+            P::CertificateUserIds,
+            1,
+        )])),
+        case(
+            "RFC822Name -> certificateUserIds",
+            "bob-p256-rfc822",
+            "bob@woodgrove.com",
+            success(
+                "singleFactor",
+                F::Rfc822Name,
+                P::CertificateUserIds,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::Rfc822Name,
+            P::CertificateUserIds,
+            1,
+        )])),
+        case(
+            "IssuerAndSubject -> certificateUserIds",
+            "bob-rsa3072",
+            "bob@woodgrove.com",
+            success(
+                "singleFactor",
+                F::IssuerAndSubject,
+                P::CertificateUserIds,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::IssuerAndSubject,
+            P::CertificateUserIds,
+            1,
+        )]))
+        .directory(set_cuids("bob@woodgrove.com", |w| {
+            vec![cuid(w, "bob-rsa3072", F::IssuerAndSubject)]
+        })),
+        case(
+            "Subject -> certificateUserIds",
+            "bob-rsa3072",
+            "bob@woodgrove.com",
+            success(
+                "singleFactor",
+                F::Subject,
+                P::CertificateUserIds,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::Subject,
+            P::CertificateUserIds,
+            1,
+        )]))
+        .directory(set_cuids("bob@woodgrove.com", |w| {
+            vec![cuid(w, "bob-rsa3072", F::Subject)
+                .to_lowercase()
+                .replacen("x509:<s>", "X509:<S>", 1)]
+        })),
+        case(
+            "SubjectKeyIdentifier -> certificateUserIds",
+            "bob-rsa3072",
+            "bob@woodgrove.com",
+            success(
+                "singleFactor",
+                F::Ski,
+                P::CertificateUserIds,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::Ski,
+            P::CertificateUserIds,
+            1,
+        )]))
+        .directory(set_cuids("bob@woodgrove.com", |w| {
+            vec![cuid(w, "bob-rsa3072", F::Ski)]
+        })),
+        case(
+            "SHA1PublicKey -> certificateUserIds",
+            "bob-rsa3072",
+            "bob@woodgrove.com",
+            success(
+                "singleFactor",
+                F::Sha1PublicKey,
+                P::CertificateUserIds,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::Sha1PublicKey,
+            P::CertificateUserIds,
+            1,
+        )]))
+        .directory(set_cuids("bob@woodgrove.com", |w| {
+            vec![cuid(w, "bob-rsa3072", F::Sha1PublicKey)]
+        })),
+        case(
+            "IssuerAndSerialNumber -> certificateUserIds",
+            "bob-rsa3072",
+            "bob@woodgrove.com",
+            success(
+                "singleFactor",
+                F::IssuerAndSerialNumber,
+                P::CertificateUserIds,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![binding(
+            F::IssuerAndSerialNumber,
+            P::CertificateUserIds,
+            1,
+        )]))
+        .directory(set_cuids("bob@woodgrove.com", |_| {
+            vec!["X509:<I>C=US,O=Woodgrove Bank,OU=PKI,CN=Woodgrove Issuing CA 01<SR>0220".into()]
+        })),
+        // Priority fallback: a field the certificate lacks, and a value that does not match,
+        // both move on to the next binding.
+        case(
+            "fallback past an absent field",
+            "bob-p256-rfc822",
+            "bob@woodgrove.com",
+            success(
+                "singleFactor",
+                F::Rfc822Name,
+                P::UserPrincipalName,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![
+            binding(F::PrincipalName, P::UserPrincipalName, 1),
+            binding(F::Rfc822Name, P::UserPrincipalName, 2),
+        ])),
+        case(
+            "fallback past a mismatch",
+            "alice-p384",
+            "alice@woodgrove.com",
+            success(
+                "singleFactor",
+                F::PrincipalName,
+                P::UserPrincipalName,
+                "issuerSubject",
+            ),
+        )
+        .policy(only_bindings(vec![
+            binding(F::Ski, P::CertificateUserIds, 1),
+            binding(F::PrincipalName, P::UserPrincipalName, 5),
+        ])),
+        case(
+            "no binding matches",
+            "alice-p384",
+            "bob@woodgrove.com",
+            Expect::Failure("AADSTS50034"),
+        ),
+        case(
+            "no binding value on the certificate",
+            "bob-p256-rfc822",
+            "bob@woodgrove.com",
+            Expect::Failure("AADSTS1001003"),
+        )
+        .policy(only_bindings(vec![binding(
+            F::PrincipalName,
+            P::UserPrincipalName,
+            1,
+        )])),
+        // High affinity: low-affinity bindings are dropped.
+        case(
+            "tenant requires high affinity: PN alone fails",
+            "alice-p384",
+            "alice@woodgrove.com",
+            Expect::Failure("AADSTS50034"),
+        )
+        .policy(|p| {
+            p.authentication_mode_configuration
+                .x509_certificate_default_required_affinity_level = Affinity::High;
+            p.authentication_mode_configuration.rules.clear();
+        }),
+        case(
+            "tenant requires high affinity: SKI passes",
+            "alice-p384",
+            "alice@woodgrove.com",
+            success("singleFactor", F::Ski, P::CertificateUserIds, "default"),
+        )
+        .policy(|p| {
+            p.authentication_mode_configuration
+                .x509_certificate_default_required_affinity_level = Affinity::High;
+            p.authentication_mode_configuration.rules.clear();
+        })
+        .directory(set_cuids("alice@woodgrove.com", |w| {
+            vec![cuid(w, "alice-p384", F::Ski)]
+        })),
+        case(
+            "an MFA rule requiring high affinity",
+            "alice-rsa2048-mfa",
+            "alice@woodgrove.com",
+            Expect::Failure("AADSTS50034"),
+        )
+        .policy(|p| {
+            p.authentication_mode_configuration.rules[1].x509_certificate_required_affinity_level =
+                Some(Affinity::High)
+        }),
+        // Revocation, validity, trust, targets.
+        case(
+            "revoked in the base CRL",
+            "bob-revoked",
+            "bob@woodgrove.com",
+            Expect::Failure("AADSTS500171"),
+        ),
+        case(
+            "revoked only in the delta CRL",
+            "bob-delta-revoked",
+            "bob@woodgrove.com",
+            Expect::Failure("AADSTS500171"),
+        ),
+        case(
+            "expired",
+            "alice-expired",
+            "alice@woodgrove.com",
+            Expect::Failure("AADSTS500172"),
+        ),
+        case(
+            "not yet valid",
+            "bob-not-yet-valid",
+            "bob@woodgrove.com",
+            Expect::Failure("AADSTS500172"),
+        ),
+        case(
+            "untrusted CA",
+            "bob-untrusted-ca",
+            "bob@woodgrove.com",
+            Expect::Failure("AADSTS500176"),
+        ),
+        case(
+            "user out of scope",
+            "alice-p384",
+            "carol@woodgrove.com",
+            Expect::Failure("AADSTS130501"),
+        ),
+        case(
+            "user in an excluded group",
+            "alice-p384",
+            "alice@woodgrove.com",
+            Expect::Failure("AADSTS130501"),
+        )
+        .policy(|p| {
+            p.exclude_targets.push(Target {
+                target_type: TargetType::Group,
+                id: "finance".into(),
+                is_registration_required: None,
+            })
+        }),
+        case(
+            "unknown user",
+            "alice-p384",
+            "mallory@woodgrove.com",
+            Expect::Failure("AADSTS50034"),
+        ),
+        case(
+            "CBA disabled",
+            "alice-p384",
+            "alice@woodgrove.com",
+            Expect::Failure("AADSTS130501"),
+        )
+        .policy(|p| p.state = certauth::verifier::policy::State::Disabled),
+        case(
+            "CA scoping admits a member",
+            "alice-p384",
+            "alice@woodgrove.com",
+            success(
+                "singleFactor",
+                F::PrincipalName,
+                P::UserPrincipalName,
+                "issuerSubject",
+            ),
+        )
+        .policy(scoped_to("finance")),
+        case(
+            "CA scoping refuses a non-member",
+            "bob-p256-rfc822",
+            "bob@woodgrove.com",
+            Expect::Failure("AADSTS500189"),
+        )
+        .policy(scoped_to("finance")),
+        case(
+            "smartcard logon only: not for client authentication",
+            "alice-smartcard-logon",
+            "alice@woodgrove.com",
+            Expect::Failure("AADSTS50017"),
+        ),
+    ];
+    let now = OffsetDateTime::now_utc();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let mut policy = step5();
+        (case.policy)(&mut policy);
+        policy
+            .validate()
+            .unwrap_or_else(|e| panic!("{}: policy invalid: {e:?}", case.name));
+        let mut dir = directory(w);
+        (case.directory)(&mut dir, w);
+        let engine = engine(policy, dir, store(w), fixture_crls(w));
+        let decision = decide(&engine, &der_of(w, case.certificate), case.username, now);
+        let ok = match &case.expect {
+            Expect::Success {
+                strength,
+                field,
+                property,
+                rule,
+            } => {
+                decision.succeeded()
+                    && decision.strength() == Some(*strength)
+                    && decision.username_binding.as_ref().is_some_and(|b| {
+                        b.x509_certificate_field == *field && b.user_property == *property
+                    })
+                    && decision
+                        .authentication_rule
+                        .as_ref()
+                        .is_some_and(|r| r.x509_certificate_rule_type == *rule)
+            }
+            Expect::Failure(code) => {
+                !decision.succeeded() && decision.error_code.as_deref() == Some(*code)
+            }
+        };
+        if !ok {
+            failures.push(format!(
+                "{}: got {}",
+                case.name,
+                serde_json::to_string_pretty(&decision).unwrap()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+fn scoped_to(group: &'static str) -> impl Fn(&mut CbaPolicy) {
+    move |p| {
+        let w = woodgrove();
+        p.certificate_authority_scopes.push(
+            serde_json::from_value(serde_json::json!({
+                "subjectKeyIdentifier": ski_of(w, "woodgrove-issuing"),
+                "includeTargets": [{"targetType": "group", "id": group}],
+            }))
+            .unwrap(),
+        );
+    }
+}
+
+#[test]
+fn the_explanation_tells_the_story() {
+    let w = woodgrove();
+    let engine = engine(step5(), directory(w), store(w), fixture_crls(w));
+    let decision = decide(
+        &engine,
+        &der_of(w, "alice-rsa2048-mfa"),
+        "alice@woodgrove.com",
+        OffsetDateTime::now_utc(),
+    );
+    assert!(decision.succeeded(), "{decision:?}");
+    let text = decision.explanation.join("\n");
+    assert!(
+        text.contains("User `alice@woodgrove.com` found by the username typed."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Chain built by AKI/SKI to a trusted root"),
+        "{text}"
+    );
+    assert!(text.contains("not revoked (CRL 41, delta 42)"), "{text}");
+    assert!(
+        text.contains("Authentication binding: the policyOID rule `1.2.3.4` gives multiFactor"),
+        "{text}"
+    );
+    assert!(text.contains("Binding PrincipalName -> userPrincipalName (priority 1): `alice@woodgrove.com` matches the user."), "{text}");
+    assert_eq!(decision.chain.len(), 2);
+    assert_eq!(decision.revocation.len(), 2);
+    assert_eq!(
+        decision.certificate.as_ref().unwrap().policy_oids,
+        vec!["1.2.3.4"]
+    );
+}
+
+/// A CRL for `ca` signed with `signer`'s key (normally the same CA; another to forge one).
+fn crafted_crl(
+    w: &Woodgrove,
+    ca: &str,
+    signer: &str,
+    number: u64,
+    delta_of: Option<u64>,
+    entries: &[(&str, RevocationReason)],
+    next_update: OffsetDateTime,
+) -> Vec<u8> {
+    let authority = w.fixture.manifest.authority(ca).unwrap();
+    let ca_der = std::fs::read(w.fixture.path(&authority.certificate_der)).unwrap();
+    let ca_info = CertInfo::from_der(&ca_der).unwrap();
+    let signer_authority = w.fixture.manifest.authority(signer).unwrap();
+    let key = rcgen::KeyPair::from_pem(
+        &std::fs::read_to_string(w.fixture.path(&signer_authority.private_key_pem)).unwrap(),
+    )
+    .unwrap();
+    let algorithm = if signer_authority.id == "woodgrove-root" {
+        KeyAlgorithm::P384
+    } else {
+        KeyAlgorithm::P256
+    };
+    let entries: Vec<RevokedEntry> = entries
+        .iter()
+        .map(|(name, reason)| RevokedEntry {
+            serial: CertInfo::from_der(&der_of(w, name)).unwrap().serial,
+            revoked_at: OffsetDateTime::now_utc() - time::Duration::hours(1),
+            reason: *reason,
+        })
+        .collect();
+    sign_crl(
+        &CrlContents {
+            issuer_name: &ca_info.subject_der,
+            authority_key_id: ca_info.subject_key_identifier.as_deref().unwrap(),
+            number,
+            this_update: OffsetDateTime::now_utc() - time::Duration::hours(1),
+            next_update,
+            entries: &entries,
+            delta_of,
+            freshest_url: None,
+        },
+        &key,
+        algorithm,
+    )
+    .unwrap()
+}
+
+fn in_days(days: i64) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::days(days)
+}
+
+#[test]
+fn remove_from_crl_in_a_delta_takes_a_certificate_off_hold() {
+    let w = woodgrove();
+    let issuing = ski_of(w, "woodgrove-issuing");
+    let on_hold = crafted_crl(
+        w,
+        "woodgrove-issuing",
+        "woodgrove-issuing",
+        50,
+        None,
+        &[("bob-p256-rfc822", RevocationReason::CertificateHold)],
+        in_days(7),
+    );
+    let empty_delta = crafted_crl(
+        w,
+        "woodgrove-issuing",
+        "woodgrove-issuing",
+        51,
+        Some(50),
+        &[],
+        in_days(1),
+    );
+    let released = crafted_crl(
+        w,
+        "woodgrove-issuing",
+        "woodgrove-issuing",
+        51,
+        Some(50),
+        &[("bob-p256-rfc822", RevocationReason::RemoveFromCrl)],
+        in_days(1),
+    );
+    let now = OffsetDateTime::now_utc();
+
+    let held = fixture_crls(w);
+    held.provide(&issuing, CrlKind::Base, on_hold.clone());
+    held.provide(&issuing, CrlKind::Delta, empty_delta);
+    let decision = decide(
+        &engine(step5(), directory(w), store(w), held),
+        &der_of(w, "bob-p256-rfc822"),
+        "bob@woodgrove.com",
+        now,
+    );
+    assert_eq!(
+        decision.error_code.as_deref(),
+        Some("AADSTS500171"),
+        "{decision:?}"
+    );
+    assert!(
+        decision.message.contains("(certificateHold)"),
+        "{}",
+        decision.message
+    );
+
+    let off_hold = fixture_crls(w);
+    off_hold.provide(&issuing, CrlKind::Base, on_hold);
+    off_hold.provide(&issuing, CrlKind::Delta, released);
+    let decision = decide(
+        &engine(step5(), directory(w), store(w), off_hold),
+        &der_of(w, "bob-p256-rfc822"),
+        "bob@woodgrove.com",
+        now,
+    );
+    assert!(decision.succeeded(), "{decision:?}");
+}
+
+#[test]
+fn a_crl_signed_by_another_key_fails_closed() {
+    let w = woodgrove();
+    let forged = crafted_crl(
+        w,
+        "woodgrove-issuing",
+        "fabrikam-rogue",
+        99,
+        None,
+        &[],
+        in_days(7),
+    );
+    let crls = fixture_crls(w);
+    crls.provide(&ski_of(w, "woodgrove-issuing"), CrlKind::Base, forged);
+    let decision = decide(
+        &engine(step5(), directory(w), store(w), crls),
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        OffsetDateTime::now_utc(),
+    );
+    assert_eq!(
+        decision.error_code.as_deref(),
+        Some("AADSTS2205015"),
+        "{decision:?}"
+    );
+    assert!(
+        decision.message.contains("signature does not verify"),
+        "{}",
+        decision.message
+    );
+}
+
+#[test]
+fn a_crl_number_going_backwards_is_refused() {
+    let w = woodgrove();
+    let issuing = ski_of(w, "woodgrove-issuing");
+    let crls = fixture_crls(w);
+    let engine = engine(step5(), directory(w), store(w), crls);
+    let now = OffsetDateTime::now_utc();
+    assert!(decide(
+        &engine,
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        now
+    )
+    .succeeded());
+    // A week on, the cached CRL 41 is stale; the server now offers an older CRL 40.
+    let later = now + time::Duration::days(7);
+    let replayed = crafted_crl(
+        w,
+        "woodgrove-issuing",
+        "woodgrove-issuing",
+        40,
+        None,
+        &[],
+        later + time::Duration::days(7),
+    );
+    engine
+        .crls
+        .source()
+        .provide(&issuing, CrlKind::Base, replayed);
+    let decision = decide(
+        &engine,
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        later,
+    );
+    assert_eq!(
+        decision.error_code.as_deref(),
+        Some("AADSTS500174"),
+        "{decision:?}"
+    );
+    assert!(
+        decision
+            .message
+            .contains("CRL number 40, lower than the 41 already seen"),
+        "{}",
+        decision.message
+    );
+}
+
+/// The trusted CAs with the issuing CA's CRL settings changed.
+fn store_with_issuing(w: &Woodgrove, crl: Option<&str>, delta: Option<&str>) -> TrustStore {
+    let path = w.fixture.path(&w.fixture.manifest.trusted_authorities);
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for ca in json["value"].as_array_mut().unwrap() {
+        if ca["certificateAuthorityType"] == "intermediate" {
+            ca["certificateRevocationListUrl"] = crl.map_or(serde_json::Value::Null, Into::into);
+            ca["deltaCertificateRevocationListUrl"] =
+                delta.map_or(serde_json::Value::Null, Into::into);
+        }
+    }
+    TrustStore::from_json(json.to_string().as_bytes(), "edited").unwrap()
+}
+
+#[test]
+fn an_unreachable_crl_fails_closed() {
+    let w = woodgrove();
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = store_with_issuing(
+        w,
+        Some(&format!("http://127.0.0.1:{port}/issuing.crl")),
+        None,
+    );
+    let source = CrlSource::http(FetchLimits {
+        max_bytes: 1 << 20,
+        timeout: Duration::from_secs(2),
+    });
+    let root = w.fixture.manifest.authority("woodgrove-root").unwrap();
+    source.provide(
+        &root.subject_key_identifier,
+        CrlKind::Base,
+        std::fs::read(w.fixture.path(&root.crl.file)).unwrap(),
+    );
+    let decision = decide(
+        &engine(step5(), directory(w), store, source),
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        OffsetDateTime::now_utc(),
+    );
+    assert_eq!(
+        decision.error_code.as_deref(),
+        Some("AADSTS500173"),
+        "{decision:?}"
+    );
+    assert!(
+        decision.message.contains("could not be reached"),
+        "{}",
+        decision.message
+    );
+}
+
+#[test]
+fn required_crl_validation_and_exempted_cas() {
+    let w = woodgrove();
+    let now = OffsetDateTime::now_utc();
+    // The issuing CA has no CRL at all; Step 5's policy requires CRL validation.
+    let required = decide(
+        &engine(
+            step5(),
+            directory(w),
+            store_with_issuing(w, None, None),
+            fixture_crls(w),
+        ),
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        now,
+    );
+    assert_eq!(
+        required.error_code.as_deref(),
+        Some("AADSTS500175"),
+        "{required:?}"
+    );
+
+    let mut policy = step5();
+    policy
+        .crl_validation_configuration
+        .exempted_certificate_authorities_subject_key_identifiers =
+        vec![ski_of(w, "woodgrove-issuing").to_uppercase()];
+    let exempt = decide(
+        &engine(
+            policy,
+            directory(w),
+            store_with_issuing(w, None, None),
+            fixture_crls(w),
+        ),
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        now,
+    );
+    assert!(exempt.succeeded(), "{exempt:?}");
+    assert_eq!(format!("{:?}", exempt.revocation[0].status), "Exempt");
+
+    let mut policy = step5();
+    policy.crl_validation_configuration.state = Switch::Disabled;
+    let relaxed = decide(
+        &engine(
+            policy,
+            directory(w),
+            store_with_issuing(w, None, None),
+            fixture_crls(w),
+        ),
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        now,
+    );
+    assert!(relaxed.succeeded(), "{relaxed:?}");
+}
+
+#[test]
+fn concurrent_sign_ins_share_one_download_per_crl() {
+    let w = woodgrove();
+    let engine = Arc::new(engine(step5(), directory(w), store(w), fixture_crls(w)));
+    let der = der_of(w, "alice-p384");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let decisions = runtime.block_on(async {
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let engine = engine.clone();
+                let der = der.clone();
+                tokio::spawn(async move {
+                    engine
+                        .decide(&der, "alice@woodgrove.com", OffsetDateTime::now_utc())
+                        .await
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for task in tasks {
+            out.push(task.await.unwrap());
+        }
+        out
+    });
+    assert!(decisions.iter().all(Decision::succeeded));
+    // The issuing CA's base and delta CRLs and the root's CRL: three, not forty-eight.
+    assert_eq!(engine.crls.source().fetch_count(), 3);
+}
+
+#[test]
+fn graph_json_is_accepted_verbatim_and_bad_policy_names_the_field() {
+    let policy = step5();
+    assert_eq!(policy.authentication_mode_configuration.rules.len(), 2);
+    let cases = [
+        (
+            r#""identifier": "1.2.3.4""#,
+            r#""identifier": "All Issuance Policies""#,
+            "authenticationModeConfiguration.rules[1].identifier",
+        ),
+        (
+            r#""priority": 2"#,
+            r#""priority": 1"#,
+            "certificateUserBindings[1].priority",
+        ),
+        (
+            r#""x509CertificateField": "SubjectKeyIdentifier",
+      "userProperty": "certificateUserIds""#,
+            r#""x509CertificateField": "SubjectKeyIdentifier",
+      "userProperty": "userPrincipalName""#,
+            "certificateUserBindings[2].userProperty",
+        ),
+        (
+            r#""state": "enabled",
+  "excludeTargets""#,
+            r#""state": "unknownFutureValue",
+  "excludeTargets""#,
+            "state",
+        ),
+    ];
+    let text = std::str::from_utf8(STEP5).unwrap();
+    for (from, to, field) in cases {
+        assert!(text.contains(from), "fixture changed: {from}");
+        let err =
+            CbaPolicy::from_json(text.replacen(from, to, 1).as_bytes(), "p.json").unwrap_err();
+        assert_eq!(err.field, field, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("p.json: field `{field}`: ")),
+            "{err}"
+        );
+    }
+    let err = CbaPolicy::from_json(b"{not json", "p.json").unwrap_err();
+    assert!(err.to_string().starts_with("p.json: field `"), "{err}");
+}
+
+#[test]
+fn bad_certificate_authorities_are_refused_with_the_field() {
+    let w = woodgrove();
+    let path = w.fixture.path(&w.fixture.manifest.trusted_authorities);
+    let text = std::fs::read_to_string(path).unwrap();
+    let https = text.replacen("http://crl.woodgrove.com", "https://crl.woodgrove.com", 1);
+    let err = TrustStore::from_json(https.as_bytes(), "cas.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("cas.json: [0].certificateRevocationListUrl: "),
+        "{err}"
+    );
+    assert!(err.contains("plain HTTP"), "{err}");
+
+    // An upload is refused while any trusted CA has expired.
+    let mut store = store(w);
+    let later = OffsetDateTime::now_utc() + time::Duration::days(4000);
+    let rogue = TrustStore::load(&w.fixture.path("pki/ca/fabrikam-rogue.pem")).unwrap();
+    let err = store.add(rogue.cas()[0].clone(), later).unwrap_err();
+    assert!(err.to_string().contains("has expired"), "{err}");
+}
