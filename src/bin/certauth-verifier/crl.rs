@@ -37,7 +37,7 @@ pub fn run(args: &CrlArgs) -> anyhow::Result<()> {
 }
 
 /// Reads DER, or the first PEM block with `label`.
-fn read_der(path: &Path, label: &str) -> anyhow::Result<Vec<u8>> {
+pub fn read_der(path: &Path, label: &str) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !bytes.starts_with(b"-----BEGIN") {
         return Ok(bytes);

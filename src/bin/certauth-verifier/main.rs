@@ -2,6 +2,7 @@
 
 mod cli;
 mod crl;
+mod eval;
 #[path = "../common/report.rs"]
 mod report;
 #[path = "../common/verbosity.rs"]
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     certauth::tls::install_crypto_provider();
     let result = match cli.command {
         cli::Command::Crl(args) => crl::run(&args),
+        cli::Command::Eval(args) => return eval::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,172 @@
+//! `certauth-verifier eval` as an admin runs it, offline, on the fixture PKI and the seed's Step 5
+//! policy: the decision, its explanation, JSON, exit codes, and clear errors for bad input.
+
+#![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::woodgrove::{woodgrove, Woodgrove};
+
+fn eval(w: &Woodgrove, cert: &str, username: &str, extra: &[&str]) -> Output {
+    let f = |p: &str| w.fixture.path(p).display().to_string();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+    command
+        .args([
+            "eval",
+            "--policy",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/softhsm-fixtures/policy-step5.json"
+            ),
+        ])
+        .args(["--cas", &f(&w.fixture.manifest.trusted_authorities)])
+        .args(["--users", &f("fixture.json")])
+        .args(["--cert", &f(&format!("pki/users/{cert}.pem"))])
+        .args(["--username", username, "--offline"]);
+    for ca in w
+        .fixture
+        .manifest
+        .authorities
+        .iter()
+        .filter(|ca| ca.trusted)
+    {
+        command.args(["--crl", &f(&ca.crl.file)]);
+        if let Some(delta) = &ca.delta_crl {
+            command.args(["--crl", &f(&delta.file)]);
+        }
+    }
+    command.args(extra).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn step5_multifactor_and_single_factor() {
+    let w = woodgrove();
+    let mfa = eval(w, "alice-rsa2048-mfa", "alice@woodgrove.com", &[]);
+    assert_eq!(mfa.status.code(), Some(0), "{}", text(&mfa.stderr));
+    let out = text(&mfa.stdout);
+    assert!(
+        out.starts_with("SIGNED IN as alice@woodgrove.com (multiFactor)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "  rule              policyOID 1.2.3.4 -> multiFactor (low affinity required)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("How it was decided:"), "{out}");
+
+    let sf = eval(w, "alice-p384", "alice@woodgrove.com", &["--json"]);
+    assert_eq!(sf.status.code(), Some(0));
+    let decision: serde_json::Value = serde_json::from_slice(&sf.stdout).unwrap();
+    assert_eq!(decision["result"], "success");
+    assert_eq!(decision["authenticationStrength"], "singleFactor");
+    assert_eq!(
+        decision["authenticationRule"]["x509CertificateRuleType"],
+        "issuerSubject"
+    );
+    assert_eq!(
+        decision["usernameBinding"]["x509CertificateField"],
+        "PrincipalName"
+    );
+    assert_eq!(decision["revocation"][0]["crlNumber"], "41");
+    assert_eq!(decision["revocation"][0]["deltaCrlNumber"], "42");
+}
+
+#[test]
+fn a_refusal_exits_3_with_the_code_and_the_reason() {
+    let w = woodgrove();
+    let revoked = eval(w, "bob-revoked", "bob@woodgrove.com", &[]);
+    assert_eq!(revoked.status.code(), Some(3));
+    let out = text(&revoked.stdout);
+    assert!(
+        out.starts_with("REFUSED: AADSTS500171: certificate has been revoked"),
+        "{out}"
+    );
+    assert!(out.contains("is on the base CRL of"), "{out}");
+}
+
+#[test]
+fn offline_without_a_crl_fails_closed() {
+    let w = woodgrove();
+    let output = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+        .args([
+            "eval",
+            "--policy",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/softhsm-fixtures/policy-step5.json"
+            ),
+        ])
+        .arg("--cas")
+        .arg(w.fixture.path(&w.fixture.manifest.trusted_authorities))
+        .arg("--users")
+        .arg(w.fixture.path("fixture.json"))
+        .arg("--cert")
+        .arg(w.fixture.path("pki/users/alice-p384.pem"))
+        .args(["--username", "alice@woodgrove.com", "--offline"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stdout).starts_with("REFUSED: AADSTS500173: base CRL of `C=US,O=Woodgrove Bank,OU=PKI,CN=Woodgrove Issuing CA 01`: no base CRL was given"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn bad_input_is_named_never_a_panic() {
+    let w = woodgrove();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/softhsm-fixtures/policy-step5.json"
+        ))
+        .unwrap()
+        .replacen(
+            "\"identifier\": \"1.2.3.4\"",
+            "\"identifier\": \"All Issuance Policies\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let step5 = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/softhsm-fixtures/policy-step5.json"
+    ));
+    let good_cert = w.fixture.path("pki/users/alice-p384.pem");
+    for (policy, cert, expected) in [
+        (&policy, &good_cert, "field `authenticationModeConfiguration.rules[1].identifier`: `All Issuance Policies` is not a policy OID in dotted form"),
+        (&step5, &junk, "REFUSED: AADSTS50017: the certificate does not parse"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+            .arg("eval")
+            .arg("--policy")
+            .arg(policy)
+            .arg("--cas")
+            .arg(w.fixture.path(&w.fixture.manifest.trusted_authorities))
+            .arg("--users")
+            .arg(w.fixture.path("fixture.json"))
+            .arg("--cert")
+            .arg(cert)
+            .args(["--username", "alice@woodgrove.com", "--offline"])
+            .output()
+            .unwrap();
+        let all = text(&output.stdout) + &text(&output.stderr);
+        assert!(all.contains(expected), "{all}");
+        assert!(!all.contains("panicked"), "{all}");
+        assert_ne!(output.status.code(), Some(0));
+    }
+}
