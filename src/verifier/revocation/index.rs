@@ -5,15 +5,19 @@ use std::collections::HashMap;
 
 use time::OffsetDateTime;
 use x509_parser::num_bigint::BigUint;
-use x509_parser::oid_registry::{Oid, OID_X509_EXT_DELTA_CRL_INDICATOR};
-use x509_parser::prelude::FromDer;
-use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::prelude::{AlgorithmIdentifier, FromDer, X509Certificate};
 
-use super::crl::{verify_crl_signature, CrlError};
+use super::crl::CrlError;
+use super::der_walk;
 use crate::verifier::trust::TrustedCa;
+use crate::x509::hex;
 
-/// Microsoft's "Next CRL Publish" extension: when a fresher CRL will be out.
-const OID_NEXT_CRL_PUBLISH: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 21, 4];
+// Extension OIDs, as their DER content octets.
+const OID_CRL_NUMBER: &[u8] = &[0x55, 0x1d, 0x14];
+const OID_DELTA_CRL_INDICATOR: &[u8] = &[0x55, 0x1d, 0x1b];
+const OID_AUTHORITY_KEY_IDENTIFIER: &[u8] = &[0x55, 0x1d, 0x23];
+/// Microsoft's "Next CRL Publish" (1.3.6.1.4.1.311.21.4): when a fresher CRL will be out.
+const OID_NEXT_CRL_PUBLISH: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x15, 0x04];
 /// CRLReason removeFromCRL: a delta CRL un-revokes a certificate that was on hold.
 pub const REASON_REMOVE_FROM_CRL: u8 = 8;
 
@@ -38,45 +42,84 @@ pub struct RevocationList {
 
 impl RevocationList {
     /// Parses `der`, checks it was issued and signed by `ca` (name, AKI = SKI, signature), and
-    /// indexes its entries.
+    /// indexes its entries in one pass over the DER.
     pub fn verify_and_index(der: &[u8], ca: &TrustedCa) -> Result<Self, CrlError> {
-        verify_crl_signature(der, &ca.info.der)?;
-        let (_, crl) = CertificateRevocationList::from_der(der)
-            .map_err(|e| CrlError::Malformed(e.to_string()))?;
-        let number = crl
-            .crl_number()
-            .cloned()
-            .ok_or_else(|| CrlError::Malformed("the CRL has no CRL number".into()))?;
-        let delta_of = match crl
-            .tbs_cert_list
-            .find_extension(&OID_X509_EXT_DELTA_CRL_INDICATOR)
-        {
-            Some(ext) => Some(
-                x509_parser::der_parser::der::parse_der_integer(ext.value)
-                    .ok()
-                    .and_then(|(_, n)| n.as_biguint().ok())
-                    .ok_or(CrlError::BadDeltaIndicator)?,
+        let malformed = |e: der_walk::DerError| CrlError::Malformed(e.to_string());
+        let raw = der_walk::split(der).map_err(malformed)?;
+        if raw.issuer != ca.info.subject_der.as_slice() {
+            return Err(CrlError::WrongIssuer {
+                crl_issuer: name_of(raw.issuer),
+                ca_subject: ca.info.subject.clone(),
+            });
+        }
+        if raw.tbs_signature_algorithm != raw.signature_algorithm {
+            return Err(CrlError::Malformed(
+                "the two signature algorithms differ".into(),
+            ));
+        }
+        let mut number = None;
+        let mut delta_of = None;
+        let mut next_publish = None;
+        let mut authority_key_id = None;
+        for ext in der_walk::extensions(raw.extensions) {
+            let ext = ext.map_err(malformed)?;
+            match ext.oid {
+                OID_CRL_NUMBER => number = Some(integer(ext.value)?),
+                OID_DELTA_CRL_INDICATOR => {
+                    delta_of = Some(integer(ext.value).map_err(|_| CrlError::BadDeltaIndicator)?)
+                }
+                OID_AUTHORITY_KEY_IDENTIFIER => authority_key_id = key_identifier(ext.value),
+                OID_NEXT_CRL_PUBLISH => next_publish = parse_time(ext.value),
+                _ if ext.critical => {
+                    return Err(CrlError::Malformed(
+                        "the CRL has a critical extension certauth does not understand".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let ca_ski = ca.info.subject_key_identifier.as_deref();
+        match (authority_key_id, ca_ski) {
+            (Some(aki), Some(ski)) if aki != ski => {
+                return Err(CrlError::KeyIdentifierMismatch {
+                    crl: hex(aki),
+                    ca: hex(ski),
+                })
+            }
+            (None, _) => {
+                return Err(CrlError::Malformed(
+                    "the CRL has no authority key identifier, so its CA cannot be checked".into(),
+                ))
+            }
+            _ => {}
+        }
+        verify_signature(&raw, ca)?;
+        let number =
+            number.ok_or_else(|| CrlError::Malformed("the CRL has no CRL number".into()))?;
+        let this_update = parse_time(raw.this_update)
+            .ok_or_else(|| CrlError::Malformed("thisUpdate is not a time".into()))?;
+        let next_update = match raw.next_update {
+            Some(time) => Some(
+                parse_time(time)
+                    .ok_or_else(|| CrlError::Malformed("nextUpdate is not a time".into()))?,
             ),
             None => None,
         };
-        let next_publish_oid = Oid::from(OID_NEXT_CRL_PUBLISH).ok();
-        let next_publish = next_publish_oid
-            .and_then(|oid| crl.tbs_cert_list.find_extension(&oid).map(|ext| ext.value))
-            .and_then(parse_time);
-        let mut entries = HashMap::with_capacity(crl.tbs_cert_list.revoked_certificates.len());
-        for revoked in crl.iter_revoked_certificates() {
+        let mut entries = HashMap::new();
+        for entry in der_walk::revoked_entries(raw.revoked) {
+            let entry = entry.map_err(malformed)?;
             entries.insert(
-                normalise(revoked.raw_serial()).into(),
+                normalise(entry.serial).into(),
                 Entry {
-                    reason: revoked.reason_code().map(|(_, code)| code.0),
+                    reason: entry.reason,
                 },
             );
         }
         Ok(Self {
             number,
             delta_of,
-            this_update: crl.last_update().to_datetime(),
-            next_update: crl.next_update().map(|t| t.to_datetime()),
+            this_update,
+            next_update,
             next_publish,
             entries,
         })
@@ -112,9 +155,45 @@ fn normalise(serial: &[u8]) -> &[u8] {
     }
 }
 
-/// The Next CRL Publish value is a Time (UTCTime or GeneralizedTime).
+/// A Time (UTCTime or GeneralizedTime) TLV.
 fn parse_time(der: &[u8]) -> Option<OffsetDateTime> {
     x509_parser::time::ASN1Time::from_der(der)
         .ok()
         .map(|(_, t)| t.to_datetime())
+}
+
+/// An INTEGER TLV as a non-negative number.
+fn integer(der: &[u8]) -> Result<BigUint, CrlError> {
+    let item = der_walk::tlv(der).map_err(|e| CrlError::Malformed(e.to_string()))?;
+    if item.tag != der_walk::TAG_INTEGER || item.content.first().is_some_and(|b| b & 0x80 != 0) {
+        return Err(CrlError::Malformed(
+            "a CRL number is not a non-negative INTEGER".into(),
+        ));
+    }
+    Ok(BigUint::from_bytes_be(item.content))
+}
+
+/// AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
+fn key_identifier(der: &[u8]) -> Option<&[u8]> {
+    let sequence = der_walk::tlv(der).ok()?;
+    let first = der_walk::tlv(sequence.content).ok()?;
+    (first.tag == 0x80).then_some(first.content)
+}
+
+fn name_of(der: &[u8]) -> String {
+    x509_parser::x509::X509Name::from_der(der)
+        .map(|(_, name)| crate::x509::dn::entra_dn(&name))
+        .unwrap_or_else(|_| hex(der))
+}
+
+/// Checks the signature over the TBSCertList with the CA's public key.
+fn verify_signature(raw: &der_walk::RawCrl<'_>, ca: &TrustedCa) -> Result<(), CrlError> {
+    let (_, ca_cert) =
+        X509Certificate::from_der(&ca.info.der).map_err(|e| CrlError::BadIssuer(e.to_string()))?;
+    let (_, algorithm) = AlgorithmIdentifier::from_der(raw.signature_algorithm)
+        .map_err(|e| CrlError::Malformed(e.to_string()))?;
+    let (_, signature) = x509_parser::asn1_rs::BitString::from_der(raw.signature)
+        .map_err(|e| CrlError::Malformed(e.to_string()))?;
+    x509_parser::verify::verify_signature(ca_cert.public_key(), &algorithm, &signature, raw.tbs)
+        .map_err(|_| CrlError::BadSignature)
 }

@@ -5,5 +5,6 @@
 pub mod cache;
 pub mod check;
 pub mod crl;
+pub mod der_walk;
 pub mod index;
 pub mod source;

@@ -1,0 +1,158 @@
+//! `certauth-crl-bench`: the workload for `benches/crl_index.sh`.
+//!
+//! - `generate DIR COUNT`: a CA (ca.pem) and a CRL of COUNT revoked serials signed by it (big.crl).
+//! - `ingest DIR`: parse, verify and index big.crl once, as the verifier does; prints the time.
+//! - `lookups DIR`: lookup cost per serial in certauth's index, and in rustls-webpki's owned and
+//!   borrowed CRLs, on the same CRL; prints nanoseconds per lookup.
+
+use std::path::Path;
+use std::time::Instant;
+
+use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
+use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
+use certauth::verifier::revocation::index::RevocationList;
+use certauth::verifier::trust::TrustStore;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use time::OffsetDateTime;
+
+fn serial(i: u64) -> Vec<u8> {
+    // Spread like real random serials; the top bit clear keeps the INTEGER positive.
+    let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1;
+    mixed.to_be_bytes().to_vec()
+}
+
+fn generate(dir: &Path, count: u64) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, "Benchmark CA");
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let cert = params.self_signed(&key)?;
+    std::fs::write(dir.join("ca.pem"), cert.pem())?;
+    let info = certauth::x509::cert_info::CertInfo::from_der(cert.der())?;
+    let now = OffsetDateTime::now_utc();
+    let entries: Vec<RevokedEntry> = (0..count)
+        .map(|i| RevokedEntry {
+            serial: serial(i),
+            revoked_at: now - time::Duration::days(1),
+            reason: RevocationReason::KeyCompromise,
+        })
+        .collect();
+    let ski = info.subject_key_identifier.clone().ok_or("no SKI")?;
+    let der = sign_crl(
+        &CrlContents {
+            issuer_name: &info.subject_der,
+            authority_key_id: &ski,
+            number: 1,
+            this_update: now - time::Duration::hours(1),
+            next_update: now + time::Duration::days(7),
+            entries: &entries,
+            delta_of: None,
+            freshest_url: None,
+        },
+        &key,
+        KeyAlgorithm::P256,
+    )?;
+    std::fs::write(dir.join("big.crl"), &der)?;
+    println!("{} entries, {} bytes", count, der.len());
+    Ok(())
+}
+
+fn load(
+    dir: &Path,
+) -> Result<(Vec<u8>, certauth::verifier::trust::TrustedCa), Box<dyn std::error::Error>> {
+    let der = std::fs::read(dir.join("big.crl"))?;
+    let store = TrustStore::load(&dir.join("ca.pem"))?;
+    Ok((der, store.cas()[0].clone()))
+}
+
+fn ingest(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let (der, ca) = load(dir)?;
+    let started = Instant::now();
+    let list = RevocationList::verify_and_index(&der, &ca)?;
+    let elapsed = started.elapsed();
+    println!(
+        "{} entries indexed in {:.1} ms",
+        list.len(),
+        elapsed.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+fn lookups(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let (der, ca) = load(dir)?;
+    let list = RevocationList::verify_and_index(&der, &ca)?;
+    let count = list.len() as u64;
+    // Half present, half absent, spread over the whole CRL.
+    let probes: Vec<Vec<u8>> = (0..10_000u64)
+        .map(|i| {
+            if i % 2 == 0 {
+                serial((i * 7919) % count)
+            } else {
+                serial(count + i)
+            }
+        })
+        .collect();
+    let rounds = 100;
+    let started = Instant::now();
+    let mut hits = 0usize;
+    for _ in 0..rounds {
+        for probe in &probes {
+            hits += usize::from(list.lookup(std::hint::black_box(probe)).is_some());
+        }
+    }
+    let ours = started.elapsed().as_nanos() as f64 / (rounds * probes.len()) as f64;
+    println!(
+        "certauth index:          {ours:.0} ns per lookup ({} lookups, {hits} hits)",
+        rounds * probes.len()
+    );
+
+    let owned = webpki::OwnedCertRevocationList::from_der(&der)?;
+    let owned = webpki::CertRevocationList::from(owned);
+    let sample = &probes[..1000];
+    let started = Instant::now();
+    let mut hits = 0usize;
+    for probe in sample {
+        hits += usize::from(owned.find_serial(probe)?.is_some());
+    }
+    let webpki_owned = started.elapsed().as_nanos() as f64 / sample.len() as f64;
+    println!(
+        "webpki owned CRL:        {webpki_owned:.0} ns per lookup ({} lookups, {hits} hits)",
+        sample.len()
+    );
+
+    let borrowed =
+        webpki::CertRevocationList::Borrowed(webpki::BorrowedCertRevocationList::from_der(&der)?);
+    let sample = &probes[..20];
+    let started = Instant::now();
+    let mut hits = 0usize;
+    for probe in sample {
+        hits += usize::from(borrowed.find_serial(probe)?.is_some());
+    }
+    let webpki_borrowed = started.elapsed().as_nanos() as f64 / sample.len() as f64;
+    println!(
+        "webpki borrowed CRL:     {webpki_borrowed:.0} ns per lookup ({} lookups, {hits} hits)",
+        sample.len()
+    );
+    println!("ratio webpki owned / certauth: {:.1}x", webpki_owned / ours);
+    println!(
+        "ratio webpki borrowed / certauth: {:.0}x",
+        webpki_borrowed / ours
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1..).unwrap_or_default() {
+        [cmd, dir, count] if cmd == "generate" => generate(Path::new(dir), count.parse()?),
+        [cmd, dir] if cmd == "ingest" => ingest(Path::new(dir)),
+        [cmd, dir] if cmd == "lookups" => lookups(Path::new(dir)),
+        _ => Err("usage: certauth-crl-bench generate DIR COUNT | ingest DIR | lookups DIR".into()),
+    }
+}
