@@ -1126,3 +1126,95 @@ fn bad_certificate_authorities_are_refused_with_the_field() {
     let err = store.add(rogue.cas()[0].clone(), later).unwrap_err();
     assert!(err.to_string().contains("has expired"), "{err}");
 }
+
+#[test]
+fn an_expired_crl_fails_closed() {
+    let w = woodgrove();
+    let stale = crafted_crl(
+        w,
+        "woodgrove-issuing",
+        "woodgrove-issuing",
+        45,
+        None,
+        &[],
+        OffsetDateTime::now_utc() - time::Duration::minutes(5),
+    );
+    let crls = fixture_crls(w);
+    crls.provide(&ski_of(w, "woodgrove-issuing"), CrlKind::Base, stale);
+    let decision = decide(
+        &engine(step5(), directory(w), store(w), crls),
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        OffsetDateTime::now_utc(),
+    );
+    assert_eq!(
+        decision.error_code.as_deref(),
+        Some("AADSTS500172"),
+        "{decision:?}"
+    );
+    assert!(
+        decision.message.contains("expired at"),
+        "{}",
+        decision.message
+    );
+}
+
+#[test]
+fn crls_fetched_over_http_within_the_size_limit() {
+    use certauth::fixtures::crl_server::CrlSite;
+    let w = woodgrove();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (addr, stop) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(CrlSite::for_fixture(&w.fixture).serve(listener, async {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    });
+    // The fixture's CAs, their CRLs published on loopback at the paths their URLs name.
+    let path = w.fixture.path(&w.fixture.manifest.trusted_authorities);
+    let json = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("http://crl.woodgrove.com", &format!("http://{addr}"));
+    let fetching = |max_bytes| {
+        let store = TrustStore::from_json(json.as_bytes(), "loopback").unwrap();
+        let source = CrlSource::http(FetchLimits {
+            max_bytes,
+            timeout: Duration::from_secs(5),
+        });
+        engine(step5(), directory(w), store, source)
+    };
+    let now = OffsetDateTime::now_utc();
+    let fine = fetching(20 * 1024 * 1024);
+    let decision =
+        runtime.block_on(fine.decide(&der_of(w, "bob-delta-revoked"), "bob@woodgrove.com", now));
+    assert_eq!(
+        decision.error_code.as_deref(),
+        Some("AADSTS500171"),
+        "fetched over HTTP, the delta CRL revokes: {decision:?}"
+    );
+    let decision =
+        runtime.block_on(fine.decide(&der_of(w, "alice-p384"), "alice@woodgrove.com", now));
+    assert!(decision.succeeded(), "{decision:?}");
+
+    let tight = fetching(100);
+    let decision =
+        runtime.block_on(tight.decide(&der_of(w, "alice-p384"), "alice@woodgrove.com", now));
+    assert_eq!(
+        decision.error_code.as_deref(),
+        Some("AADSTS2205014"),
+        "{decision:?}"
+    );
+    assert!(
+        decision.message.contains("larger than the 100-byte limit"),
+        "{}",
+        decision.message
+    );
+    let _ = stop.send(());
+}
