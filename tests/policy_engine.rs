@@ -18,7 +18,6 @@ use certauth::verifier::policy::{
     Affinity, CbaPolicy, Rule, RuleType, Strength, Switch, Target, TargetType, UserBinding,
     UserProperty,
 };
-use certauth::verifier::revocation::cache::CrlCache;
 use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
 use certauth::verifier::trust::TrustStore;
 use certauth::x509::cert_info::CertInfo;
@@ -83,13 +82,7 @@ fn fixture_crls(w: &Woodgrove) -> CrlSource {
 }
 
 fn engine(policy: CbaPolicy, directory: Directory, store: TrustStore, crls: CrlSource) -> Engine {
-    Engine {
-        policy,
-        store,
-        directory,
-        crls: CrlCache::new(crls),
-        serial_order: SerialOrder::LittleEndian,
-    }
+    Engine::new(policy, store, directory, crls)
 }
 
 fn decide(engine: &Engine, der: &[u8], username: &str, now: OffsetDateTime) -> Decision {

@@ -5,6 +5,8 @@
 //! multi-factor, and the affinity required) and finally the username bindings. Every step adds a
 //! line to the explanation. Only this module makes a [`Decision`].
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -15,18 +17,25 @@ use super::policy::{
 };
 use super::revocation::cache::CrlCache;
 use super::revocation::check::{check_chain, LinkStatus};
+use super::revocation::source::CrlSource;
 use super::trust::{verify_chain, TrustStore, VerifiedChain};
 use crate::x509::cert_info::CertInfo;
 use crate::x509::dn::normalized_dn;
 use crate::x509::user_ids::{certificate_user_id, BindingField, SerialOrder};
 
-/// Everything a decision needs.
-#[derive(Debug)]
-pub struct Engine {
+/// The tenant's configuration at one moment: policy, trusted CAs and directory.
+#[derive(Debug, Clone)]
+pub struct Tenant {
     pub policy: CbaPolicy,
     pub store: TrustStore,
     pub directory: Directory,
-    pub crls: CrlCache,
+}
+
+/// Everything a decision needs: a tenant snapshot and the CRL cache, which outlives snapshots.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub tenant: Arc<Tenant>,
+    pub crls: Arc<CrlCache>,
     /// How `<SR>` in certificateUserIds orders the serial.
     pub serial_order: SerialOrder,
 }
@@ -170,10 +179,28 @@ impl Trail {
 }
 
 impl Engine {
+    /// An engine over one tenant, fetching CRLs from `crls`.
+    pub fn new(
+        policy: CbaPolicy,
+        store: TrustStore,
+        directory: Directory,
+        crls: CrlSource,
+    ) -> Self {
+        Self {
+            tenant: Arc::new(Tenant {
+                policy,
+                store,
+                directory,
+            }),
+            crls: Arc::new(CrlCache::new(crls)),
+            serial_order: SerialOrder::default(),
+        }
+    }
+
     /// Decides whether the certificate `leaf_der` signs in `username` at `now`.
     pub async fn decide(&self, leaf_der: &[u8], username: &str, now: OffsetDateTime) -> Decision {
         let mut trail = Trail::new();
-        if self.policy.state != State::Enabled {
+        if self.tenant.policy.state != State::Enabled {
             return trail.fail(
                 "AADSTS130501",
                 "certificate-based authentication is not enabled in this tenant",
@@ -181,7 +208,7 @@ impl Engine {
         }
         trail.step("Certificate-based authentication is enabled.");
 
-        let Some(user) = self.directory.user_by_upn(username) else {
+        let Some(user) = self.tenant.directory.user_by_upn(username) else {
             return trail.fail(
                 "AADSTS50034",
                 format!("the user account `{username}` does not exist in the directory"),
@@ -201,7 +228,7 @@ impl Engine {
         }
         trail.step("The user is in the method's targets.");
 
-        let chain = match verify_chain(leaf_der, &self.store, now) {
+        let chain = match verify_chain(leaf_der, &self.tenant.store, now) {
             Ok(chain) => chain,
             Err(e) => {
                 if let Ok(info) = CertInfo::from_der(leaf_der) {
@@ -232,7 +259,7 @@ impl Engine {
         match check_chain(
             &chain,
             &self.crls,
-            &self.policy.crl_validation_configuration,
+            &self.tenant.policy.crl_validation_configuration,
             now,
         )
         .await
@@ -313,13 +340,13 @@ impl Engine {
                 TargetType::Group => t.id == ALL_USERS || user.member_of.contains(&t.id),
             })
         }
-        if hits(&self.policy.include_targets, user).is_none() {
+        if hits(&self.tenant.policy.include_targets, user).is_none() {
             return Err(format!(
                 "`{}` is not in the method's included targets",
                 user.user_principal_name
             ));
         }
-        if let Some(target) = hits(&self.policy.exclude_targets, user) {
+        if let Some(target) = hits(&self.tenant.policy.exclude_targets, user) {
             return Err(format!(
                 "`{}` is excluded by the {} target `{}`",
                 user.user_principal_name,
@@ -337,6 +364,7 @@ impl Engine {
     fn ca_scoping(&self, chain: &VerifiedChain, user: &User) -> Result<(), String> {
         for ca in chain.cas() {
             for scope in self
+                .tenant
                 .policy
                 .certificate_authority_scopes
                 .iter()
@@ -367,7 +395,7 @@ impl Engine {
     /// Issuer+OID rules beat OID rules, which beat issuer rules; conflicting modes give
     /// single-factor; no match gives the tenant default.
     fn authentication_binding(&self, leaf: &CertInfo) -> AuthenticationRule {
-        let config = &self.policy.authentication_mode_configuration;
+        let config = &self.tenant.policy.authentication_mode_configuration;
         let issuer = normalized_dn(&leaf.issuer);
         let issuer_matches =
             |rule: &Rule| rule.issuer().is_some_and(|i| normalized_dn(i) == issuer);
@@ -453,8 +481,12 @@ impl Engine {
         required: Affinity,
         trail: &mut Trail,
     ) -> Result<MatchedBinding, (&'static str, String)> {
-        let mut bindings: Vec<&UserBinding> =
-            self.policy.certificate_user_bindings.iter().collect();
+        let mut bindings: Vec<&UserBinding> = self
+            .tenant
+            .policy
+            .certificate_user_bindings
+            .iter()
+            .collect();
         bindings.sort_by_key(|b| b.priority);
         if required == Affinity::High {
             trail.step("High affinity is required: low-affinity bindings are skipped.");

@@ -7,7 +7,6 @@ use anyhow::{anyhow, Context};
 use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::directory::Directory;
 use certauth::verifier::policy::{affinity_name, field_name, property_name, CbaPolicy};
-use certauth::verifier::revocation::cache::CrlCache;
 use certauth::verifier::revocation::crl::parse_crl;
 use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
 use certauth::verifier::trust::TrustStore;
@@ -72,16 +71,11 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<Decision> {
         };
         source.provide(&ca.ski, kind, der);
     }
-    let engine = Engine {
-        policy,
-        store,
-        directory,
-        crls: CrlCache::new(source),
-        serial_order: if args.serial_big_endian {
-            SerialOrder::BigEndian
-        } else {
-            SerialOrder::LittleEndian
-        },
+    let mut engine = Engine::new(policy, store, directory, source);
+    engine.serial_order = if args.serial_big_endian {
+        SerialOrder::BigEndian
+    } else {
+        SerialOrder::LittleEndian
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
