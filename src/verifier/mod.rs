@@ -6,6 +6,8 @@
 
 pub mod decide;
 pub mod directory;
+pub mod jwt;
 pub mod policy;
 pub mod revocation;
+pub mod store;
 pub mod trust;
