@@ -6,6 +6,19 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `verbosity` counts `-v` flags; `RUST_LOG` overrides it.
 pub fn init(verbosity: u8) {
+    init_with(verbosity, Format::Text);
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// As [`init`], choosing the format.
+pub fn init_with(verbosity: u8, format: Format) {
     let level = match verbosity {
         0 => "warn",
         1 => "info",
@@ -16,11 +29,15 @@ pub fn init(verbosity: u8) {
     // as a matter of course, so that is noise.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},cryptoki::mechanism=off")));
-    // A second init (in tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // A second init (in tests) keeps the first subscriber.
+    let _ = match format {
+        Format::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        Format::Json => builder.json().try_init(),
+    };
 }

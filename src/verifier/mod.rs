@@ -9,5 +9,6 @@ pub mod directory;
 pub mod jwt;
 pub mod policy;
 pub mod revocation;
+pub mod server;
 pub mod store;
 pub mod trust;

@@ -26,6 +26,66 @@ pub enum Command {
     /// policy: for testing a policy before rolling it out. Exit codes: 0 signed in, 3 refused,
     /// 1 bad input.
     Eval(EvalArgs),
+
+    /// Run the verifier: the certauth mutual-TLS endpoint and the Graph-shaped admin API, on
+    /// loopback. With no arguments it serves the Woodgrove demo tenant from a fresh directory.
+    Serve(ServeArgs),
+
+    /// Create an admin API key for a role, in a verifier's state directory. The key is printed
+    /// once and stored only hashed.
+    ApiKey(ApiKeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where the database and the server's TLS identity live (made on first start). Without it, a
+    /// fresh temporary directory with the Woodgrove demo tenant.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// A provisioned fixture directory (`certauth fixture --dir`) to import on first start: its
+    /// CAs, users and groups; its CRLs are published on loopback by the verifier itself.
+    #[arg(long, value_name = "DIR")]
+    pub tenant: Option<PathBuf>,
+
+    /// The method policy (Graph JSON) to import on first start; the seed's Step 5 policy by
+    /// default when a tenant is imported.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Address of the certauth (mutual-TLS sign-in) listener.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub certauth_listen: std::net::SocketAddr,
+
+    /// Address of the admin API listener.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub admin_listen: std::net::SocketAddr,
+
+    /// The server's TLS certificate chain (PEM); with --tls-key. By default a certificate from a
+    /// local CA made in the state directory (server-ca.pem, for clients' --ca-file).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Log lines as JSON.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApiKeyArgs {
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+
+    /// globalAdministrator, authenticationPolicyAdministrator or reader.
+    #[arg(long)]
+    pub role: String,
+
+    /// A name to recognise the key by.
+    #[arg(long, default_value = "api key")]
+    pub name: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -5,6 +5,7 @@ mod crl;
 mod eval;
 #[path = "../common/report.rs"]
 mod report;
+mod serve;
 #[path = "../common/verbosity.rs"]
 mod verbosity;
 
@@ -14,11 +15,17 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    certauth::logging::init(cli.verbosity.verbose);
+    let format = match &cli.command {
+        cli::Command::Serve(args) if args.log_json => certauth::logging::Format::Json,
+        _ => certauth::logging::Format::Text,
+    };
+    certauth::logging::init_with(cli.verbosity.verbose, format);
     certauth::tls::install_crypto_provider();
     let result = match cli.command {
         cli::Command::Crl(args) => crl::run(&args),
         cli::Command::Eval(args) => return eval::run(&args),
+        cli::Command::Serve(args) => serve::run(&args),
+        cli::Command::ApiKey(args) => serve::api_key(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -231,7 +231,7 @@ fn print_answer(
         writeln!(out, "  username binding  {}", describe_binding(binding))?;
     }
     if let Some(rule) = &answer.authentication_rule {
-        writeln!(out, "  rule              {}", describe_value(rule))?;
+        writeln!(out, "  rule              {}", describe_rule(rule))?;
     }
     if let Some(offered) = offered {
         writeln!(out, "  certificate       {offered}")?;
@@ -259,6 +259,23 @@ fn describe_binding(binding: &Value) -> String {
             text
         }
         _ => describe_value(binding),
+    }
+}
+
+/// Graph's x509CertificateRule shape in a line: "policyOID 1.2.3.4 -> multiFactor".
+fn describe_rule(rule: &Value) -> String {
+    let Some(kind) = rule["x509CertificateRuleType"].as_str() else {
+        return describe_value(rule);
+    };
+    let mode = match rule["x509CertificateAuthenticationMode"].as_str() {
+        Some("x509CertificateMultiFactor") => "multiFactor",
+        Some("x509CertificateSingleFactor") => "singleFactor",
+        Some(other) => other,
+        None => "?",
+    };
+    match rule["identifier"].as_str() {
+        Some(identifier) => format!("{kind} {identifier} -> {mode}"),
+        None => format!("{kind} -> {mode}"),
     }
 }
 

@@ -63,6 +63,8 @@ pub struct CrlSource {
     http: Option<reqwest::Client>,
     limits: FetchLimits,
     fetches: AtomicUsize,
+    /// URL prefixes fetched from elsewhere (a lab publishing a tenant's CRLs on loopback).
+    redirects: Vec<(String, String)>,
 }
 
 impl CrlSource {
@@ -79,7 +81,14 @@ impl CrlSource {
             http: client,
             limits,
             fetches: AtomicUsize::new(0),
+            redirects: Vec::new(),
         }
+    }
+
+    /// Fetches URLs starting with `from` from `to` instead (same path after the prefix).
+    pub fn redirect(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.redirects.push((from.into(), to.into()));
+        self
     }
 
     /// Uses only CRLs given with [`CrlSource::provide`].
@@ -89,6 +98,7 @@ impl CrlSource {
             http: None,
             limits: FetchLimits::default(),
             fetches: AtomicUsize::new(0),
+            redirects: Vec::new(),
         }
     }
 
@@ -120,7 +130,17 @@ impl CrlSource {
             CrlKind::Delta => ca.delta_crl_url.as_deref(),
         };
         match (url, &self.http) {
-            (Some(url), Some(client)) => download(client, url, self.limits).await,
+            (Some(url), Some(client)) => {
+                let fetched = self
+                    .redirects
+                    .iter()
+                    .find_map(|(from, to)| {
+                        url.strip_prefix(from.as_str())
+                            .map(|rest| format!("{to}{rest}"))
+                    })
+                    .unwrap_or_else(|| url.to_owned());
+                download(client, &fetched, self.limits).await
+            }
             _ => Err(FetchError::NotProvided {
                 ca: ca.info.subject.clone(),
                 kind,

@@ -1,0 +1,189 @@
+//! `certauth-verifier serve` and `certauth-verifier api-key`.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use certauth::fixtures::crl_server::CrlSite;
+use certauth::fixtures::spec::Spec;
+use certauth::fixtures::{self, Fixture, ProvisionOptions};
+use certauth::verifier::directory::Directory;
+use certauth::verifier::policy::CbaPolicy;
+use certauth::verifier::revocation::source::{CrlSource, FetchLimits};
+use certauth::verifier::server::admin::{create_api_key, key_hash};
+use certauth::verifier::server::tls::ServerIdentity;
+use certauth::verifier::server::{self, now_text, App};
+use certauth::verifier::store::{Role, Store};
+
+use crate::cli::{ApiKeyArgs, ServeArgs};
+
+/// The seed's Step 5 policy, the demo tenant's default.
+const STEP5_POLICY: &str = include_str!("../../../softhsm-fixtures/policy-step5.json");
+const DATABASE: &str = "verifier.db";
+
+pub fn api_key(args: &ApiKeyArgs) -> anyhow::Result<()> {
+    let role = Role::parse(&args.role).ok_or_else(|| {
+        anyhow!("`{}` is not a role: use globalAdministrator, authenticationPolicyAdministrator or reader", args.role)
+    })?;
+    let store = Store::open(&args.state_dir.join(DATABASE))?;
+    let key = format!(
+        "cak_{}{}",
+        certauth::verifier::jwt::random_id(),
+        certauth::verifier::jwt::random_id()
+    );
+    store.add_api_key(&key_hash(&key), role, &args.name, &now_text())?;
+    println!("{key}");
+    Ok(())
+}
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    // No state directory: the demo tenant, made fresh.
+    let temporary;
+    let (state_dir, tenant_dir): (PathBuf, Option<PathBuf>) = match &args.state_dir {
+        Some(dir) => (dir.clone(), args.tenant.clone()),
+        None => {
+            temporary = tempfile::Builder::new()
+                .prefix("certauth-verifier-")
+                .tempdir()?;
+            let fixture_dir = temporary.path().join("woodgrove");
+            let spec = Spec::embedded_woodgrove()?;
+            fixtures::provision(&spec, &fixture_dir, &ProvisionOptions::default())?;
+            (temporary.path().to_owned(), Some(fixture_dir))
+        }
+    };
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    let store = Store::open(&state_dir.join(DATABASE))?;
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => ServerIdentity::from_files(cert, key)?,
+        _ => ServerIdentity::in_directory(&state_dir)?,
+    };
+
+    let (stop_crls, crls_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut source = CrlSource::http(FetchLimits::default());
+    let mut tenant = None;
+    if let Some(dir) = &tenant_dir {
+        let fixture = Fixture::open(dir)?;
+        // The tenant's CRLs, published on loopback at the paths their URLs name.
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let address = listener.local_addr()?;
+        let site = CrlSite::for_fixture(&fixture);
+        for crl in site.crls() {
+            if let Some(origin) = crl.url.strip_suffix(&crl.path) {
+                source = source.redirect(format!("{origin}/"), format!("http://{address}/"));
+            }
+        }
+        tokio::spawn(site.serve(listener, async {
+            let _ = crls_stopped.await;
+        }));
+        if store.certificate_authorities()?.is_empty() {
+            import(&store, &fixture, args.policy.as_deref())?;
+        }
+        tenant = Some(fixture);
+    } else if let Some(policy) = &args.policy {
+        if store.certificate_authorities()?.is_empty() {
+            let text = std::fs::read(policy)
+                .with_context(|| format!("cannot read {}", policy.display()))?;
+            store.set_policy(&CbaPolicy::from_json(&text, &policy.display().to_string())?)?;
+        }
+    }
+
+    let first_key = (store.count_api_keys()? == 0).then_some(());
+    let app = Arc::new(App::new(store, identity, source)?);
+    let admin_key = match first_key {
+        Some(()) => Some(create_api_key(
+            &app,
+            Role::GlobalAdministrator,
+            "created at first start",
+        )?),
+        None => None,
+    };
+    let certauth = tokio::net::TcpListener::bind(args.certauth_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.certauth_listen))?;
+    let admin = tokio::net::TcpListener::bind(args.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+    let certauth_url = format!("https://{}", certauth.local_addr()?);
+    println!(
+        "certauth-verifier is serving the tenant in {}",
+        state_dir.display()
+    );
+    println!("  certauth endpoint  {certauth_url}");
+    println!("  admin API          https://{}", admin.local_addr()?);
+    if args.tls_cert.is_none() {
+        println!(
+            "  server CA          {}",
+            state_dir.join("server-ca.pem").display()
+        );
+    }
+    if let Some(key) = &admin_key {
+        println!("  admin API key      {key}");
+        println!("                     (globalAdministrator; shown once, stored hashed)");
+    }
+    if let Some(fixture) = &tenant {
+        println!("Sign in, for example:");
+        println!(
+            "  SOFTHSM2_CONF={} certauth sign-in {certauth_url} --username bob@woodgrove.com --ca-file {}",
+            fixture.softhsm2_conf().display(),
+            state_dir.join("server-ca.pem").display()
+        );
+    }
+    server::serve(app, certauth, admin, shutdown_signal()).await?;
+    let _ = stop_crls.send(());
+    Ok(())
+}
+
+/// The demo tenant's CAs, users and groups, and the policy.
+fn import(store: &Store, fixture: &Fixture, policy: Option<&Path>) -> anyhow::Result<()> {
+    let cas: serde_json::Value = serde_json::from_slice(&std::fs::read(
+        fixture.path(&fixture.manifest.trusted_authorities),
+    )?)?;
+    for ca in cas["value"].as_array().into_iter().flatten() {
+        let mut ca = ca.clone();
+        let id = certauth::verifier::jwt::random_id();
+        ca["id"] = serde_json::json!(id);
+        store.add_certificate_authority(&id, &ca, &now_text())?;
+    }
+    let directory = Directory::from_json(
+        &std::fs::read(fixture.path("fixture.json"))?,
+        "fixture.json",
+    )?;
+    store.replace_directory(&directory)?;
+    let policy = match policy {
+        Some(path) => CbaPolicy::from_json(&std::fs::read(path)?, &path.display().to_string())?,
+        None => CbaPolicy::from_json(STEP5_POLICY.as_bytes(), "policy-step5.json")?,
+    };
+    store.set_policy(&policy)?;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,466 @@
+//! The admin API: Graph-shaped paths for the method policy, the certificate authorities, users and
+//! groups, and the sign-in log, behind bearer API keys mapped to Entra-like roles. Wrong or missing
+//! key: 401; wrong role: 403; a body that does not validate: 400 with a Graph error naming the field.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use super::{now_text, App};
+use crate::verifier::directory::{Directory, Group, User};
+use crate::verifier::jwt::random_id;
+use crate::verifier::policy::CbaPolicy;
+use crate::verifier::store::Role;
+use crate::verifier::trust::TrustStore;
+use crate::x509::hex;
+
+pub const POLICY_PATH: &str =
+    "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/x509Certificate";
+pub const CAS_PATH: &str =
+    "/v1.0/directory/publicKeyInfrastructure/certificateBasedAuthConfigurations/default/certificateAuthorities";
+
+/// Admin bodies are configuration documents, not uploads.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            POLICY_PATH,
+            get(get_policy).patch(patch_policy).delete(reset_policy),
+        )
+        .route(CAS_PATH, get(list_cas).post(add_ca))
+        .route(&format!("{CAS_PATH}/{{id}}"), delete(delete_ca))
+        .route("/v1.0/users", get(list_users).post(create_user))
+        .route(
+            "/v1.0/users/{id}",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
+        .route("/v1.0/groups", get(list_groups).post(create_group))
+        .route("/v1.0/auditLogs/signIns", get(sign_ins))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}
+
+/// A Graph-style error answer.
+#[derive(Debug)]
+pub struct GraphError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    target: Option<String>,
+}
+
+impl GraphError {
+    fn bad_request(message: impl Into<String>, target: Option<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "BadRequest",
+            message: message.into(),
+            target,
+        }
+    }
+
+    fn not_found(what: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "Request_ResourceNotFound",
+            message: format!("{what} does not exist"),
+            target: None,
+        }
+    }
+
+    /// Internal failures: an opaque answer, the detail only in the log.
+    fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "admin request failed");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "InternalServerError",
+            message: "the request could not be completed".into(),
+            target: None,
+        }
+    }
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(target) = self.target {
+            error["target"] = json!(target);
+        }
+        (self.status, Json(json!({"error": error}))).into_response()
+    }
+}
+
+/// The caller, authenticated by API key.
+pub struct Caller(Role);
+
+impl Caller {
+    /// Whether the caller may do what `needed` may.
+    fn require(&self, needed: Role) -> Result<(), GraphError> {
+        let allowed = match needed {
+            Role::Reader => true,
+            Role::AuthenticationPolicyAdministrator => {
+                matches!(
+                    self.0,
+                    Role::AuthenticationPolicyAdministrator | Role::GlobalAdministrator
+                )
+            }
+            Role::GlobalAdministrator => self.0 == Role::GlobalAdministrator,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(GraphError {
+                status: StatusCode::FORBIDDEN,
+                code: "Authorization_RequestDenied",
+                message: format!(
+                    "insufficient privileges: this needs the {} role, and the key has {}",
+                    needed.name(),
+                    self.0.name()
+                ),
+                target: None,
+            })
+        }
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = GraphError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthenticated = |message: &str| GraphError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "InvalidAuthenticationToken",
+            message: message.to_owned(),
+            target: None,
+        };
+        let presented = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                unauthenticated("an API key is required: Authorization: Bearer <key>")
+            })?;
+        let hash = key_hash(presented);
+        let keys = app.store.api_keys().map_err(GraphError::internal)?;
+        // Compare every stored hash in constant time, so timing says nothing about which is close.
+        let mut role = None;
+        for (stored, stored_role) in &keys {
+            if bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
+                role = Some(*stored_role);
+            }
+        }
+        role.map(Caller)
+            .ok_or_else(|| unauthenticated("the API key is not valid"))
+    }
+}
+
+/// API keys are stored as the SHA-256 of the key.
+pub fn key_hash(key: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref())
+}
+
+/// Makes a new API key for `role`; returns the key, which is shown once and stored only hashed.
+pub fn create_api_key(
+    app: &App,
+    role: Role,
+    name: &str,
+) -> Result<String, crate::verifier::store::StoreError> {
+    let key = format!("cak_{}{}", random_id(), random_id());
+    app.store
+        .add_api_key(&key_hash(&key), role, name, &now_text())?;
+    Ok(key)
+}
+
+fn json_body(body: &[u8]) -> Result<Value, GraphError> {
+    serde_json::from_slice(body)
+        .map_err(|e| GraphError::bad_request(format!("the body is not JSON: {e}"), None))
+}
+
+async fn get_policy(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require(Role::Reader)?;
+    let policy = app.store.policy().map_err(GraphError::internal)?;
+    Ok(Json(
+        serde_json::to_value(policy).map_err(GraphError::internal)?,
+    ))
+}
+
+async fn patch_policy(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, GraphError> {
+    caller.require(Role::AuthenticationPolicyAdministrator)?;
+    let patch = json_body(&body)?;
+    let Value::Object(patch) = patch else {
+        return Err(GraphError::bad_request(
+            "the body must be a JSON object",
+            None,
+        ));
+    };
+    if patch.get("@odata.type").and_then(Value::as_str) != Some(crate::verifier::policy::ODATA_TYPE)
+    {
+        return Err(GraphError::bad_request(
+            format!(
+                "the body must carry \"@odata.type\": \"{}\"",
+                crate::verifier::policy::ODATA_TYPE
+            ),
+            Some("@odata.type".into()),
+        ));
+    }
+    let current = app.store.policy().map_err(GraphError::internal)?;
+    let mut merged = serde_json::to_value(current).map_err(GraphError::internal)?;
+    for (key, value) in patch {
+        merged[key] = value;
+    }
+    let text = serde_json::to_vec(&merged).map_err(GraphError::internal)?;
+    let policy = CbaPolicy::from_json(&text, "request body")
+        .map_err(|e| GraphError::bad_request(e.message.clone(), Some(e.field.clone())))?;
+    app.store
+        .set_policy(&policy)
+        .map_err(GraphError::internal)?;
+    app.refresh().map_err(GraphError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn reset_policy(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+) -> Result<StatusCode, GraphError> {
+    caller.require(Role::AuthenticationPolicyAdministrator)?;
+    app.store.reset_policy().map_err(GraphError::internal)?;
+    app.refresh().map_err(GraphError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_cas(caller: Caller, State(app): State<Arc<App>>) -> Result<Json<Value>, GraphError> {
+    caller.require(Role::Reader)?;
+    let cas = app
+        .store
+        .certificate_authorities()
+        .map_err(GraphError::internal)?;
+    Ok(Json(json!({"value": cas})))
+}
+
+async fn add_ca(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), GraphError> {
+    // Only a Global Administrator changes the CAs, as in Entra.
+    caller.require(Role::GlobalAdministrator)?;
+    let mut entry = json_body(&body)?;
+    let parsed = TrustStore::from_json(
+        json!([entry.clone()]).to_string().as_bytes(),
+        "request body",
+    )
+    .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+    let existing = app
+        .store
+        .certificate_authorities()
+        .map_err(GraphError::internal)?;
+    let mut store = TrustStore::from_json(json!(existing).to_string().as_bytes(), "database")
+        .map_err(GraphError::internal)?;
+    let ca = parsed.cas()[0].clone();
+    store
+        .add(ca, OffsetDateTime::now_utc())
+        .map_err(|e| GraphError::bad_request(e.to_string(), Some("certificate".into())))?;
+    let id = random_id();
+    entry["id"] = json!(id);
+    app.store
+        .add_certificate_authority(&id, &entry, &now_text())
+        .map_err(GraphError::internal)?;
+    app.refresh().map_err(GraphError::internal)?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+async fn delete_ca(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, GraphError> {
+    caller.require(Role::GlobalAdministrator)?;
+    if !app
+        .store
+        .delete_certificate_authority(&id)
+        .map_err(GraphError::internal)?
+    {
+        return Err(GraphError::not_found("the certificate authority"));
+    }
+    app.refresh().map_err(GraphError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn directory(app: &App) -> Result<Directory, GraphError> {
+    Ok(Directory {
+        users: app.store.users().map_err(GraphError::internal)?,
+        groups: app.store.groups().map_err(GraphError::internal)?,
+    })
+}
+
+/// Validates the whole directory after a change, then stores it in one transaction.
+fn save_directory(app: &App, directory: &Directory) -> Result<(), GraphError> {
+    directory
+        .validate()
+        .map_err(|(field, message)| GraphError::bad_request(message, Some(field)))?;
+    app.store
+        .replace_directory(directory)
+        .map_err(GraphError::internal)?;
+    app.refresh().map_err(GraphError::internal)
+}
+
+async fn list_users(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require(Role::Reader)?;
+    Ok(Json(json!({"value": directory(&app)?.users})))
+}
+
+fn find_user<'d>(directory: &'d mut Directory, id: &str) -> Result<&'d mut User, GraphError> {
+    directory
+        .users
+        .iter_mut()
+        .find(|u| u.id == id || u.user_principal_name.eq_ignore_ascii_case(id))
+        .ok_or_else(|| GraphError::not_found("the user"))
+}
+
+async fn get_user(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<User>, GraphError> {
+    caller.require(Role::Reader)?;
+    let mut directory = directory(&app)?;
+    Ok(Json(find_user(&mut directory, &id)?.clone()))
+}
+
+async fn create_user(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<User>), GraphError> {
+    caller.require(Role::AuthenticationPolicyAdministrator)?;
+    let mut user: User =
+        serde_json::from_slice(&body).map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+    if user.id.is_empty() {
+        user.id = user.user_principal_name.clone();
+    }
+    let mut directory = directory(&app)?;
+    directory.users.push(user.clone());
+    save_directory(&app, &directory)?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+async fn patch_user(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, GraphError> {
+    caller.require(Role::AuthenticationPolicyAdministrator)?;
+    let Value::Object(patch) = json_body(&body)? else {
+        return Err(GraphError::bad_request(
+            "the body must be a JSON object",
+            None,
+        ));
+    };
+    let mut directory = directory(&app)?;
+    let user = find_user(&mut directory, &id)?;
+    let mut merged = serde_json::to_value(&*user).map_err(GraphError::internal)?;
+    for (key, value) in patch {
+        merged[key] = value;
+    }
+    *user =
+        serde_json::from_value(merged).map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+    save_directory(&app, &directory)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_user(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, GraphError> {
+    caller.require(Role::AuthenticationPolicyAdministrator)?;
+    let mut directory = directory(&app)?;
+    let before = directory.users.len();
+    directory
+        .users
+        .retain(|u| u.id != id && !u.user_principal_name.eq_ignore_ascii_case(&id));
+    if directory.users.len() == before {
+        return Err(GraphError::not_found("the user"));
+    }
+    save_directory(&app, &directory)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_groups(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require(Role::Reader)?;
+    Ok(Json(json!({"value": directory(&app)?.groups})))
+}
+
+async fn create_group(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Group>), GraphError> {
+    caller.require(Role::AuthenticationPolicyAdministrator)?;
+    let group: Group =
+        serde_json::from_slice(&body).map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+    let mut directory = directory(&app)?;
+    if directory.groups.iter().any(|g| g.id == group.id) {
+        return Err(GraphError::bad_request(
+            format!("group `{}` exists", group.id),
+            Some("id".into()),
+        ));
+    }
+    directory.groups.push(group.clone());
+    save_directory(&app, &directory)?;
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+/// `?userPrincipalName=...&status=success|failure&$top=N`
+async fn sign_ins(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require(Role::Reader)?;
+    let top = match query.get("$top") {
+        Some(top) => top
+            .parse::<usize>()
+            .map_err(|_| GraphError::bad_request("$top must be a number", Some("$top".into())))?
+            .min(1000),
+        None => 100,
+    };
+    let records = app
+        .store
+        .sign_ins(
+            query.get("userPrincipalName").map(String::as_str),
+            query.get("status").map(String::as_str),
+            top,
+        )
+        .map_err(GraphError::internal)?;
+    Ok(Json(json!({"value": records})))
+}

@@ -1,0 +1,164 @@
+//! The certauth listener's routes: `POST /certauth/signin`, `GET /.well-known/jwks.json` and
+//! `GET /healthz`. One place turns a decision into an HTTP answer.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{now_text, App, Connection};
+use crate::verifier::decide::Decision;
+use crate::verifier::jwt::{certificate_thumbprint, random_id};
+use crate::verifier::store::SignInRecord;
+
+/// Sign-in bodies are one short JSON object.
+const BODY_LIMIT: usize = 16 * 1024;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/certauth/signin", post(sign_in))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInBody {
+    username: String,
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn jwks(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(app.jwt.jwks())
+}
+
+fn failure(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"status": "failure", "errorCode": code, "message": message})),
+    )
+        .into_response()
+}
+
+async fn sign_in(
+    State(app): State<Arc<App>>,
+    Extension(connection): Extension<Connection>,
+    body: Result<Json<SignInBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "AADSTS900144",
+            "the request body must be JSON with a \"username\"",
+        );
+    };
+    let Some(leaf) = connection.client_chain.first() else {
+        return failure(
+            StatusCode::UNAUTHORIZED,
+            "AADSTS50017",
+            "no client certificate was presented",
+        );
+    };
+    let now = OffsetDateTime::now_utc();
+    let decision = app.engine().decide(leaf, &body.username, now).await;
+    log(&app, &connection, &body.username, &decision);
+    if !decision.succeeded() {
+        let code = decision.error_code.clone().unwrap_or_default();
+        // Blocked by policy is 403; not authenticated is 401.
+        let status = match code.as_str() {
+            "AADSTS130501" | "AADSTS500189" => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        return failure(status, &code, &decision.message);
+    }
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let expires = now + app.token_lifetime;
+    let multifactor = decision.authentication_strength.as_deref() == Some("multiFactor");
+    let mut amr = vec!["x509"];
+    if multifactor {
+        amr.push("mfa");
+    }
+    let claims = json!({
+        "iss": "certauth-verifier",
+        "aud": "certauth",
+        "sub": decision.user_principal_name,
+        "upn": decision.user_principal_name,
+        "amr": amr,
+        "iat": now.unix_timestamp(),
+        "nbf": now.unix_timestamp(),
+        "exp": expires.unix_timestamp(),
+        "jti": random_id(),
+        "cnf": {"x5t#S256": certificate_thumbprint(leaf)},
+    });
+    let token = match app.jwt.sign(&claims) {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(error = %e, "signing a sign-in token");
+            return failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "AADSTS90033",
+                "a transient error occurred; try again",
+            );
+        }
+    };
+    let expires_at = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Json(json!({
+        "status": "success",
+        "userPrincipalName": decision.user_principal_name,
+        "authenticationStrength": decision.authentication_strength,
+        "usernameBinding": decision.username_binding,
+        "authenticationRule": decision.authentication_rule,
+        "certificate": decision.certificate,
+        "token": token,
+        "expiresAt": expires_at,
+    }))
+    .into_response()
+}
+
+/// Every attempt goes to the sign-in log; a log failure is reported but does not change the
+/// answer already decided.
+fn log(app: &App, connection: &Connection, username: &str, decision: &Decision) {
+    let record = SignInRecord {
+        id: random_id(),
+        created_date_time: now_text(),
+        user_principal_name: username.to_owned(),
+        client_address: connection.client_address.ip().to_string(),
+        status: if decision.succeeded() {
+            "success"
+        } else {
+            "failure"
+        }
+        .to_owned(),
+        error_code: decision.error_code.clone(),
+        failure_reason: (!decision.succeeded()).then(|| decision.message.clone()),
+        authentication_strength: decision.authentication_strength.clone(),
+        certificate: decision
+            .certificate
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok()),
+        username_binding: decision
+            .username_binding
+            .as_ref()
+            .and_then(|b| serde_json::to_value(b).ok()),
+        authentication_rule: decision
+            .authentication_rule
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok()),
+        revocation: serde_json::to_value(&decision.revocation).unwrap_or_default(),
+    };
+    if let Err(e) = app.store.log_sign_in(&record) {
+        tracing::error!(error = %e, "writing the sign-in log");
+    }
+}

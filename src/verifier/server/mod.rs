@@ -1,0 +1,238 @@
+//! `certauth-verifier serve`: the certauth mutual-TLS listener and the Graph-shaped admin API, over
+//! the SQLite store. Listeners take a bound socket and a shutdown future; a shutdown stops
+//! accepting and lets requests in flight finish.
+
+pub mod admin;
+pub mod certauth;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::CertificateDer;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::decide::{Engine, Tenant};
+use super::jwt::JwtSigner;
+use super::revocation::cache::CrlCache;
+use super::revocation::source::CrlSource;
+use super::store::{Store, StoreError};
+use crate::x509::user_ids::SerialOrder;
+use tls::ServerIdentity;
+
+/// How long a client may take over its TLS handshake or its request headers.
+const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Everything the listeners share.
+pub struct App {
+    pub store: Store,
+    pub jwt: JwtSigner,
+    tenant: RwLock<Arc<Tenant>>,
+    crls: Arc<CrlCache>,
+    identity: ServerIdentity,
+    certauth_tls: RwLock<Arc<rustls::ServerConfig>>,
+    pub serial_order: SerialOrder,
+    /// Lifetime of issued tokens.
+    pub token_lifetime: Duration,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("listening: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Now, as the log and tokens write it.
+pub fn now_text() -> String {
+    let now = OffsetDateTime::now_utc();
+    now.format(&Rfc3339).unwrap_or_else(|_| now.to_string())
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        identity: ServerIdentity,
+        crls: CrlSource,
+    ) -> Result<Self, ServeError> {
+        let jwt = JwtSigner::load_or_create(&store, &now_text())?;
+        let tenant = Arc::new(store.tenant()?);
+        let certauth_tls = tls::certauth_config(&identity, &tenant)?;
+        Ok(Self {
+            store,
+            jwt,
+            tenant: RwLock::new(tenant),
+            crls: Arc::new(CrlCache::new(crls)),
+            identity,
+            certauth_tls: RwLock::new(certauth_tls),
+            serial_order: SerialOrder::default(),
+            token_lifetime: Duration::from_secs(3600),
+        })
+    }
+
+    /// An engine over the tenant as it is now.
+    pub fn engine(&self) -> Engine {
+        let tenant = self
+            .tenant
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        Engine {
+            tenant,
+            crls: self.crls.clone(),
+            serial_order: self.serial_order,
+        }
+    }
+
+    /// Re-reads the tenant after an admin change, and the TLS hints with it.
+    pub fn refresh(&self) -> Result<(), ServeError> {
+        let tenant = Arc::new(self.store.tenant()?);
+        let tls = tls::certauth_config(&self.identity, &tenant)?;
+        *self
+            .tenant
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tenant;
+        *self
+            .certauth_tls
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tls;
+        Ok(())
+    }
+
+    fn certauth_tls(&self) -> Arc<rustls::ServerConfig> {
+        self.certauth_tls
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// What a handler knows of its connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub client_address: SocketAddr,
+    /// The client's certificates, leaf first (certauth listener only).
+    pub client_chain: Vec<CertificateDer<'static>>,
+}
+
+/// Serves both listeners until `shutdown` completes, then drains.
+pub async fn serve(
+    app: Arc<App>,
+    certauth: TcpListener,
+    admin: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let admin_tls = tls::admin_config(&app.identity)?;
+    let certauth_router = certauth::router(app.clone());
+    let admin_router = admin::router(app.clone());
+    let certauth_app = app.clone();
+    let certauth_task = tokio::spawn(accept_loop(
+        certauth,
+        move || certauth_app.certauth_tls(),
+        certauth_router,
+        stopped.clone(),
+    ));
+    let admin_task = tokio::spawn(accept_loop(
+        admin,
+        move || admin_tls.clone(),
+        admin_router,
+        stopped,
+    ));
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    let _ = stop.send(true);
+    let _ = certauth_task.await;
+    let _ = admin_task.await;
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: impl Fn() -> Arc<rustls::ServerConfig> + Send + 'static,
+    router: Router,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        let (stream, client_address) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls());
+        let router = router.clone();
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let tls = match tokio::time::timeout(SLOW_CLIENT_TIMEOUT, acceptor.accept(stream)).await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::info!(client = %client_address, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(client = %client_address, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = Connection {
+                client_address,
+                client_chain: tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                    .unwrap_or_default(),
+            };
+            let service = TowerToHyperService::new(router.layer(axum::Extension(connection)));
+            let builder = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(SLOW_CLIENT_TIMEOUT)
+                .to_owned();
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(client = %client_address, error = %e, "connection ended");
+                    }
+                }
+                _ = stopped.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    // Requests in flight finish; idle keep-alive connections close.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
