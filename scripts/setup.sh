@@ -12,6 +12,7 @@ packages=(
   vsmartcard-vpcd                              # virtual reader driver for the PC/SC test rig
   util-linux iproute2                          # unshare and ip for the isolated rig
   tmux pinentry-tty                            # drive the terminal picker and pinentry in tests
+  curl libengine-pkcs11-openssl                # a third-party PKCS#11 client in tests and benchmarks
 )
 
 missing=()

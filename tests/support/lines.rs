@@ -15,11 +15,10 @@ impl Lines {
     pub fn new(output: impl Read + Send + 'static) -> Self {
         let (sender, receiver) = channel();
         std::thread::spawn(move || {
+            // Keep draining after the receiver is gone, so the child never meets a closed pipe.
             for line in BufReader::new(output).lines() {
                 let Ok(line) = line else { break };
-                if sender.send((Instant::now(), line)).is_err() {
-                    break;
-                }
+                let _ = sender.send((Instant::now(), line));
             }
         });
         Self {

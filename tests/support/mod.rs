@@ -5,6 +5,7 @@
 pub mod echo_server;
 pub mod lines;
 pub mod rig;
+pub mod verifier;
 pub mod woodgrove;
 
 use std::path::PathBuf;

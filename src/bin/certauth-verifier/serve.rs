@@ -1,5 +1,6 @@
 //! `certauth-verifier serve` and `certauth-verifier api-key`.
 
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,30 +115,39 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
     let certauth_url = format!("https://{}", certauth.local_addr()?);
-    println!(
-        "certauth-verifier is serving the tenant in {}",
+    let mut banner = format!(
+        "certauth-verifier is serving the tenant in {}\n",
         state_dir.display()
     );
-    println!("  certauth endpoint  {certauth_url}");
-    println!("  admin API          https://{}", admin.local_addr()?);
+    banner += &format!("  certauth endpoint  {certauth_url}\n");
+    banner += &format!("  admin API          https://{}\n", admin.local_addr()?);
     if args.tls_cert.is_none() {
-        println!(
-            "  server CA          {}",
+        banner += &format!(
+            "  server CA          {}\n",
             state_dir.join("server-ca.pem").display()
         );
     }
     if let Some(key) = &admin_key {
-        println!("  admin API key      {key}");
-        println!("                     (globalAdministrator; shown once, stored hashed)");
+        banner += &format!("  admin API key      {key}\n");
+        banner += "                     (globalAdministrator; shown once, stored hashed)\n";
     }
     if let Some(fixture) = &tenant {
-        println!("Sign in, for example:");
-        println!(
-            "  SOFTHSM2_CONF={} certauth sign-in {certauth_url} --username bob@woodgrove.com --ca-file {}",
+        banner += "Sign in, for example:\n";
+        banner += &format!(
+            "  SOFTHSM2_CONF={} certauth sign-in {certauth_url} --username bob@woodgrove.com --ca-file {}\n",
             fixture.softhsm2_conf().display(),
             state_dir.join("server-ca.pem").display()
         );
     }
+    // A server whose stdout went away keeps serving.
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        tracing::warn!(error = %e, "could not print the start-up banner");
+    }
+    drop(stdout);
     server::serve(app, certauth, admin, shutdown_signal()).await?;
     let _ = stop_crls.send(());
     Ok(())

@@ -47,6 +47,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1.0/groups", get(list_groups).post(create_group))
         .route("/v1.0/auditLogs/signIns", get(sign_ins))
         .route("/healthz", get(|| async { "ok\n" }))
+        // Relying parties fetch the keys without a client certificate or an API key.
+        .route(
+            "/.well-known/jwks.json",
+            get(|State(app): State<Arc<App>>| async move { Json(app.jwt.jwks()) }),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
 }
