@@ -44,6 +44,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(publish_crls(&mut out, &fixture, &args))?;
+    drop(runtime);
+    crate::demo_signin::run(&mut out, &fixture, &spec)?;
 
     let kept = match temporary {
         Some(temp) if args.keep => Some(temp.keep()),

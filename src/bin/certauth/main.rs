@@ -2,6 +2,7 @@
 
 mod cli;
 mod demo;
+mod demo_signin;
 mod list;
 #[path = "../common/report.rs"]
 mod report;

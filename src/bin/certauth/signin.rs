@@ -84,8 +84,8 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
 }
 
 /// The picker, on the terminal.
-struct TerminalChooser {
-    heading: String,
+pub struct TerminalChooser {
+    pub heading: String,
 }
 
 impl Chooser for TerminalChooser {
@@ -171,7 +171,8 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         serde_json::to_writer_pretty(&mut out, &answer).map_err(|e| anyhow!(e))?;
         writeln!(out).map_err(|e| anyhow!(e))?;
     } else {
-        print_answer(&mut out, &answer, &session).map_err(|e| anyhow!(e))?;
+        let offered = session.client.resolver.report().offered;
+        print_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
     }
     if !answer.succeeded() {
         return Ok(ExitCode::from(EXIT_DENIED));
@@ -198,12 +199,12 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_answer(
+/// The server's answer for a person; `offered` is the certificate the TLS handshake presented.
+pub fn print_answer(
     out: &mut impl Write,
     answer: &SignInAnswer,
-    session: &Session,
+    offered: Option<String>,
 ) -> std::io::Result<()> {
-    let offered = session.client.resolver.report().offered;
     if !answer.succeeded() {
         writeln!(
             out,

@@ -1,0 +1,235 @@
+//! The second half of `certauth demo`: a real verifier process serving the demo tenant, then real
+//! sign-ins against it: Bob (choosing in the picker when there is a terminal), and the seed's
+//! Step 5, where the policy OID rule makes Alice's certificate multifactor.
+
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use certauth::fixtures::spec::Spec;
+use certauth::fixtures::Fixture;
+use certauth::picker::choice::CertChoice;
+use certauth::pin::login::{PinPrompt, PinPromptError, PinRequest};
+use certauth::pin::{PinAsker, PinSource};
+use certauth::signin::select::{self, SelectOptions};
+use certauth::signin::{self as flow, ClientOptions};
+use certauth::token::discovery::{self, DiscoveryOptions};
+use certauth::token::inventory::{self, ScanOptions};
+use secrecy::SecretString;
+
+use crate::signin::{print_answer, TerminalChooser};
+
+/// The verifier process, stopped (by its PID) when the demo ends.
+struct VerifierProcess {
+    child: Child,
+    url: reqwest::Url,
+    server_ca: PathBuf,
+}
+
+impl Drop for VerifierProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_verifier(fixture: &Fixture) -> anyhow::Result<VerifierProcess> {
+    let exe = std::env::current_exe()?;
+    let verifier = exe.with_file_name(format!("certauth-verifier{}", std::env::consts::EXE_SUFFIX));
+    if !verifier.exists() {
+        return Err(anyhow!(
+            "{} is missing: build both programs (cargo build) to run the demo sign-in",
+            verifier.display()
+        ));
+    }
+    let mut child = Command::new(&verifier)
+        .args(["serve", "--state-dir"])
+        .arg(fixture.dir.join("verifier"))
+        .arg("--tenant")
+        .arg(&fixture.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", verifier.display()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no stdout from the verifier"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut url, mut server_ca) = (None, None);
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("  certauth endpoint") {
+            url = Some(reqwest::Url::parse(rest.trim())?);
+        } else if let Some(rest) = line.strip_prefix("  server CA") {
+            server_ca = Some(PathBuf::from(rest.trim()));
+        } else if line.starts_with("Sign in") {
+            break;
+        }
+    }
+    // Keep reading what the verifier prints, so it never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    match (url, server_ca) {
+        (Some(url), Some(server_ca)) => Ok(VerifierProcess {
+            child,
+            url,
+            server_ca,
+        }),
+        _ => Err(anyhow!("the verifier did not say where it listens")),
+    }
+}
+
+/// The fixture's PIN, for a demo that nobody is typing into.
+struct FixturePin(SecretString);
+
+impl PinPrompt for FixturePin {
+    fn ask(&mut self, _: &PinRequest<'_>) -> Result<Option<SecretString>, PinPromptError> {
+        Ok(Some(self.0.clone()))
+    }
+    fn can_retry(&self) -> bool {
+        false
+    }
+    fn confirm_final_try(&mut self, _: &str) -> bool {
+        false
+    }
+    fn notice(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
+}
+
+/// Runs the sign-ins of the demo story.
+pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Result<()> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let verifier = start_verifier(fixture)?;
+    writeln!(
+        out,
+        "\nThe reference verifier serves the Woodgrove tenant at {}",
+        verifier.url
+    )?;
+    writeln!(
+        out,
+        "  policy: the seed's Step 5 (issuer rule single-factor, policy OID 1.2.3.4 multifactor)"
+    )?;
+
+    let discovered = discovery::discover(&DiscoveryOptions {
+        no_registry: true,
+        command_line: vec![fixture.manifest.module.clone()],
+        ..DiscoveryOptions::default()
+    });
+    let (modules, mut reports) = inventory::load_modules(&discovered);
+    let tokens = inventory::scan(&modules, &mut reports, &ScanOptions::default());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let client_options = ClientOptions {
+        ca_file: Some(verifier.server_ca.clone()),
+        ..ClientOptions::default()
+    };
+
+    let sign_in = |out: &mut dyn Write,
+                   title: &str,
+                   username: &str,
+                   certificate: Option<&str>,
+                   token: &str|
+     -> anyhow::Result<()> {
+        writeln!(out, "\n{title}")?;
+        let choice = match certificate {
+            Some(name) => {
+                let sha = &fixture
+                    .manifest
+                    .certificate(name)
+                    .ok_or_else(|| anyhow!("no fixture certificate {name}"))?
+                    .sha256;
+                Some(sha.parse::<CertChoice>()?)
+            }
+            None => None,
+        };
+        let mut chooser = TerminalChooser {
+            heading: format!("Choose a certificate to sign in as {username} (the demo PIN is in softhsm-fixtures/README.md)"),
+        };
+        let selection = select::select(
+            &tokens,
+            &SelectOptions {
+                choice,
+                remembered: None,
+                auto_select_single: true,
+            },
+            &mut chooser,
+        )?;
+        let pin = spec
+            .token(token)
+            .map(|t| t.pin.clone())
+            .ok_or_else(|| anyhow!("no fixture token {token}"))?;
+        let prepared = if interactive && certificate.is_none() {
+            flow::prepare(
+                &modules,
+                &tokens,
+                &selection,
+                &mut PinAsker::new(PinSource::Terminal),
+                &client_options,
+            )?
+        } else {
+            flow::prepare(
+                &modules,
+                &tokens,
+                &selection,
+                &mut FixturePin(pin),
+                &client_options,
+            )?
+        };
+        let answer = runtime.block_on(prepared.sign_in(&verifier.url, username))?;
+        let mut text = Vec::new();
+        print_answer(&mut text, &answer, prepared.resolver.report().offered)?;
+        for line in String::from_utf8_lossy(&text).lines() {
+            writeln!(out, "  {line}")?;
+        }
+        Ok(())
+    };
+
+    let bob_title = if interactive {
+        "Bob signs in: choose one of his certificates (the picker shows them all)"
+    } else {
+        "Bob signs in with his P-256 certificate (no terminal, so no picker: --cert)"
+    };
+    sign_in(
+        out,
+        bob_title,
+        "bob@woodgrove.com",
+        (!interactive).then_some("bob-p256-rfc822"),
+        "Woodgrove Bob",
+    )?;
+    sign_in(
+        out,
+        "Step 5: Alice with her everyday certificate (only the issuer rule matches)",
+        "alice@woodgrove.com",
+        Some("alice-p384"),
+        "Woodgrove Alice",
+    )?;
+    sign_in(
+        out,
+        "Step 5: Alice with the certificate carrying policy OID 1.2.3.4 (the OID rule wins)",
+        "alice@woodgrove.com",
+        Some("alice-rsa2048-mfa"),
+        "Woodgrove Alice",
+    )?;
+    sign_in(
+        out,
+        "Bob with a certificate revoked in the delta CRL",
+        "bob@woodgrove.com",
+        Some("bob-delta-revoked"),
+        "Woodgrove Bob",
+    )?;
+    Ok(())
+}
