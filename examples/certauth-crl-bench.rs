@@ -4,6 +4,9 @@
 //! - `ingest DIR`: parse, verify and index big.crl once, as the verifier does; prints the time.
 //! - `lookups DIR`: lookup cost per serial in certauth's index, and in rustls-webpki's owned and
 //!   borrowed CRLs, on the same CRL; prints nanoseconds per lookup.
+//! - `issue-crl CA_PEM CA_KEY NUMBER COUNT OUT`: a CRL of COUNT serials for an existing CA.
+//! - `issue-client CA_PEM CA_KEY UPN OUT_DIR`: a software client certificate (client.pem,
+//!   client.key) for UPN from an existing CA, for load generators.
 
 use std::path::Path;
 use std::time::Instant;
@@ -147,12 +150,104 @@ fn lookups(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn existing_ca(
+    ca_pem: &str,
+    ca_key: &str,
+) -> Result<(certauth::x509::cert_info::CertInfo, KeyPair, KeyAlgorithm), Box<dyn std::error::Error>>
+{
+    let pem = std::fs::read(ca_pem)?;
+    let der = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| e.to_string())?
+        .1
+        .contents;
+    let info = certauth::x509::cert_info::CertInfo::from_der(&der)?;
+    let key = KeyPair::from_pem(&std::fs::read_to_string(ca_key)?)?;
+    let algorithm = if info.key.bits == Some(384) {
+        KeyAlgorithm::P384
+    } else {
+        KeyAlgorithm::P256
+    };
+    Ok((info, key, algorithm))
+}
+
+fn issue_crl(
+    ca_pem: &str,
+    ca_key: &str,
+    number: u64,
+    count: u64,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (info, key, algorithm) = existing_ca(ca_pem, ca_key)?;
+    let now = OffsetDateTime::now_utc();
+    let entries: Vec<RevokedEntry> = (0..count)
+        .map(|i| RevokedEntry {
+            serial: serial(i + 1_000_000),
+            revoked_at: now - time::Duration::days(1),
+            reason: RevocationReason::KeyCompromise,
+        })
+        .collect();
+    let ski = info.subject_key_identifier.clone().ok_or("no SKI")?;
+    let der = sign_crl(
+        &CrlContents {
+            issuer_name: &info.subject_der,
+            authority_key_id: &ski,
+            number,
+            this_update: now - time::Duration::hours(1),
+            next_update: now + time::Duration::days(7),
+            entries: &entries,
+            delta_of: None,
+            freshest_url: None,
+        },
+        &key,
+        algorithm,
+    )?;
+    std::fs::write(out, &der)?;
+    println!("{count} entries, {} bytes", der.len());
+    Ok(())
+}
+
+fn issue_client(
+    ca_pem: &str,
+    ca_key: &str,
+    upn: &str,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let pem = std::fs::read(ca_pem)?;
+    let der = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| e.to_string())?
+        .1
+        .contents;
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(ca_key)?)?;
+    let issuer = rcgen::Issuer::from_ca_cert_der(&der.into(), ca_key)?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, format!("{upn} (load test)"));
+    params.distinguished_name = name;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.use_authority_key_identifier_extension = true;
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.subject_alt_names = vec![rcgen::SanType::OtherName((
+        vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
+        rcgen::OtherNameValue::Utf8String(upn.into()),
+    ))];
+    let cert = params.signed_by(&key, &issuer)?;
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("client.pem"), cert.pem())?;
+    std::fs::write(out.join("client.key"), key.serialize_pem())?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1..).unwrap_or_default() {
+        [cmd, ca, key, number, count, out] if cmd == "issue-crl" => {
+            issue_crl(ca, key, number.parse()?, count.parse()?, Path::new(out))
+        }
+        [cmd, ca, key, upn, out] if cmd == "issue-client" => issue_client(ca, key, upn, Path::new(out)),
         [cmd, dir, count] if cmd == "generate" => generate(Path::new(dir), count.parse()?),
         [cmd, dir] if cmd == "ingest" => ingest(Path::new(dir)),
         [cmd, dir] if cmd == "lookups" => lookups(Path::new(dir)),
-        _ => Err("usage: certauth-crl-bench generate DIR COUNT | ingest DIR | lookups DIR".into()),
+        _ => Err("usage: certauth-crl-bench generate DIR COUNT | ingest DIR | lookups DIR | issue-crl CA_PEM CA_KEY NUMBER COUNT OUT | issue-client CA_PEM CA_KEY UPN OUT_DIR".into()),
     }
 }
