@@ -576,3 +576,80 @@ fn tls_resumption_never_skips_the_handshake() {
         );
     }
 }
+
+#[test]
+fn with_no_arguments_it_serves_the_demo_tenant_and_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+        .args(["serve", "--log-json", "-v"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = support::lines::Lines::new(child.stdout.take().unwrap());
+    let mut logs = support::lines::Lines::new(child.stderr.take().unwrap());
+    let wait = std::time::Duration::from_secs(30);
+    let (_, dir) = lines.wait_for("the banner", wait, |l| {
+        l.starts_with("certauth-verifier is serving the tenant in ")
+    });
+    let (_, key) = lines.wait_for("the admin key", wait, |l| l.starts_with("  admin API key"));
+    let (_, example) = lines.wait_for("how to sign in", wait, |l| {
+        l.contains("certauth sign-in https://127.0.0.1:")
+    });
+    assert!(
+        example.contains("--username bob@woodgrove.com"),
+        "{example}"
+    );
+    assert!(
+        key.trim_start_matches("  admin API key")
+            .trim()
+            .starts_with("cak_"),
+        "{key}"
+    );
+    // Structured logs: one JSON object per line.
+    let (_, log) = logs.wait_for("a JSON log line", wait, |l| l.starts_with('{'));
+    let log: Value = serde_json::from_str(&log).unwrap();
+    assert!(
+        log["level"].is_string() && log["fields"].is_object(),
+        "{log}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let dir = dir.trim_start_matches("certauth-verifier is serving the tenant in ");
+    assert!(
+        !std::path::Path::new(dir).exists(),
+        "the demo tenant's directory is removed"
+    );
+}
+
+#[test]
+fn oversized_bodies_are_refused() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let key = v.admin_key.clone().unwrap();
+    let huge = json!({
+        "@odata.type": "#microsoft.graph.x509CertificateAuthenticationMethodConfiguration",
+        "padding": "x".repeat(2 * 1024 * 1024),
+    });
+    let (status, _) = admin(&v, reqwest::Method::PATCH, POLICY, Some(&key), Some(huge));
+    assert_eq!(status, 413);
+    let (status, body) = admin(&v, reqwest::Method::GET, "/healthz", None, None);
+    assert_eq!((status, body), (200, Value::Null));
+}
