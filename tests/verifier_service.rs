@@ -328,8 +328,21 @@ fn admin_api_keys_roles_and_validation() {
     assert_eq!(cas["value"].as_array().unwrap().len(), 3);
 
     // DELETE restores Entra's default: the method off.
-    assert_eq!(admin(&v, reqwest::Method::DELETE, POLICY, Some(&reader), None).0, 403);
-    assert_eq!(admin(&v, reqwest::Method::DELETE, POLICY, Some(&policy_admin), None).0, 204);
+    assert_eq!(
+        admin(&v, reqwest::Method::DELETE, POLICY, Some(&reader), None).0,
+        403
+    );
+    assert_eq!(
+        admin(
+            &v,
+            reqwest::Method::DELETE,
+            POLICY,
+            Some(&policy_admin),
+            None
+        )
+        .0,
+        204
+    );
     let (_, policy) = admin(&v, reqwest::Method::GET, POLICY, Some(&reader), None);
     assert_eq!(policy["state"], "disabled");
     assert_eq!(policy["includeTargets"][0]["id"], "all_users");

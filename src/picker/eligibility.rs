@@ -79,6 +79,15 @@ impl Eligibility {
     pub fn is_eligible(&self) -> bool {
         self.reasons.is_empty()
     }
+
+    /// The reasons, in one line for people.
+    pub fn describe(&self) -> String {
+        self.reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// Applies the rules: within validity; digitalSignature if key usage is present; clientAuth, no

@@ -67,14 +67,7 @@ impl TokenSessions {
             }
         };
         let open = &self.open[index];
-        let p11 = |operation: &'static str| {
-            let label = token.label.clone();
-            move |source| SignInError::Token {
-                operation,
-                token: label,
-                source,
-            }
-        };
+        let p11 = |operation| token_error(&token.label, operation);
         let session = open
             .pkcs11
             .open_ro_session(open.slot)
@@ -129,6 +122,19 @@ impl TokenSessions {
     }
 }
 
+/// Maps a PKCS#11 failure of `operation` on the token labelled `label`.
+fn token_error(
+    label: &str,
+    operation: &'static str,
+) -> impl FnOnce(cryptoki::error::Error) -> SignInError {
+    let token = label.to_owned();
+    move |source| SignInError::Token {
+        operation,
+        token,
+        source,
+    }
+}
+
 /// How a certificate is named in messages: "Alice Wilber <alice@woodgrove.com>".
 pub fn describe(info: &CertInfo) -> String {
     match info.upns.first().or(info.rfc822_names.first()) {
@@ -157,14 +163,7 @@ fn open_token(
     final_try: FinalTry,
 ) -> Result<OpenToken, SignInError> {
     let pkcs11 = module.pkcs11.clone();
-    let p11 = |operation: &'static str| {
-        let label = token.label.clone();
-        move |source| SignInError::Token {
-            operation,
-            token: label,
-            source,
-        }
-    };
+    let p11 = |operation| token_error(&token.label, operation);
     // Slot ids change when a card is re-inserted or a module re-initialises: find it again.
     let slot = pkcs11
         .get_slots_with_token()

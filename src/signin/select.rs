@@ -79,17 +79,11 @@ pub fn select(
         };
         let cert = named.cert(tokens);
         if !cert.eligibility.is_eligible() {
-            let reasons: Vec<String> = cert
-                .eligibility
-                .reasons
-                .iter()
-                .map(ToString::to_string)
-                .collect();
             return Err(no_usable(
                 tokens,
                 format!(
                     "the certificate --cert names cannot sign in: {}",
-                    reasons.join("; ")
+                    cert.eligibility.describe()
                 ),
             ));
         }
@@ -204,12 +198,7 @@ fn no_usable(tokens: &[TokenReport], summary: String) -> SignInError {
             let verdict = if cert.eligibility.is_eligible() {
                 "could sign in".to_owned()
             } else {
-                cert.eligibility
-                    .reasons
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                cert.eligibility.describe()
             };
             lines.push(format!("  {name}: {verdict}"));
         }

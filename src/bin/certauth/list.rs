@@ -321,13 +321,7 @@ fn certificate_row(cert: &CertificateReport) -> Vec<String> {
     let verdict = if cert.eligibility.is_eligible() {
         "yes".to_owned()
     } else {
-        let reasons: Vec<String> = cert
-            .eligibility
-            .reasons
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        format!("no: {}", reasons.join("; "))
+        format!("no: {}", cert.eligibility.describe())
     };
     let key = match cert.key.presence {
         KeyPresence::Present if cert.key.always_authenticate == Some(true) => "yes (PIN each use)",
