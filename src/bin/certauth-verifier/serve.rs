@@ -114,6 +114,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let admin = tokio::net::TcpListener::bind(args.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+    // Listen for SIGTERM before saying we are up, so a stop right after the banner is graceful.
+    let shutdown = shutdown_signal()?;
     let certauth_url = format!("https://{}", certauth.local_addr()?);
     let mut banner = format!(
         "certauth-verifier is serving the tenant in {}\n",
@@ -148,7 +150,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "could not print the start-up banner");
     }
     drop(stdout);
-    server::serve(app, certauth, admin, shutdown_signal()).await?;
+    server::serve(app, certauth, admin, shutdown).await?;
     let _ = stop_crls.send(());
     Ok(())
 }
@@ -177,23 +179,18 @@ fn import(store: &Store, fixture: &Fixture, policy: Option<&Path>) -> anyhow::Re
     Ok(())
 }
 
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl-C. The handlers are installed now; the future completes on the first signal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
             _ = terminate.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
