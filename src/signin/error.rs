@@ -27,6 +27,8 @@ pub enum SignInError {
     TokenGone { token: String },
     #[error(transparent)]
     Pin(#[from] LoginError),
+    #[error("token `{token}` was removed before it could sign, so the sign-in did not happen; insert it and sign in again")]
+    RemovedWhileSigning { token: String },
     #[error("{operation} failed on token `{token}`: {source}")]
     Token {
         operation: &'static str,
@@ -52,7 +54,10 @@ impl SignInError {
             Self::Pin(_) => FailureClass::Pin,
             Self::Denied { .. } => FailureClass::Denied,
             Self::Network(_) => FailureClass::Network,
-            Self::TokenGone { .. } | Self::Token { .. } | Self::Setup(_) => FailureClass::Other,
+            Self::TokenGone { .. }
+            | Self::RemovedWhileSigning { .. }
+            | Self::Token { .. }
+            | Self::Setup(_) => FailureClass::Other,
         }
     }
 }

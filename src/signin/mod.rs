@@ -211,13 +211,17 @@ impl PreparedClient {
         let report = self.resolver.report();
         let token_error = self.identities.iter().find_map(|i| i.key.last_error());
         let tls_error = find_rustls_error(&error);
+        if let (Some(rustls::Error::Other(_)), Some(failure)) = (tls_error, token_error) {
+            return match failure.removed_token {
+                Some(token) => SignInError::RemovedWhileSigning { token },
+                None => {
+                    SignInError::Setup(format!("the token could not sign: {}", failure.message))
+                }
+            };
+        }
         match tls_error {
             Some(rustls::Error::InvalidCertificate(why)) => SignInError::Network(format!(
                 "the server's certificate is not trusted ({why:?}); give the CA that issued it with --ca-file"
-            )),
-            Some(rustls::Error::Other(_)) if token_error.is_some() => SignInError::Setup(format!(
-                "the token could not sign: {}",
-                token_error.unwrap_or_default()
             )),
             Some(rustls::Error::AlertReceived(alert)) if report.asked && report.offered.is_none() => {
                 SignInError::NoUsableCertificate {

@@ -103,6 +103,37 @@ pub enum SignError {
     Poisoned,
 }
 
+impl SignError {
+    /// The token's label, when the failure means it was pulled out (or its session went with
+    /// it) rather than that it refused.
+    pub fn removed_token(&self) -> Option<&str> {
+        use cryptoki::error::{Error, RvError};
+        match self {
+            Self::Token {
+                token,
+                source:
+                    Error::Pkcs11(
+                        RvError::DeviceRemoved
+                        | RvError::TokenNotPresent
+                        | RvError::SessionHandleInvalid
+                        | RvError::SessionClosed,
+                        _,
+                    ),
+                ..
+            } => Some(token),
+            _ => None,
+        }
+    }
+}
+
+/// What went wrong the last time a token was asked to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignFailure {
+    pub message: String,
+    /// The token's label when it was removed before it could sign.
+    pub removed_token: Option<String>,
+}
+
 /// Something that makes raw signatures with one key: a token session, or in tests a wrapper.
 pub trait KeySigner: Send + Sync + fmt::Debug {
     fn algorithm(&self) -> KeyAlgorithm;
@@ -358,7 +389,7 @@ pub struct TokenSigningKey {
     spki: Vec<u8>,
     schemes: Vec<SignatureScheme>,
     /// The last signing failure, so the sign-in can say what the token did.
-    last_error: Arc<Mutex<Option<String>>>,
+    last_error: Arc<Mutex<Option<SignFailure>>>,
 }
 
 impl fmt::Debug for TokenSigningKey {
@@ -391,7 +422,7 @@ impl TokenSigningKey {
     }
 
     /// What went wrong the last time the token was asked to sign, if anything.
-    pub fn last_error(&self) -> Option<String> {
+    pub fn last_error(&self) -> Option<SignFailure> {
         self.last_error.lock().ok().and_then(|e| e.clone())
     }
 }
@@ -430,7 +461,10 @@ impl TokenSigner {
         })?;
         self.key.signer.sign(scheme, message).map_err(|e| {
             if let Ok(mut last) = self.key.last_error.lock() {
-                *last = Some(e.to_string());
+                *last = Some(SignFailure {
+                    message: e.to_string(),
+                    removed_token: e.removed_token().map(str::to_owned),
+                });
             }
             rustls::Error::Other(rustls::OtherError(Arc::new(e)))
         })

@@ -4,6 +4,7 @@
 
 pub mod echo_server;
 pub mod lines;
+pub mod piv;
 pub mod rig;
 pub mod verifier;
 pub mod woodgrove;

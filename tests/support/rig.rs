@@ -109,13 +109,24 @@ impl PcscRig {
 
     /// A command that runs inside the rig's namespaces.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        self.enter(&["--mount", "--net"], program)
+    }
+
+    /// A command that sees the rig's pcscd (its mount namespace) but the host's network, so it
+    /// can reach servers on the host's loopback: the agent signing in, for one.
+    pub fn command_on_host_network(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        self.enter(&["--mount"], program)
+    }
+
+    fn enter(&self, namespaces: &[&str], program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new("nsenter");
         command
             .arg("--target")
             .arg(self.pcscd.id().to_string())
+            .args(namespaces)
             // --root and --wd: entering a mount namespace resets both to the namespace's, which
             // inside a chroot is not where the rig lives.
-            .args(["--mount", "--net", "--root", "--wd", "--"])
+            .args(["--root", "--wd", "--"])
             .arg(program);
         command
     }
@@ -124,6 +135,15 @@ impl PcscRig {
 impl Drop for PcscRig {
     fn drop(&mut self) {
         stop(&mut self.pcscd);
+    }
+}
+
+/// A child process stopped (by [`stop`]) when this goes out of scope, even when a test fails.
+pub struct Stopping(pub Child);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        stop(&mut self.0);
     }
 }
 

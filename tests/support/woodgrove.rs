@@ -51,7 +51,9 @@ impl Woodgrove {
 pub fn woodgrove() -> &'static Woodgrove {
     static FIXTURE: OnceLock<Woodgrove> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        // A static is never dropped, so the directory outlives the process: keep it under the
+        // target directory, where `cargo clean` finds it, rather than in /tmp.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let spec = Spec::embedded_woodgrove().unwrap();
         let (fixture, outcome) = provision(
             &spec,

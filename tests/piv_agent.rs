@@ -1,0 +1,475 @@
+//! The agent on a real smart card stack: the virtual PIV card in a private pcscd, read through
+//! OpenSC's PKCS#11 module as Debian registers it with p11-kit. Listing, signing in to a real
+//! verifier with both keys, lockout protection against a real retry counter, and hot-plug.
+//!
+//! The agent runs in the rig's mount namespace (to see its pcscd) on the host's network (to reach
+//! the verifier on loopback); the card and pcscd have a network namespace of their own.
+
+#![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::lines::Lines;
+use support::piv::{PivRig, PIN, UPN};
+use support::rig;
+use support::verifier::Verifier;
+use support::woodgrove::woodgrove;
+
+/// The reader vpcd's first port appears as.
+const READER: &str = "Virtual PCD 00 00";
+/// The token label OpenSC gives the card: the 9A certificate's common name.
+const TOKEN: &str = "Alice Woodgrove";
+const WRONG_PIN: &str = "000000";
+
+/// `certauth` in the rig's mount namespace on the host's network, with OpenSC's private
+/// configuration, the fixture's SoftHSM tokens and a private config directory. Modules come from
+/// the p11-kit registry, as on a Debian desktop.
+fn certauth(piv: &PivRig, home: &Path) -> Command {
+    let mut command = piv
+        .rig
+        .command_on_host_network(env!("CARGO_BIN_EXE_certauth"));
+    command
+        .env("OPENSC_CONF", &piv.opensc_conf)
+        .env("SOFTHSM2_CONF", woodgrove().fixture.softhsm2_conf())
+        .env("XDG_CONFIG_HOME", home)
+        .env("HOME", home);
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// SHA-256 of a PEM certificate's DER, lowercase hex: how `--cert` names it.
+fn thumbprint(pem: &Path) -> String {
+    use rsa::sha2::{Digest, Sha256};
+    let pem = std::fs::read(pem).unwrap();
+    let der = x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents;
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `certauth list --json` (with `args`), parsed; the PIV token's entry.
+fn piv_token(piv: &PivRig, home: &Path, args: &[&str]) -> Value {
+    let output = certauth(piv, home)
+        .args(["list", "--json", "--all"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    listing["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == TOKEN)
+        .unwrap_or_else(|| panic!("no PIV token in {listing:#}"))
+        .clone()
+}
+
+/// `certauth sign-in` as [`UPN`] with the certificate `cert` (PEM), the PIN `pin` and `extra`
+/// arguments.
+fn sign_in(
+    piv: &PivRig,
+    v: &Verifier,
+    url: &str,
+    cert: &Path,
+    pin: &str,
+    extra: &[&str],
+) -> Command {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = certauth(piv, home.path());
+    command
+        .args(["-vvv", "sign-in", url, "--username", UPN, "--json"])
+        .args(["--no-remember", "--cert", &thumbprint(cert)])
+        .args(["--pin", "env:CARD_PIN", "--ca-file"])
+        .arg(&v.server_ca)
+        .args(extra)
+        .env("CARD_PIN", pin);
+    command
+}
+
+/// Runs a sign-in to completion: (exit code, stdout, stderr). The stderr is at trace level, and
+/// must never hold the PIN.
+fn run(mut command: Command, pin: &str) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().unwrap();
+    let (stdout, stderr) = (text(&stdout), text(&stderr));
+    assert!(!stderr.contains(pin), "the PIN reached the log:\n{stderr}");
+    (status.code().unwrap(), stdout, stderr)
+}
+
+/// How many PIN VERIFY commands carrying a PIN the card has received: its `--trace` log gives
+/// each APDU's header and length, and a VERIFY of the PIN (`00 20 00 80`) with its 8 padded bytes
+/// is 13 bytes long; a shorter one only asks for the retry counter.
+fn pins_received(piv: &PivRig) -> usize {
+    piv.card_log()
+        .lines()
+        .filter(|line| line.contains(": 00 20 00 80 (13 bytes)"))
+        .count()
+}
+
+#[test]
+fn list_shows_the_piv_reader_token_and_both_certificates_through_p11_kit() {
+    if !rig::can_run("list_shows_the_piv_reader_token_and_both_certificates_through_p11_kit") {
+        return;
+    }
+    let piv = PivRig::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let output = certauth(&piv, home.path())
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(listing["pcsc"]["status"], "running");
+    let reader = listing["pcsc"]["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == READER)
+        .unwrap();
+    assert_eq!(reader["cardPresent"], true);
+
+    // OpenSC came from its p11-kit registration, not from any option.
+    let opensc = listing["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"].as_str().unwrap().ends_with("opensc-pkcs11.so"))
+        .unwrap_or_else(|| panic!("OpenSC not loaded: {listing:#}"));
+    assert_eq!(opensc["origin"]["kind"], "p11Kit");
+    assert!(opensc["origin"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("opensc-pkcs11.module"));
+    assert_eq!(opensc["error"], Value::Null);
+
+    let token = listing["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == TOKEN)
+        .unwrap_or_else(|| panic!("no PIV token in {listing:#}"));
+    assert_eq!(token["reader"], READER);
+    assert_eq!(token["removable"], true);
+    assert_eq!(token["flags"]["loginRequired"], true);
+    let certificates = token["certificates"].as_array().unwrap();
+    assert_eq!(certificates.len(), 2, "{token:#}");
+    for (pem, key_type) in [(&piv.keys.rsa_cert, "RSA"), (&piv.keys.ec_cert, "EC")] {
+        let sha256 = thumbprint(pem);
+        let cert = certificates
+            .iter()
+            .find(|c| c["sha256"] == sha256.as_str())
+            .unwrap_or_else(|| panic!("{} not listed: {token:#}", pem.display()));
+        assert_eq!(cert["eligible"], true, "{cert:#}");
+        assert_eq!(cert["keyType"], key_type);
+        assert_eq!(cert["userPrincipalNames"][0], UPN);
+    }
+    // The SoftHSM tokens are still there beside the card.
+    assert!(listing["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["label"] == "Woodgrove Alice"));
+
+    // Logged in, the private keys show, and the 9C key wants the PIN for every signature.
+    let output = certauth(&piv, home.path())
+        .args(["list", "--json", "--token", TOKEN, "--pin", "env:CARD_PIN"])
+        .env("CARD_PIN", PIN)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let token = &listing["tokens"][0];
+    assert_eq!(token["loggedIn"], true, "{token:#}");
+    let always: Vec<(String, Value)> = token["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["privateKey"]["presence"], "present", "{c:#}");
+            (
+                c["keyType"].as_str().unwrap().to_owned(),
+                c["privateKey"]["alwaysAuthenticate"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        always.contains(&("RSA".into(), Value::Bool(false))),
+        "{always:?}"
+    );
+    assert!(
+        always.contains(&("EC".into(), Value::Bool(true))),
+        "{always:?}"
+    );
+}
+
+#[test]
+fn sign_in_with_both_piv_keys_against_the_real_verifier() {
+    if !rig::can_run("sign_in_with_both_piv_keys_against_the_real_verifier") {
+        return;
+    }
+    let piv = PivRig::start(&[]);
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(woodgrove(), state.path());
+
+    // RSA-2048 in 9A; then P-256 in 9C, whose key needs a context-specific login (the PIN again,
+    // right before the signature).
+    for cert in [&piv.keys.rsa_cert, &piv.keys.ec_cert] {
+        let pins_before = pins_received(&piv);
+        let (code, stdout, stderr) = run(sign_in(&piv, &v, &v.certauth_url, cert, PIN, &[]), PIN);
+        assert_eq!(code, 0, "{}:\n{stdout}\n{stderr}", cert.display());
+        let answer: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(answer["status"], "success", "{answer:#}");
+        assert_eq!(answer["userPrincipalName"], UPN);
+        assert_eq!(answer["certificate"]["sha256"], thumbprint(cert).as_str());
+        assert_eq!(answer["authenticationStrength"], "singleFactor");
+        let pins = pins_received(&piv) - pins_before;
+        if cert == &piv.keys.ec_cert {
+            assert!(
+                pins >= 2,
+                "a login and a context-specific login: {pins} PINs sent"
+            );
+        } else {
+            assert!(pins >= 1, "no login reached the card");
+        }
+    }
+}
+
+#[test]
+fn the_agent_never_spends_the_final_try_and_says_when_the_pin_is_blocked() {
+    if !rig::can_run("the_agent_never_spends_the_final_try_and_says_when_the_pin_is_blocked") {
+        return;
+    }
+    let piv = PivRig::start(&["--retries", "3"]);
+    let home = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(woodgrove(), state.path());
+    let cert = piv.keys.rsa_cert.clone();
+    let attempt =
+        |pin: &str, extra: &[&str]| run(sign_in(&piv, &v, &v.certauth_url, &cert, pin, extra), pin);
+
+    // Two wrong PINs: the card counts them, and the token says final try.
+    for left in [2, 1] {
+        let (code, _, stderr) = attempt(WRONG_PIN, &[]);
+        assert_eq!(code, 5, "{stderr}");
+        assert!(stderr.contains("wrong PIN"), "{stderr}");
+        let flags = &piv_token(&piv, home.path(), &[])["flags"];
+        assert_eq!(flags["userPinFinalTry"], left == 1, "{left} left: {flags}");
+        assert_eq!(flags["userPinLocked"], false);
+    }
+    assert_eq!(pins_received(&piv), 2);
+
+    // The third is never sent without --allow-final-try, right or wrong.
+    for pin in [WRONG_PIN, PIN] {
+        let (code, _, stderr) = attempt(pin, &[]);
+        assert_eq!(code, 5, "{stderr}");
+        assert!(stderr.contains("final try"), "{stderr}");
+        assert!(stderr.contains("--allow-final-try"), "{stderr}");
+    }
+    assert_eq!(
+        pins_received(&piv),
+        2,
+        "a PIN reached the card on its final try"
+    );
+
+    // The card is not locked: the right PIN, insisted on, signs in and restores the counter.
+    let (code, stdout, stderr) = attempt(PIN, &["--allow-final-try"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let flags = &piv_token(&piv, home.path(), &[])["flags"];
+    assert_eq!(flags["userPinFinalTry"], false, "{flags}");
+
+    // Three wrong PINs (the third insisted on) lock it; after that nothing is sent at all.
+    attempt(WRONG_PIN, &[]);
+    attempt(WRONG_PIN, &[]);
+    let (code, _, stderr) = attempt(WRONG_PIN, &["--allow-final-try"]);
+    assert_eq!(code, 5, "{stderr}");
+    let flags = &piv_token(&piv, home.path(), &[])["flags"];
+    assert_eq!(flags["userPinLocked"], true, "{flags}");
+    let sent = pins_received(&piv);
+    let (code, _, stderr) = attempt(PIN, &["--allow-final-try"]);
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("is blocked"), "{stderr}");
+    assert!(stderr.contains("PUK"), "{stderr}");
+    assert_eq!(
+        pins_received(&piv),
+        sent,
+        "a PIN was sent to a blocked card"
+    );
+}
+
+/// A loopback TCP proxy for one connection that holds the server's first flight (in TLS 1.3,
+/// everything up to its Finished) until released: the client has logged in by then, and signs
+/// CertificateVerify only once the flight arrives.
+struct HoldingProxy {
+    port: u16,
+    /// Says that the server's flight is held.
+    held: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+impl HoldingProxy {
+    fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (held_tx, held) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (mut client, _) = listener.accept().unwrap();
+            let mut server = TcpStream::connect(upstream).unwrap();
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+            let mut flight = vec![0; 64 * 1024];
+            let n = server.read(&mut flight).unwrap();
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            let _ = client.write_all(&flight[..n]);
+            let _ = std::io::copy(&mut server, &mut client);
+        });
+        Self {
+            port,
+            held,
+            release,
+        }
+    }
+}
+
+#[test]
+fn hot_plug_watch_and_removal_just_before_signing() {
+    if !rig::can_run("hot_plug_watch_and_removal_just_before_signing") {
+        return;
+    }
+    let mut piv = PivRig::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(woodgrove(), state.path());
+
+    let mut watch = rig::Stopping(
+        certauth(&piv, home.path())
+            .args(["watch", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut events = Lines::new(watch.0.stdout.take().unwrap());
+    let event = |events: &mut Lines, name: &str| {
+        events.wait_for(name, Duration::from_secs(10), |line| {
+            serde_json::from_str::<Value>(line).unwrap()["event"] == name
+        })
+    };
+    event(&mut events, "cardInserted");
+
+    // Removed between the login and the signature: a clear error, promptly.
+    let upstream: reqwest::Url = v.certauth_url.parse().unwrap();
+    let proxy = HoldingProxy::start(
+        format!("127.0.0.1:{}", upstream.port().unwrap())
+            .parse()
+            .unwrap(),
+    );
+    let mut via_proxy = upstream.clone();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+    let mut signing = sign_in(&piv, &v, via_proxy.as_str(), &piv.keys.rsa_cert, PIN, &[]);
+    let signing = signing
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    proxy
+        .held
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the agent never got as far as the handshake");
+    let logins = pins_received(&piv);
+    assert!(
+        logins >= 1,
+        "the agent had not logged in before the handshake"
+    );
+    piv.remove_card();
+    let (_, line) = event(&mut events, "cardRemoved");
+    assert!(line.contains(READER), "{line}");
+    proxy.release.send(()).unwrap();
+    let started = std::time::Instant::now();
+    let output = signing.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the agent hung"
+    );
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains(PIN));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "certauth: error: token `{TOKEN}` was removed before it could sign"
+        )),
+        "not a clear error:\n{stderr}"
+    );
+
+    // Put back, the card is seen, and a retry logs in afresh and signs in.
+    piv.insert_card();
+    event(&mut events, "cardInserted");
+    let (_, tokens) = events.wait_for("tokens", Duration::from_secs(10), |line| {
+        let v: Value = serde_json::from_str(line).unwrap();
+        v["event"] == "tokens" && line.contains(TOKEN)
+    });
+    assert!(tokens.contains(TOKEN));
+    let pins_before = pins_received(&piv);
+    let (code, stdout, stderr) = run(
+        sign_in(&piv, &v, &v.certauth_url, &piv.keys.rsa_cert, PIN, &[]),
+        PIN,
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        pins_received(&piv) > pins_before,
+        "no new login after re-insertion"
+    );
+}
+
+#[test]
+fn with_pcscd_stopped_list_says_so_and_still_lists_the_softhsm_tokens() {
+    if !rig::can_run("with_pcscd_stopped_list_says_so_and_still_lists_the_softhsm_tokens") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let output = rig::without_pcscd(
+        Path::new(env!("CARGO_BIN_EXE_certauth")),
+        &["list", "--json"],
+    )
+    .env("SOFTHSM2_CONF", woodgrove().fixture.softhsm2_conf())
+    .env("XDG_CONFIG_HOME", home.path())
+    .env("HOME", home.path())
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["pcsc"]["status"], "notRunning", "{listing:#}");
+    assert!(listing["pcsc"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not running"));
+    // OpenSC, registered with p11-kit, loads and finds nothing; SoftHSM's tokens are all there.
+    let labels: Vec<&str> = listing["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    for label in ["Woodgrove Alice", "Woodgrove Bob"] {
+        assert!(labels.contains(&label), "{label} missing: {labels:?}");
+    }
+    assert!(!labels.contains(&TOKEN));
+}
