@@ -1,8 +1,9 @@
-//! The PC/SC test rig: a private pcscd with two vpcd readers, inside `unshare` mount and network
-//! namespaces so it never meets the machine's own pcscd (there can be one per machine).
+//! The PC/SC test rig: a private pcscd with two vpcd readers, inside `unshare --mount --net --pid
+//! --fork` namespaces so it never meets the machine's own pcscd (there can be one per machine).
 //!
-//! The pcscd process itself holds the namespaces; test programs join them with `nsenter`, which
-//! execs in place, so every PID the test holds is the program's own and is stopped by that PID.
+//! pcscd is PID 1 of the rig's PID namespace, and is stopped by its PID. Test programs join the
+//! mount and network namespaces with `nsenter`, which execs in place, so every PID the test holds
+//! is the program's own and is stopped by that PID.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -51,7 +52,10 @@ pub fn can_run(test: &str) -> bool {
 }
 
 pub struct PcscRig {
-    pcscd: Child,
+    /// `unshare`, which made the namespaces and waits for pcscd; commands enter its namespaces.
+    unshare: Child,
+    /// pcscd, PID 1 of the rig's PID namespace: when it goes, so does everything started in it.
+    pcscd_pid: u32,
     _dir: tempfile::TempDir,
 }
 
@@ -73,8 +77,9 @@ impl PcscRig {
             ),
         )
         .unwrap();
-        let pcscd = Command::new("unshare")
-            .args(["--mount", "--net", "--propagation"])
+        let unshare = Command::new("unshare")
+            .args(["--mount", "--net", "--pid", "--fork", "--kill-child"])
+            .arg("--propagation")
             .arg(isolating_propagation())
             .args(["--", "sh", "-c"])
             .arg(
@@ -86,7 +91,12 @@ impl PcscRig {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let rig = Self { pcscd, _dir: dir };
+        let pcscd_pid = forked_child(unshare.id());
+        let rig = Self {
+            unshare,
+            pcscd_pid,
+            _dir: dir,
+        };
         rig.wait_until_listening();
         rig
     }
@@ -122,7 +132,7 @@ impl PcscRig {
         let mut command = Command::new("nsenter");
         command
             .arg("--target")
-            .arg(self.pcscd.id().to_string())
+            .arg(self.unshare.id().to_string())
             .args(namespaces)
             // --root and --wd: entering a mount namespace resets both to the namespace's, which
             // inside a chroot is not where the rig lives.
@@ -134,8 +144,31 @@ impl PcscRig {
 
 impl Drop for PcscRig {
     fn drop(&mut self) {
-        stop(&mut self.pcscd);
+        // unshare ignores SIGTERM while it waits, so pcscd gets it; unshare then exits, and
+        // `stop` only reaps it (or, should pcscd hang, kills it and with it pcscd).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pcscd_pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.unshare.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop(&mut self.unshare);
     }
+}
+
+/// The PID of the child `unshare --fork` (PID `parent`) started, once it exists.
+fn forked_child(parent: u32) -> u32 {
+    let children = format!("/proc/{parent}/task/{parent}/children");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let listed = std::fs::read_to_string(&children).unwrap_or_default();
+        if let Some(pid) = listed.split_whitespace().next() {
+            return pid.parse().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("unshare (PID {parent}) started no child within 5 s");
 }
 
 /// A child process stopped (by [`stop`]) when this goes out of scope, even when a test fails.
