@@ -373,3 +373,18 @@ fn wrong_pins_lock_the_card_and_the_puk_unblocks_it() {
     assert!(!flags.contains("final user PIN try"), "{flags}");
     piv.succeed(&mut piv.login(PIN));
 }
+
+#[test]
+fn the_card_exits_when_pcscd_goes_away() {
+    if !rig::can_run("the_card_exits_when_pcscd_goes_away") {
+        return;
+    }
+    let mut piv = PivRig::start(&[]);
+    piv.rig.stop_pcscd();
+    let status = piv.card_exit(std::time::Duration::from_secs(5));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the card did not exit cleanly: {status:?}\n{}",
+        piv.card_log()
+    );
+}

@@ -167,6 +167,18 @@ impl PivRig {
         piv
     }
 
+    /// Waits up to `patience` for the card process to exit on its own; its status if it did.
+    pub fn card_exit(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Some(status) = self.card.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     /// Pulls the card out: the card process stops, and pcscd sees the reader empty.
     pub fn remove_card(&mut self) {
         rig::stop(&mut self.card);

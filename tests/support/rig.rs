@@ -23,7 +23,15 @@ const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 pub fn propagation() -> Option<&'static str> {
     let works = |propagation: &str| {
         Command::new("unshare")
-            .args(["--mount", "--net", "--propagation", propagation, "true"])
+            .args([
+                "--mount",
+                "--net",
+                "--pid",
+                "--fork",
+                "--propagation",
+                propagation,
+            ])
+            .arg("true")
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -42,10 +50,12 @@ pub fn can_run(test: &str) -> bool {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("{test}: `unshare --mount --net` is not permitted, and CI must run the PC/SC rig");
+        panic!(
+            "{test}: `unshare --mount --net --pid` is not permitted, and CI must run the PC/SC rig"
+        );
     }
     eprintln!(
-        "\n*** SKIPPED {test}: `unshare --mount --net` is not permitted here, so the PC/SC rig \
+        "\n*** SKIPPED {test}: `unshare --mount --net --pid` is not permitted here, so the PC/SC rig \
          cannot run. Run the tests as root (CI does). ***\n"
     );
     false
@@ -144,11 +154,20 @@ impl PcscRig {
 
 impl Drop for PcscRig {
     fn drop(&mut self) {
+        self.stop_pcscd();
+    }
+}
+
+impl PcscRig {
+    /// Stops pcscd (and with it the rig's namespaces); the rig is unusable afterwards.
+    pub fn stop_pcscd(&mut self) {
         // unshare ignores SIGTERM while it waits, so pcscd gets it; unshare then exits, and
         // `stop` only reaps it (or, should pcscd hang, kills it and with it pcscd).
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pcscd_pid.to_string()])
-            .status();
+        if matches!(self.unshare.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pcscd_pid.to_string()])
+                .status();
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline && matches!(self.unshare.try_wait(), Ok(None)) {
             std::thread::sleep(Duration::from_millis(10));
