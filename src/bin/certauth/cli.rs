@@ -46,6 +46,10 @@ pub enum Command {
     /// Provision a fixture spec onto SoftHSM tokens in DIR. Running it again on the same
     /// directory reports "already provisioned".
     Fixture(FixtureArgs),
+
+    /// Run the agent for your session: serve the local API (docs/agent-api.md) on a Unix socket
+    /// that only you can use, until stopped.
+    Agent(AgentArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +111,16 @@ pub struct ModuleArgs {
     /// Skip the p11-kit module registry.
     #[arg(long)]
     pub no_p11_kit: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub modules: ModuleArgs,
+
+    /// The socket to serve on (default: certauth/agent.sock in $XDG_RUNTIME_DIR).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -88,7 +88,8 @@ fn shown(token: &TokenReport, all: bool) -> impl Iterator<Item = &CertificateRep
         .filter(move |c| all || c.eligibility.is_eligible())
 }
 
-fn to_json(
+/// The `certauth list --json` document (docs/list-json.md); the agent's `list` answers with it too.
+pub fn to_json(
     pcsc: &PcscStatus,
     modules: &[ModuleReport],
     tokens: &[TokenReport],

@@ -1,5 +1,6 @@
 //! `certauth`, the agent: parses arguments, calls the library, prints, maps errors to exit codes.
 
+mod agent;
 mod cli;
 mod demo;
 mod demo_signin;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Forget(args) => signin::forget(&args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Fixture(args) => demo::provision_only(args),
+        cli::Command::Agent(args) => agent::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
