@@ -6,93 +6,29 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::{json, Value};
-use support::lines::Lines;
-use support::rig;
+use support::agent::{AgentProcess, Client};
 use support::woodgrove::{woodgrove, Woodgrove};
+
+/// `certauth agent` with the fixture's SoftHSM module.
+fn agent_command(w: &Woodgrove) -> Command {
+    let mut command = w.certauth();
+    command
+        .args(["agent", "--no-p11-kit", "--module"])
+        .arg(w.module());
+    command
+}
 
 /// A user that is not the one running the tests.
 const OTHER_UID: &str = "65534";
 
-struct AgentProcess {
-    child: rig::Stopping,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl AgentProcess {
-    fn start(w: &Woodgrove) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("run").join("agent.sock");
-        let mut child = w
-            .certauth()
-            .args(["agent", "--no-p11-kit", "--module"])
-            .arg(w.module())
-            .arg("--socket")
-            .arg(&socket)
-            .env("XDG_CONFIG_HOME", dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = Lines::new(child.stdout.take().unwrap());
-        let (_, line) = lines.wait_for("the agent's banner", Duration::from_secs(20), |l| {
-            l.starts_with("certauth agent listening on ")
-        });
-        assert!(line.ends_with(socket.to_str().unwrap()), "{line}");
-        Self {
-            child: rig::Stopping(child),
-            socket,
-            _dir: dir,
-        }
-    }
-
-    fn child(&mut self) -> &mut Child {
-        &mut self.child.0
-    }
-}
-
-/// A client connection: one request line, one response line.
-struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Client {
-    fn connect(socket: &Path) -> Self {
-        let stream = UnixStream::connect(socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Self {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        }
-    }
-
-    fn send_line(&mut self, line: &str) -> Value {
-        self.writer.write_all(line.as_bytes()).unwrap();
-        self.writer.write_all(b"\n").unwrap();
-        let mut response = String::new();
-        self.reader.read_line(&mut response).unwrap();
-        serde_json::from_str(&response).unwrap_or_else(|e| panic!("{e}: {response:?}"))
-    }
-
-    fn call(&mut self, request: Value) -> Value {
-        self.send_line(&request.to_string())
-    }
-}
-
 #[test]
 fn status_and_list_through_the_socket() {
     let w = woodgrove();
-    let mut agent = AgentProcess::start(w);
+    let mut agent = AgentProcess::start(agent_command(w));
     let mode = std::fs::metadata(&agent.socket)
         .unwrap()
         .permissions()
@@ -183,7 +119,7 @@ fn another_user_is_refused_by_peer_credentials() {
         return;
     }
     let w = woodgrove();
-    let agent = AgentProcess::start(w);
+    let agent = AgentProcess::start(agent_command(w));
     // Open the door the file mode keeps shut, so the peer-credential check is what is tested.
     let dir = agent.socket.parent().unwrap();
     let mut path = Some(dir);

@@ -1,6 +1,7 @@
 //! The agent on a real smart card stack: the virtual PIV card in a private pcscd, read through
 //! OpenSC's PKCS#11 module as Debian registers it with p11-kit. Listing, signing in to a real
-//! verifier with both keys, lockout protection against a real retry counter, and hot-plug.
+//! verifier with both keys, lockout protection against a real retry counter, hot-plug, and the
+//! agent's event stream.
 //!
 //! The agent runs in the rig's mount namespace (to see its pcscd) on the host's network (to reach
 //! the verifier on loopback); the card and pcscd have a network namespace of their own.
@@ -17,6 +18,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::agent::{AgentProcess, Client};
 use support::lines::Lines;
 use support::piv::{PivRig, PIN, UPN};
 use support::rig;
@@ -472,4 +474,44 @@ fn with_pcscd_stopped_list_says_so_and_still_lists_the_softhsm_tokens() {
         assert!(labels.contains(&label), "{label} missing: {labels:?}");
     }
     assert!(!labels.contains(&TOKEN));
+}
+
+#[test]
+fn the_agent_streams_card_events_to_subscribers() {
+    if !rig::can_run("the_agent_streams_card_events_to_subscribers") {
+        return;
+    }
+    let mut piv = PivRig::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let mut command = certauth(&piv, home.path());
+    command.arg("agent");
+    let agent = AgentProcess::start(command);
+    let mut subscriber = Client::connect(&agent.socket);
+    let answer = subscriber.call(serde_json::json!({"id": "s", "method": "subscribe"}));
+    assert_eq!(answer["result"]["subscribed"], true, "{answer}");
+    let next = |subscriber: &mut Client, name: &str| loop {
+        let event = subscriber.next_line();
+        if event["event"] == name {
+            return event;
+        }
+    };
+    // The agent's first scan, with the card in.
+    let tokens = next(&mut subscriber, "tokens");
+    assert!(tokens.to_string().contains(TOKEN), "{tokens}");
+
+    piv.remove_card();
+    let removed = next(&mut subscriber, "cardRemoved");
+    assert_eq!(removed["reader"], READER);
+    let tokens = next(&mut subscriber, "tokens");
+    assert!(!tokens.to_string().contains(TOKEN), "{tokens}");
+
+    piv.insert_card();
+    let inserted = next(&mut subscriber, "cardInserted");
+    assert_eq!(inserted["reader"], READER);
+    let tokens = next(&mut subscriber, "tokens");
+    assert!(tokens.to_string().contains(TOKEN), "{tokens}");
+
+    // Other clients are served while a subscription streams.
+    let listing = Client::connect(&agent.socket).call(serde_json::json!({"method": "list"}));
+    assert!(listing["result"].to_string().contains(TOKEN));
 }

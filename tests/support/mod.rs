@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub mod agent;
 pub mod echo_server;
 pub mod lines;
 pub mod piv;

@@ -1,6 +1,7 @@
 //! `certauth agent`: the long-running agent for the user's session. It loads the PKCS#11 modules
-//! once and serves the local API (`docs/agent-api.md`) on a Unix socket: newline-delimited JSON
-//! requests and responses, for the user who runs it and no one else.
+//! once, watches readers and cards (scanning the tokens again after each card event), and serves
+//! the local API (`docs/agent-api.md`) on a Unix socket: newline-delimited JSON requests and
+//! responses, and a stream of events to subscribers, for the user who runs it and no one else.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,13 +14,16 @@ use certauth::token::module::LoadedModule;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::broadcast;
 
 use crate::cli::AgentArgs;
 
 /// The longest request line accepted; a longer one ends the connection.
 const MAX_REQUEST: u64 = 64 * 1024;
 /// The methods this agent answers.
-const METHODS: &[&str] = &["status", "list"];
+const METHODS: &[&str] = &["status", "list", "subscribe"];
+/// Events kept for a slow subscriber before it is told some were lost.
+const EVENT_BACKLOG: usize = 256;
 
 /// The modules, loaded once: a module is initialised once per process (SoftHSM crashes when two
 /// threads initialise it at once), and scans take turns.
@@ -34,6 +38,8 @@ struct Agent {
     /// The uid that owns the socket: the only peer served.
     owner: u32,
     started: Instant,
+    /// Reader, card and token events, as JSON lines.
+    events: broadcast::Sender<String>,
 }
 
 pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
@@ -54,7 +60,13 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             socket: socket.clone(),
             owner,
             started: Instant::now(),
+            events: broadcast::channel(EVENT_BACKLOG).0,
         });
+        let watching = Arc::clone(&agent);
+        std::thread::Builder::new()
+            .name("pcsc-watch".into())
+            .spawn(move || watch(&watching))
+            .context("cannot start watching readers")?;
         println!("certauth agent listening on {}", socket.display());
         let served = serve(listener, agent).await;
         let _ = std::fs::remove_file(&socket);
@@ -101,6 +113,35 @@ fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot make {} private", socket.display()))?;
     Ok(listener)
+}
+
+/// Watches readers and cards for as long as the agent runs; after each card event the tokens
+/// are scanned again. Every event goes to the subscribers.
+fn watch(agent: &Agent) {
+    let mut watcher = certauth::reader::Watcher::new();
+    loop {
+        let events = watcher.poll(crate::watch::POLL);
+        for event in &events {
+            tracing::debug!(%event, subscribers = agent.events.receiver_count(), "reader event");
+            let _ = agent.events.send(line_of(&crate::watch::event_json(event)));
+        }
+        if events
+            .iter()
+            .any(certauth::reader::ReaderEvent::changes_cards)
+        {
+            let Ok(tokens) = agent.tokens.lock() else {
+                return;
+            };
+            let mut reports = tokens.reports.clone();
+            tracing::debug!("scanning tokens after a card event");
+            let found = inventory::scan(&tokens.modules, &mut reports, &ScanOptions::default());
+            drop(tokens);
+            tracing::debug!(tokens = found.len(), "scanned");
+            let _ = agent
+                .events
+                .send(line_of(&crate::watch::tokens_json(&found)));
+        }
+    }
 }
 
 /// Accepts connections until SIGTERM or SIGINT.
@@ -164,18 +205,62 @@ async fn connection(stream: UnixStream, agent: Arc<Agent>) -> anyhow::Result<()>
             writer.write_all(refusal.as_bytes()).await?;
             return Ok(());
         }
-        let response = respond(&line, &agent).await;
-        writer.write_all(response.as_bytes()).await?;
+        match respond(&line, &agent).await {
+            Reply::Line(response) => writer.write_all(response.as_bytes()).await?,
+            Reply::Subscribed(response) => {
+                let events = agent.events.subscribe();
+                writer.write_all(response.as_bytes()).await?;
+                return stream_events(events, reader, writer).await;
+            }
+        }
     }
 }
 
-/// The response line (ending in a newline) to one request line.
-async fn respond(line: &[u8], agent: &Arc<Agent>) -> String {
+/// What a request gets: a response line, or a response line and then the event stream.
+enum Reply {
+    Line(String),
+    Subscribed(String),
+}
+
+/// Sends events to a subscriber until it hangs up (or says anything more).
+async fn stream_events(
+    mut events: broadcast::Receiver<String>,
+    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+) -> anyhow::Result<()> {
+    let mut ignored = [0u8; 1];
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(line) => writer.write_all(line.as_bytes()).await?,
+                Err(broadcast::error::RecvError::Lagged(lost)) => {
+                    let notice = line_of(&json!({"event": "eventsLost", "count": lost}));
+                    writer.write_all(notice.as_bytes()).await?;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = reader.read(&mut ignored) => return Ok(()),
+        }
+    }
+}
+
+/// The reply to one request line.
+async fn respond(line: &[u8], agent: &Arc<Agent>) -> Reply {
     let request: Value = match serde_json::from_slice(line) {
         Ok(request @ Value::Object(_)) => request,
-        Ok(_) => return error_response(&Value::Null, "badRequest", "a request is a JSON object"),
+        Ok(_) => {
+            return Reply::Line(error_response(
+                &Value::Null,
+                "badRequest",
+                "a request is a JSON object",
+            ))
+        }
         Err(e) => {
-            return error_response(&Value::Null, "badRequest", &format!("not JSON: {e}"));
+            return Reply::Line(error_response(
+                &Value::Null,
+                "badRequest",
+                &format!("not JSON: {e}"),
+            ));
         }
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
@@ -183,6 +268,11 @@ async fn respond(line: &[u8], agent: &Arc<Agent>) -> String {
     let result = match request.get("method").and_then(Value::as_str) {
         Some("status") => Ok(status(agent)),
         Some("list") => list(agent, &params).await,
+        Some("subscribe") => {
+            return Reply::Subscribed(line_of(
+                &json!({ "id": id, "result": { "subscribed": true } }),
+            ))
+        }
         Some(other) => Err((
             "unknownMethod",
             format!(
@@ -195,10 +285,10 @@ async fn respond(line: &[u8], agent: &Arc<Agent>) -> String {
             "a request needs a \"method\" string".to_owned(),
         )),
     };
-    match result {
+    Reply::Line(match result {
         Ok(result) => line_of(&json!({ "id": id, "result": result })),
         Err((code, message)) => error_response(&id, code, &message),
-    }
+    })
 }
 
 fn status(agent: &Agent) -> Value {

@@ -6,14 +6,14 @@ use std::time::Duration;
 use certauth::reader::{ReaderEvent, Watcher};
 use certauth::token::inventory::{self, ScanOptions, TokenReport};
 use certauth::x509::hex;
-use serde_json::json;
+use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::cli::WatchArgs;
 
 /// How long one wait for a PC/SC change lasts before looking again.
-const POLL: Duration = Duration::from_millis(500);
+pub const POLL: Duration = Duration::from_millis(500);
 
 pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
     let (modules, mut reports) = crate::tokens::load(&args.modules)?;
@@ -56,10 +56,16 @@ fn now() -> String {
 }
 
 fn print_event(out: &mut impl Write, event: &ReaderEvent, json: bool) -> std::io::Result<()> {
-    if !json {
-        return writeln!(out, "{} {event}", now());
+    if json {
+        writeln!(out, "{}", event_json(event))
+    } else {
+        writeln!(out, "{} {event}", now())
     }
-    let value = match event {
+}
+
+/// One reader event as `certauth watch --json` prints it (and the agent's `subscribe` sends it).
+pub fn event_json(event: &ReaderEvent) -> Value {
+    let mut value = match event {
         ReaderEvent::ServiceStarted => json!({"event": "serviceStarted"}),
         ReaderEvent::ServiceStopped => json!({"event": "serviceStopped"}),
         ReaderEvent::ReaderAdded { reader } => json!({"event": "readerAdded", "reader": reader}),
@@ -71,31 +77,31 @@ fn print_event(out: &mut impl Write, event: &ReaderEvent, json: bool) -> std::io
         }
         ReaderEvent::CardRemoved { reader } => json!({"event": "cardRemoved", "reader": reader}),
     };
-    let mut value = value;
     value["time"] = json!(now());
-    writeln!(out, "{value}")
+    value
+}
+
+/// The tokens after a card event, as `certauth watch --json` prints them.
+pub fn tokens_json(tokens: &[TokenReport]) -> Value {
+    let tokens: Vec<_> = tokens
+        .iter()
+        .map(|t| {
+            json!({
+                "label": t.label,
+                "serial": t.serial,
+                "module": t.module,
+                "slotDescription": t.slot_description,
+                "certificates": t.certificates.len(),
+                "eligible": t.certificates.iter().filter(|c| c.eligibility.is_eligible()).count(),
+            })
+        })
+        .collect();
+    json!({"event": "tokens", "time": now(), "tokens": tokens})
 }
 
 fn print_tokens(out: &mut impl Write, tokens: &[TokenReport], json: bool) -> std::io::Result<()> {
     if json {
-        let tokens: Vec<_> = tokens
-            .iter()
-            .map(|t| {
-                json!({
-                    "label": t.label,
-                    "serial": t.serial,
-                    "module": t.module,
-                    "slotDescription": t.slot_description,
-                    "certificates": t.certificates.len(),
-                    "eligible": t.certificates.iter().filter(|c| c.eligibility.is_eligible()).count(),
-                })
-            })
-            .collect();
-        return writeln!(
-            out,
-            "{}",
-            json!({"event": "tokens", "time": now(), "tokens": tokens})
-        );
+        return writeln!(out, "{}", tokens_json(tokens));
     }
     if tokens.is_empty() {
         return writeln!(out, "{} tokens now: none", now());

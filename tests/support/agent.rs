@@ -1,0 +1,86 @@
+//! `certauth agent` as a real process, and a client of its socket.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::lines::Lines;
+use super::rig;
+
+pub struct AgentProcess {
+    child: rig::Stopping,
+    pub socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl AgentProcess {
+    /// Runs `certauth` (`command`, with its modules and environment set) as `agent` on a socket
+    /// in a fresh directory, and waits until it serves.
+    pub fn start(mut command: Command) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("run").join("agent.sock");
+        let mut child = command
+            .arg("--socket")
+            .arg(&socket)
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = Lines::new(child.stdout.take().unwrap());
+        let (_, line) = lines.wait_for("the agent's banner", Duration::from_secs(20), |l| {
+            l.starts_with("certauth agent listening on ")
+        });
+        assert!(line.ends_with(socket.to_str().unwrap()), "{line}");
+        Self {
+            child: rig::Stopping(child),
+            socket,
+            _dir: dir,
+        }
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child.0
+    }
+}
+
+/// A client connection: one request line, one response line.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    pub fn connect(socket: &Path) -> Self {
+        let stream = UnixStream::connect(socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    pub fn send_line(&mut self, line: &str) -> Value {
+        self.writer.write_all(line.as_bytes()).unwrap();
+        self.writer.write_all(b"\n").unwrap();
+        let mut response = String::new();
+        self.reader.read_line(&mut response).unwrap();
+        serde_json::from_str(&response).unwrap_or_else(|e| panic!("{e}: {response:?}"))
+    }
+
+    pub fn call(&mut self, request: Value) -> Value {
+        self.send_line(&request.to_string())
+    }
+
+    /// The next line the agent sends (an event, once subscribed).
+    pub fn next_line(&mut self) -> Value {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+}
