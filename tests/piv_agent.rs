@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::agent::{AgentProcess, Client};
 use support::lines::Lines;
-use support::piv::{PivRig, PIN, UPN};
+use support::piv::{pem_to_der, PivRig, PIN, UPN};
 use support::rig;
 use support::verifier::Verifier;
 use support::woodgrove::woodgrove;
@@ -52,45 +52,48 @@ fn text(bytes: &[u8]) -> String {
 
 /// SHA-256 of a PEM certificate's DER, lowercase hex: how `--cert` names it.
 fn thumbprint(pem: &Path) -> String {
-    use rsa::sha2::{Digest, Sha256};
-    let pem = std::fs::read(pem).unwrap();
-    let der = x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents;
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    certauth::x509::sha256_thumbprint(&pem_to_der(pem))
 }
 
-/// `certauth list --json` (with `args`), parsed; the PIV token's entry.
-fn piv_token(piv: &PivRig, home: &Path, args: &[&str]) -> Value {
+/// `certauth list --json` with `args`, parsed. `env:CARD_PIN` holds the card's PIN.
+fn list_json(piv: &PivRig, home: &Path, args: &[&str]) -> Value {
     let output = certauth(piv, home)
-        .args(["list", "--json", "--all"])
+        .args(["list", "--json"])
         .args(args)
+        .env("CARD_PIN", PIN)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The PIV token's entry in a `certauth list --json` document.
+fn piv_token_in(listing: &Value) -> &Value {
     listing["tokens"]
         .as_array()
         .unwrap()
         .iter()
         .find(|t| t["label"] == TOKEN)
         .unwrap_or_else(|| panic!("no PIV token in {listing:#}"))
-        .clone()
+}
+
+/// The PIV token's entry in `certauth list --json --all`, as it is now.
+fn piv_token(piv: &PivRig, home: &Path) -> Value {
+    piv_token_in(&list_json(piv, home, &["--all"])).clone()
 }
 
 /// `certauth sign-in` as [`UPN`] with the certificate `cert` (PEM), the PIN `pin` and `extra`
-/// arguments.
+/// arguments, with `home` as its home.
 fn sign_in(
     piv: &PivRig,
+    home: &Path,
     v: &Verifier,
     url: &str,
     cert: &Path,
     pin: &str,
     extra: &[&str],
 ) -> Command {
-    let home = tempfile::tempdir().unwrap();
-    let mut command = certauth(piv, home.path());
+    let mut command = certauth(piv, home);
     command
         .args(["-vvv", "sign-in", url, "--username", UPN, "--json"])
         .args(["--no-remember", "--cert", &thumbprint(cert)])
@@ -131,12 +134,7 @@ fn list_shows_the_piv_reader_token_and_both_certificates_through_p11_kit() {
     }
     let piv = PivRig::start(&[]);
     let home = tempfile::tempdir().unwrap();
-    let output = certauth(&piv, home.path())
-        .args(["list", "--json"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let listing = list_json(&piv, home.path(), &[]);
 
     assert_eq!(listing["pcsc"]["status"], "running");
     let reader = listing["pcsc"]["readers"]
@@ -161,12 +159,7 @@ fn list_shows_the_piv_reader_token_and_both_certificates_through_p11_kit() {
         .ends_with("opensc-pkcs11.module"));
     assert_eq!(opensc["error"], Value::Null);
 
-    let token = listing["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["label"] == TOKEN)
-        .unwrap_or_else(|| panic!("no PIV token in {listing:#}"));
+    let token = piv_token_in(&listing);
     assert_eq!(token["reader"], READER);
     assert_eq!(token["removable"], true);
     assert_eq!(token["flags"]["loginRequired"], true);
@@ -190,14 +183,12 @@ fn list_shows_the_piv_reader_token_and_both_certificates_through_p11_kit() {
         .any(|t| t["label"] == "Woodgrove Alice"));
 
     // Logged in, the private keys show, and the 9C key wants the PIN for every signature.
-    let output = certauth(&piv, home.path())
-        .args(["list", "--json", "--token", TOKEN, "--pin", "env:CARD_PIN"])
-        .env("CARD_PIN", PIN)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let token = &listing["tokens"][0];
+    let listing = list_json(
+        &piv,
+        home.path(),
+        &["--token", TOKEN, "--pin", "env:CARD_PIN"],
+    );
+    let token = piv_token_in(&listing);
     assert_eq!(token["loggedIn"], true, "{token:#}");
     let always: Vec<(String, Value)> = token["certificates"]
         .as_array()
@@ -227,6 +218,7 @@ fn sign_in_with_both_piv_keys_against_the_real_verifier() {
         return;
     }
     let piv = PivRig::start(&[]);
+    let home = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(woodgrove(), state.path());
 
@@ -234,7 +226,10 @@ fn sign_in_with_both_piv_keys_against_the_real_verifier() {
     // right before the signature).
     for cert in [&piv.keys.rsa_cert, &piv.keys.ec_cert] {
         let pins_before = pins_received(&piv);
-        let (code, stdout, stderr) = run(sign_in(&piv, &v, &v.certauth_url, cert, PIN, &[]), PIN);
+        let (code, stdout, stderr) = run(
+            sign_in(&piv, home.path(), &v, &v.certauth_url, cert, PIN, &[]),
+            PIN,
+        );
         assert_eq!(code, 0, "{}:\n{stdout}\n{stderr}", cert.display());
         let answer: Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(answer["status"], "success", "{answer:#}");
@@ -263,15 +258,19 @@ fn the_agent_never_spends_the_final_try_and_says_when_the_pin_is_blocked() {
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(woodgrove(), state.path());
     let cert = piv.keys.rsa_cert.clone();
-    let attempt =
-        |pin: &str, extra: &[&str]| run(sign_in(&piv, &v, &v.certauth_url, &cert, pin, extra), pin);
+    let attempt = |pin: &str, extra: &[&str]| {
+        run(
+            sign_in(&piv, home.path(), &v, &v.certauth_url, &cert, pin, extra),
+            pin,
+        )
+    };
 
     // Two wrong PINs: the card counts them, and the token says final try.
     for left in [2, 1] {
         let (code, _, stderr) = attempt(WRONG_PIN, &[]);
         assert_eq!(code, 5, "{stderr}");
         assert!(stderr.contains("wrong PIN"), "{stderr}");
-        let flags = &piv_token(&piv, home.path(), &[])["flags"];
+        let flags = &piv_token(&piv, home.path())["flags"];
         assert_eq!(flags["userPinFinalTry"], left == 1, "{left} left: {flags}");
         assert_eq!(flags["userPinLocked"], false);
     }
@@ -293,7 +292,7 @@ fn the_agent_never_spends_the_final_try_and_says_when_the_pin_is_blocked() {
     // The card is not locked: the right PIN, insisted on, signs in and restores the counter.
     let (code, stdout, stderr) = attempt(PIN, &["--allow-final-try"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let flags = &piv_token(&piv, home.path(), &[])["flags"];
+    let flags = &piv_token(&piv, home.path())["flags"];
     assert_eq!(flags["userPinFinalTry"], false, "{flags}");
 
     // Three wrong PINs (the third insisted on) lock it; after that nothing is sent at all.
@@ -301,7 +300,7 @@ fn the_agent_never_spends_the_final_try_and_says_when_the_pin_is_blocked() {
     attempt(WRONG_PIN, &[]);
     let (code, _, stderr) = attempt(WRONG_PIN, &["--allow-final-try"]);
     assert_eq!(code, 5, "{stderr}");
-    let flags = &piv_token(&piv, home.path(), &[])["flags"];
+    let flags = &piv_token(&piv, home.path())["flags"];
     assert_eq!(flags["userPinLocked"], true, "{flags}");
     let sent = pins_received(&piv);
     let (code, _, stderr) = attempt(PIN, &["--allow-final-try"]);
@@ -386,7 +385,15 @@ fn hot_plug_watch_and_removal_just_before_signing() {
     );
     let mut via_proxy = upstream.clone();
     via_proxy.set_port(Some(proxy.port)).unwrap();
-    let mut signing = sign_in(&piv, &v, via_proxy.as_str(), &piv.keys.rsa_cert, PIN, &[]);
+    let mut signing = sign_in(
+        &piv,
+        home.path(),
+        &v,
+        via_proxy.as_str(),
+        &piv.keys.rsa_cert,
+        PIN,
+        &[],
+    );
     let signing = signing
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -431,7 +438,15 @@ fn hot_plug_watch_and_removal_just_before_signing() {
     assert!(tokens.contains(TOKEN));
     let pins_before = pins_received(&piv);
     let (code, stdout, stderr) = run(
-        sign_in(&piv, &v, &v.certauth_url, &piv.keys.rsa_cert, PIN, &[]),
+        sign_in(
+            &piv,
+            home.path(),
+            &v,
+            &v.certauth_url,
+            &piv.keys.rsa_cert,
+            PIN,
+            &[],
+        ),
         PIN,
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");

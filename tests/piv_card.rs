@@ -15,7 +15,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::piv::{describe, PivRig, PIN, PUK, UPN};
+use support::piv::{describe, pem_to_der, PivRig, PIN, PUK, UPN};
 use support::rig;
 
 /// The blocks of `pkcs11-tool -O` output: a heading line and its indented attribute lines.
@@ -44,11 +44,6 @@ fn object<'a>(blocks: &'a [String], kind: &str, id: &str) -> &'a str {
                     .any(|line| line.split_whitespace().eq(["ID:", id]))
         })
         .unwrap_or_else(|| panic!("no {kind} with ID {id} in:\n{}", blocks.join("\n")))
-}
-
-fn pem_to_der(path: &Path) -> Vec<u8> {
-    let pem = std::fs::read(path).unwrap();
-    x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents
 }
 
 /// Extracts a certificate's public key (PEM) with openssl.

@@ -106,11 +106,10 @@ fn genpkey(out: &Path, args: &[&str]) {
 /// CA, with [`UPN`] as its UPN, and writes it as PEM to `out`.
 fn issue_certificate(key: &Path, common_name: &str, out: &Path) {
     let w = super::woodgrove::woodgrove();
-    let ca_pem = std::fs::read(w.fixture.path("pki/ca/woodgrove-issuing.pem")).unwrap();
+    let ca_der = pem_to_der(&w.fixture.path("pki/ca/woodgrove-issuing.pem"));
     let ca_key = std::fs::read_to_string(w.fixture.path("pki/ca/woodgrove-issuing.key")).unwrap();
-    let (_, ca) = x509_parser::pem::parse_x509_pem(&ca_pem).unwrap();
     let issuer =
-        Issuer::from_ca_cert_der(&ca.contents.into(), KeyPair::from_pem(&ca_key).unwrap()).unwrap();
+        Issuer::from_ca_cert_der(&ca_der.into(), KeyPair::from_pem(&ca_key).unwrap()).unwrap();
     let subject_key = KeyPair::from_pem(&std::fs::read_to_string(key).unwrap()).unwrap();
 
     let mut params = CertificateParams::default();
@@ -169,14 +168,7 @@ impl PivRig {
 
     /// Waits up to `patience` for the card process to exit on its own; its status if it did.
     pub fn card_exit(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + patience;
-        while Instant::now() < deadline {
-            if let Some(status) = self.card.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        rig::exit_within(&mut self.card, patience)
     }
 
     /// Pulls the card out: the card process stops, and pcscd sees the reader empty.
@@ -332,4 +324,10 @@ pub fn opensc_module() -> PathBuf {
         .map(|dir| Path::new(dir).join("opensc-pkcs11.so"))
         .find(|path| path.exists())
         .expect("opensc-pkcs11.so is not installed")
+}
+
+/// The DER of the first certificate in a PEM file.
+pub fn pem_to_der(path: &Path) -> Vec<u8> {
+    let pem = std::fs::read(path).unwrap();
+    x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents
 }

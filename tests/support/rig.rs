@@ -6,7 +6,7 @@
 //! is the program's own and is stopped by that PID.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// vpcd's first reader port (0x8C7B); the second reader is on the next port.
@@ -161,18 +161,17 @@ impl Drop for PcscRig {
 impl PcscRig {
     /// Stops pcscd (and with it the rig's namespaces); the rig is unusable afterwards.
     pub fn stop_pcscd(&mut self) {
-        // unshare ignores SIGTERM while it waits, so pcscd gets it; unshare then exits, and
-        // `stop` only reaps it (or, should pcscd hang, kills it and with it pcscd).
+        // unshare ignores SIGTERM while it waits, so pcscd gets it and unshare then exits; should
+        // pcscd hang, SIGKILL to unshare takes pcscd with it (--kill-child).
         if matches!(self.unshare.try_wait(), Ok(None)) {
             let _ = Command::new("kill")
                 .args(["-TERM", &self.pcscd_pid.to_string()])
                 .status();
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(self.unshare.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(10));
+        if exit_within(&mut self.unshare, Duration::from_secs(5)).is_none() {
+            let _ = self.unshare.kill();
+            let _ = self.unshare.wait();
         }
-        stop(&mut self.unshare);
     }
 }
 
@@ -207,15 +206,24 @@ pub fn stop(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if exit_within(child, Duration::from_secs(5)).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// Waits up to `patience` for `child` to exit (reaping it); its status if it did.
+pub fn exit_within(child: &mut Child, patience: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Runs `command` in a mount namespace whose /run/pcscd is empty: no smart card service.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use certauth::token::inventory::{self, ModuleReport, ScanOptions};
+use certauth::token::inventory::{self, ModuleReport, ScanOptions, TokenReport};
 use certauth::token::module::LoadedModule;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -40,6 +40,29 @@ struct Agent {
     started: Instant,
     /// Reader, card and token events, as JSON lines.
     events: broadcast::Sender<String>,
+}
+
+/// What one scan saw: the module reports (updated by the scan) and the tokens.
+struct Scan {
+    reports: Vec<ModuleReport>,
+    tokens: Vec<TokenReport>,
+    /// The time eligibility was judged at.
+    now: time::OffsetDateTime,
+}
+
+impl Agent {
+    /// Scans every token, taking its turn with other scans; `None` if an earlier scan panicked.
+    fn scan(&self) -> Option<Scan> {
+        let tokens = self.tokens.lock().ok()?;
+        let mut reports = tokens.reports.clone();
+        let options = ScanOptions::default();
+        let found = inventory::scan(&tokens.modules, &mut reports, &options);
+        Some(Scan {
+            reports,
+            tokens: found,
+            now: options.now,
+        })
+    }
 }
 
 pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
@@ -129,17 +152,14 @@ fn watch(agent: &Agent) {
             .iter()
             .any(certauth::reader::ReaderEvent::changes_cards)
         {
-            let Ok(tokens) = agent.tokens.lock() else {
+            tracing::debug!("scanning tokens after a card event");
+            let Some(scan) = agent.scan() else {
                 return;
             };
-            let mut reports = tokens.reports.clone();
-            tracing::debug!("scanning tokens after a card event");
-            let found = inventory::scan(&tokens.modules, &mut reports, &ScanOptions::default());
-            drop(tokens);
-            tracing::debug!(tokens = found.len(), "scanned");
+            tracing::debug!(tokens = scan.tokens.len(), "scanned");
             let _ = agent
                 .events
-                .send(line_of(&crate::watch::tokens_json(&found)));
+                .send(line_of(&crate::watch::tokens_json(&scan.tokens)));
         }
     }
 }
@@ -310,20 +330,16 @@ async fn list(agent: &Arc<Agent>, params: &Value) -> Result<Value, (&'static str
     };
     let agent = Arc::clone(agent);
     tokio::task::spawn_blocking(move || {
-        let tokens = agent
-            .tokens
-            .lock()
-            .map_err(|_| ("internal", "an earlier scan failed".to_owned()))?;
-        let mut reports = tokens.reports.clone();
-        let options = ScanOptions::default();
-        let found = inventory::scan(&tokens.modules, &mut reports, &options);
+        let scan = agent
+            .scan()
+            .ok_or(("internal", "an earlier scan failed".to_owned()))?;
         let pcsc = certauth::reader::status();
         Ok(crate::list::to_json(
             &pcsc,
-            &reports,
-            &found,
+            &scan.reports,
+            &scan.tokens,
             all,
-            options.now,
+            scan.now,
         ))
     })
     .await
