@@ -13,6 +13,9 @@ packages=(
   util-linux iproute2                          # unshare and ip for the isolated rig
   tmux pinentry-tty                            # drive the terminal picker and pinentry in tests
   curl libengine-pkcs11-openssl                # a third-party PKCS#11 client in tests and benchmarks
+  libdbus-1-dev                                # the agent's keyring cache talks to the Secret Service over D-Bus
+  dbus-daemon dbus-bin gnome-keyring           # a real Secret Service (dbus-run-session) in the agent's tests
+  systemd                                      # systemd-analyze verify for the packaged user units
 )
 
 missing=()

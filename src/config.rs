@@ -6,6 +6,8 @@
 //! modules = ["/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"]
 //! # With exactly one certificate that can sign in, use it without asking (default true).
 //! auto_select_single = true
+//! # The agent drops a card's cached sign-ins and logins the moment it is removed (default true).
+//! lock_on_removal = true
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,9 @@ pub struct Config {
     /// Use the only eligible certificate without showing the picker.
     #[serde(default = "yes")]
     pub auto_select_single: bool,
+    /// The agent drops cached sign-ins and logins of a card when it is removed.
+    #[serde(default = "yes")]
+    pub lock_on_removal: bool,
 }
 
 impl Default for Config {
@@ -33,6 +38,7 @@ impl Default for Config {
         Self {
             modules: Vec::new(),
             auto_select_single: true,
+            lock_on_removal: true,
         }
     }
 }

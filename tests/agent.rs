@@ -11,6 +11,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use support::agent::{AgentProcess, Client};
+use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
 /// `certauth agent` with the fixture's SoftHSM module.
@@ -171,4 +172,205 @@ fn running_as_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// The thumbprint of the fixture certificate `name`.
+fn sha256(w: &Woodgrove, name: &str) -> String {
+    w.fixture.manifest.certificate(name).unwrap().sha256.clone()
+}
+
+/// `sign-in` parameters for the fixture certificate `name` against `v`.
+fn sign_in_params(w: &Woodgrove, v: &Verifier, name: &str, username: &str) -> Value {
+    json!({
+        "url": v.certauth_url,
+        "username": username,
+        "cert": sha256(w, name),
+        "caFile": v.server_ca,
+    })
+}
+
+fn pin_questions(questions: &[Value]) -> usize {
+    questions.iter().filter(|q| q["ask"] == "pin").count()
+}
+
+#[test]
+fn sign_in_through_the_socket_is_cached_reused_forgotten_and_locked() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let alice_pin = w.pin("Woodgrove Alice");
+    // No session bus here, so no keyring: the agent must say so once and cache in memory.
+    let mut command = w.certauth();
+    command
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .args(["-vvv", "agent", "--no-p11-kit", "--module"])
+        .arg(w.module());
+    let agent = AgentProcess::start(command);
+    let mut events = Client::connect(&agent.socket);
+    events.call(json!({"method": "subscribe"}));
+    let mut client = Client::connect(&agent.socket);
+    let params = sign_in_params(w, &v, "alice-rsa2048-mfa", "alice@woodgrove.com");
+
+    // First sign-in: the agent asks for the PIN over the socket, and the verifier says yes.
+    let (first, questions) = client.sign_in(params.clone(), &alice_pin);
+    let result = &first["result"];
+    assert_eq!(result["status"], "success", "{first}");
+    assert_eq!(result["authenticationStrength"], "multiFactor");
+    assert_eq!(result["cached"], false);
+    assert_eq!(result["signedWith"]["token"], "Woodgrove Alice");
+    assert_eq!(pin_questions(&questions), 1, "{questions:?}");
+    assert_eq!(questions[0]["token"], "Woodgrove Alice");
+    let token = result["token"].as_str().unwrap().to_owned();
+    let event = events.next_event("signIn");
+    assert_eq!(
+        (&event["status"], &event["cached"]),
+        (&json!("success"), &json!(false))
+    );
+    assert!(
+        !event.to_string().contains(&token),
+        "events never carry the token"
+    );
+
+    // Second: the cached token, no PIN question.
+    let (second, questions) = client.sign_in(params.clone(), &alice_pin);
+    assert_eq!(second["result"]["cached"], true, "{second}");
+    assert_eq!(second["result"]["token"], token.as_str());
+    assert!(questions.is_empty(), "{questions:?}");
+    assert_eq!(events.next_event("signIn")["cached"], true);
+
+    // Signing in afresh reuses the agent's login: the server is asked again, the PIN is not.
+    let mut fresh = params.clone();
+    fresh["fresh"] = json!(true);
+    let (third, questions) = client.sign_in(fresh, &alice_pin);
+    assert_eq!(third["result"]["cached"], false, "{third}");
+    assert_ne!(third["result"]["token"], token.as_str());
+    assert!(questions.is_empty(), "{questions:?}");
+
+    // forget drops the cached sign-in for the endpoint; the held login still signs.
+    let forgot = client.call(json!({"method": "forget", "params": {"url": v.certauth_url}}));
+    assert_eq!(forgot["result"]["signIns"], 1, "{forgot}");
+    let dropped = events.next_event("signInDropped");
+    assert_eq!(dropped["reason"], "forgotten");
+    assert_eq!(dropped["username"], "alice@woodgrove.com");
+    let (after_forget, questions) = client.sign_in(params.clone(), &alice_pin);
+    assert_eq!(after_forget["result"]["cached"], false, "{after_forget}");
+    assert!(questions.is_empty(), "{questions:?}");
+
+    // lock drops the sign-in and logs out: the next sign-in asks for the PIN again.
+    let locked = client.call(json!({"method": "lock"}));
+    assert_eq!(
+        locked["result"],
+        json!({"signIns": 1, "logins": 1}),
+        "{locked}"
+    );
+    assert_eq!(events.next_event("signInDropped")["reason"], "locked");
+    assert_eq!(events.next_event("loginClosed")["token"], "Woodgrove Alice");
+    let (after_lock, questions) = client.sign_in(params.clone(), &alice_pin);
+    assert_eq!(after_lock["result"]["status"], "success", "{after_lock}");
+    assert_eq!(pin_questions(&questions), 1, "{questions:?}");
+
+    // A wrong PIN from a non-interactive client: one try, then a `pin` error.
+    let mut bob = sign_in_params(w, &v, "bob-rsa3072", "bob@woodgrove.com");
+    bob["interactive"] = json!(false);
+    let (wrong, questions) = client.sign_in(bob, "000000");
+    assert_eq!(wrong["error"]["code"], "pin", "{wrong}");
+    assert_eq!(pin_questions(&questions), 1, "{questions:?}");
+
+    // Bad parameters are refused before anything is asked.
+    let (bad, questions) = client.sign_in(json!({"url": "http://x", "username": "a"}), "");
+    assert_eq!(bad["error"]["code"], "badRequest", "{bad}");
+    assert!(questions.is_empty());
+    let (bad, _) = client.sign_in(json!({"username": "a"}), "");
+    assert!(
+        bad["error"]["message"].as_str().unwrap().contains("url"),
+        "{bad}"
+    );
+
+    let status = client.call(json!({"method": "status"}));
+    assert_eq!(status["result"]["sessions"]["store"], "memory", "{status}");
+    assert_eq!(status["result"]["lockOnRemoval"], true);
+    let stderr = agent.stderr();
+    assert_eq!(
+        stderr.matches("no keyring is available").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        !stderr.contains(&alice_pin),
+        "the PIN is in the agent's log"
+    );
+    assert!(!stderr.contains(&token), "the token is in the agent's log");
+}
+
+#[test]
+fn the_command_line_signs_in_via_the_agent() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let mut command = agent_command(w);
+    command.args(["--session-store", "memory"]);
+    let agent = AgentProcess::start(command);
+    let home = tempfile::tempdir().unwrap();
+    let sign_in = || {
+        let output = w
+            .certauth()
+            .args([
+                "sign-in",
+                &v.certauth_url,
+                "--username",
+                "bob@woodgrove.com",
+            ])
+            .args(["--via-agent", "--json", "--agent-socket"])
+            .arg(&agent.socket)
+            .args([
+                "--cert",
+                &sha256(w, "bob-rsa3072"),
+                "--pin",
+                "env:TOKEN_PIN",
+            ])
+            .arg("--ca-file")
+            .arg(&v.server_ca)
+            .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
+            .env("XDG_CONFIG_HOME", home.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        serde_json::from_str::<Value>(&stdout).unwrap()
+    };
+    let first = sign_in();
+    assert_eq!(first["userPrincipalName"], "bob@woodgrove.com", "{first}");
+    assert_eq!(first["cached"], false);
+    let second = sign_in();
+    assert_eq!(second["cached"], true, "{second}");
+    assert_eq!(second["token"], first["token"]);
+
+    // `certauth lock` and `certauth forget` talk to the running agent.
+    let lock = w
+        .certauth()
+        .args(["lock", "--agent-socket"])
+        .arg(&agent.socket)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&lock.stdout);
+    assert!(lock.status.success(), "{said}");
+    assert!(said.contains("dropped 1 cached sign-in(s)"), "{said}");
+
+    // With no agent there, --via-agent says so.
+    let output = w
+        .certauth()
+        .args([
+            "sign-in",
+            &v.certauth_url,
+            "--username",
+            "bob@woodgrove.com",
+        ])
+        .args(["--via-agent", "--agent-socket"])
+        .arg(home.path().join("nothing.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no agent is running"), "{stderr}");
 }

@@ -504,26 +504,20 @@ fn the_agent_streams_card_events_to_subscribers() {
     let mut subscriber = Client::connect(&agent.socket);
     let answer = subscriber.call(serde_json::json!({"id": "s", "method": "subscribe"}));
     assert_eq!(answer["result"]["subscribed"], true, "{answer}");
-    let next = |subscriber: &mut Client, name: &str| loop {
-        let event = subscriber.next_line();
-        if event["event"] == name {
-            return event;
-        }
-    };
     // The agent's first scan, with the card in.
-    let tokens = next(&mut subscriber, "tokens");
+    let tokens = subscriber.next_event("tokens");
     assert!(tokens.to_string().contains(TOKEN), "{tokens}");
 
     piv.remove_card();
-    let removed = next(&mut subscriber, "cardRemoved");
+    let removed = subscriber.next_event("cardRemoved");
     assert_eq!(removed["reader"], READER);
-    let tokens = next(&mut subscriber, "tokens");
+    let tokens = subscriber.next_event("tokens");
     assert!(!tokens.to_string().contains(TOKEN), "{tokens}");
 
     piv.insert_card();
-    let inserted = next(&mut subscriber, "cardInserted");
+    let inserted = subscriber.next_event("cardInserted");
     assert_eq!(inserted["reader"], READER);
-    let tokens = next(&mut subscriber, "tokens");
+    let tokens = subscriber.next_event("tokens");
     assert!(tokens.to_string().contains(TOKEN), "{tokens}");
 
     // Other clients are served while a subscription streams.

@@ -67,11 +67,60 @@ impl CertChoice {
             }),
         }
     }
+
+    /// Whether the certificate that `uri` (a full `pkcs11:` URI, as `certauth list` prints) and
+    /// `sha256` identify is the one named.
+    pub fn matches_identified(&self, uri: &str, sha256: &str) -> bool {
+        match self {
+            Self::Sha256(thumbprint) => thumbprint == sha256,
+            Self::Uri(wanted) => crate::token::uri::parse(uri).is_ok_and(|actual| {
+                wanted.iter().all(|(name, value)| {
+                    name == "type" || actual.iter().any(|(n, v)| n == name && v == value)
+                })
+            }),
+        }
+    }
+}
+
+/// The choice as `--cert` takes it: the thumbprint, or a `pkcs11:` URI with every value byte
+/// percent-encoded.
+impl std::fmt::Display for CertChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sha256(thumbprint) => f.write_str(thumbprint),
+            Self::Uri(attributes) => {
+                let parts: Vec<String> = attributes
+                    .iter()
+                    .map(|(name, value)| {
+                        let encoded: String = value.iter().map(|b| format!("%{b:02X}")).collect();
+                        format!("{name}={encoded}")
+                    })
+                    .collect();
+                write!(f, "pkcs11:{}", parts.join(";"))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choice_written_out_parses_back_and_matches_what_it_named() {
+        let uri: CertChoice = "pkcs11:token=Woodgrove%20Alice;id=%01;type=cert"
+            .parse()
+            .unwrap();
+        let again: CertChoice = uri.to_string().parse().unwrap();
+        assert_eq!(again, uri);
+        let listed = "pkcs11:token=Woodgrove%20Alice;manufacturer=x;serial=1;model=m;object=alice;id=%01;type=cert";
+        assert!(uri.matches_identified(listed, "00"));
+        assert!(!uri.matches_identified(&listed.replace("%01", "%02"), "00"));
+        let sha: CertChoice = "ab".repeat(32).parse().unwrap();
+        assert_eq!(sha.to_string(), "ab".repeat(32));
+        assert!(sha.matches_identified(listed, &"ab".repeat(32)));
+        assert!(!sha.matches_identified(listed, &"cd".repeat(32)));
+    }
 
     #[test]
     fn parses_uris_and_thumbprints() {

@@ -20,6 +20,18 @@ pub struct PinState {
     pub pin_pad: bool,
 }
 
+/// The PIN prompt's warnings ([`PinState::warning`]).
+pub const FINAL_TRY_WARNING: &str = "FINAL TRY: one more wrong PIN locks this token";
+pub const COUNT_LOW_WARNING: &str =
+    "PIN count low: a wrong PIN has been entered; few tries are left";
+
+/// The warning `text` names, if it is one of [`PinState::warning`]'s.
+pub fn known_warning(text: &str) -> Option<&'static str> {
+    [FINAL_TRY_WARNING, COUNT_LOW_WARNING]
+        .into_iter()
+        .find(|known| *known == text)
+}
+
 impl PinState {
     pub fn read(pkcs11: &Pkcs11, slot: Slot) -> Result<Self, CkError> {
         let info = pkcs11.get_token_info(slot)?;
@@ -34,9 +46,9 @@ impl PinState {
     /// A warning to show with the PIN prompt, if any.
     pub fn warning(&self) -> Option<&'static str> {
         if self.final_try {
-            Some("FINAL TRY: one more wrong PIN locks this token")
+            Some(FINAL_TRY_WARNING)
         } else if self.count_low {
-            Some("PIN count low: a wrong PIN has been entered; few tries are left")
+            Some(COUNT_LOW_WARNING)
         } else {
             None
         }

@@ -29,8 +29,10 @@ struct OpenToken {
     slot: Slot,
     /// Keeps the login alive: closing a token's last session logs the user out.
     _login_session: Session,
-    /// The PIN, kept only if a key on this token needs it again for each signature.
+    /// The PIN, kept while a key on this token may need it again for each signature.
     pin_for_context: Option<secrecy::SecretString>,
+    /// Whether a key opened so far needs [`Self::pin_for_context`].
+    pin_needed: bool,
     pin_pad: bool,
     capabilities: Capabilities,
 }
@@ -66,7 +68,7 @@ impl TokenSessions {
                 self.open.len() - 1
             }
         };
-        let open = &self.open[index];
+        let open = &mut self.open[index];
         let p11 = |operation| token_error(&token.label, operation);
         let session = open
             .pkcs11
@@ -95,7 +97,10 @@ impl TokenSessions {
             Some(ContextLogin::PinPad)
         } else {
             match &open.pin_for_context {
-                Some(pin) => Some(ContextLogin::Pin(pin.clone())),
+                Some(pin) => {
+                    open.pin_needed = true;
+                    Some(ContextLogin::Pin(pin.clone()))
+                }
                 None => {
                     return Err(SignInError::Setup(format!(
                         "the key of {} wants the PIN before every signature, and none is at hand",
@@ -113,6 +118,18 @@ impl TokenSessions {
             open.capabilities,
             context_login,
         )))
+    }
+
+    /// Wipes the PINs no opened key needs: call once every key is open.
+    pub fn forget_unneeded_pins(&mut self) {
+        for token in self.open.iter_mut().filter(|t| !t.pin_needed) {
+            token.pin_for_context = None;
+        }
+    }
+
+    /// Whether a PIN is held for keys that want it before every signature.
+    pub fn holds_pin(&self) -> bool {
+        self.open.iter().any(|t| t.pin_for_context.is_some())
     }
 
     fn position(&self, token: &TokenReport) -> Option<usize> {
@@ -202,6 +219,7 @@ fn open_token(
         slot,
         _login_session: session,
         pin_for_context: logged_in.pin,
+        pin_needed: false,
         pin_pad,
         capabilities: Capabilities::from_mechanisms(&mechanisms),
     })

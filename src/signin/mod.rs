@@ -2,9 +2,11 @@
 //! then the `POST /certauth/signin` of the certauth protocol (or any request, for
 //! `certauth request`). Failures come back classified so the command line can pick an exit code.
 
+pub mod cache;
 pub mod error;
 pub mod identity;
 pub mod protocol;
+pub mod secret_store;
 pub mod select;
 
 use std::path::PathBuf;
@@ -43,8 +45,9 @@ pub struct PreparedClient {
     pub versions: Versions,
     /// Things the user should know (TLS 1.2 only, fallbacks).
     pub notes: Vec<String>,
-    /// Keeps the token logins alive while the client is in use.
-    _sessions: TokenSessions,
+    /// Keeps the token logins alive while the client is in use (behind a mutex only so the
+    /// client can be shared between threads; nothing uses the sessions but their drop).
+    sessions: std::sync::Mutex<TokenSessions>,
 }
 
 /// Logs in to the chosen certificates' tokens and builds the client.
@@ -77,6 +80,7 @@ pub fn prepare(
             &mut sessions,
         )?);
     }
+    sessions.forget_unneeded_pins();
     let (versions, note) = versions_for(&identities);
     notes.extend(note);
     let roots = client_config::trusted_roots(options.ca_file.as_deref())
@@ -96,7 +100,7 @@ pub fn prepare(
         identities,
         versions,
         notes,
-        _sessions: sessions,
+        sessions: std::sync::Mutex::new(sessions),
     })
 }
 
@@ -160,6 +164,14 @@ pub fn versions_for(identities: &[ClientIdentity]) -> (Versions, Option<String>)
 }
 
 impl PreparedClient {
+    /// Whether this client keeps a PIN in memory (for a key that wants it before every
+    /// signature); such a client should not outlive its sign-in.
+    pub fn holds_pin(&self) -> bool {
+        self.sessions
+            .lock()
+            .map_or(true, |sessions| sessions.holds_pin())
+    }
+
     /// Posts the sign-in request and returns the server's answer, success or refusal.
     pub async fn sign_in(
         &self,

@@ -1,12 +1,13 @@
 //! `certauth agent` as a real process, and a client of its socket.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::lines::Lines;
 use super::rig;
@@ -14,6 +15,8 @@ use super::rig;
 pub struct AgentProcess {
     child: rig::Stopping,
     pub socket: PathBuf,
+    /// What the agent wrote to stderr so far.
+    stderr: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -28,8 +31,21 @@ impl AgentProcess {
             .arg(&socket)
             .env("XDG_CONFIG_HOME", dir.path())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut from_agent = child.stderr.take().unwrap();
+        let collected = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = from_agent.read(&mut chunk) {
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
         let mut lines = Lines::new(child.stdout.take().unwrap());
         let (_, line) = lines.wait_for("the agent's banner", Duration::from_secs(20), |l| {
             l.starts_with("certauth agent listening on ")
@@ -38,8 +54,14 @@ impl AgentProcess {
         Self {
             child: rig::Stopping(child),
             socket,
+            stderr,
             _dir: dir,
         }
+    }
+
+    /// Everything the agent has written to stderr.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 
     pub fn child(&mut self) -> &mut Child {
@@ -75,6 +97,43 @@ impl Client {
 
     pub fn call(&mut self, request: Value) -> Value {
         self.send_line(&request.to_string())
+    }
+
+    /// `sign-in` with `params`, answering every PIN question with `pin`: the final response and
+    /// the questions asked on the way.
+    pub fn sign_in(&mut self, params: Value, pin: &str) -> (Value, Vec<Value>) {
+        self.writer
+            .write_all(
+                format!(
+                    "{}\n",
+                    json!({"id": "s", "method": "sign-in", "params": params})
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let mut questions = Vec::new();
+        loop {
+            let message = self.next_line();
+            if message.get("result").is_some() || message.get("error").is_some() {
+                return (message, questions);
+            }
+            if message["ask"] == "pin" {
+                self.writer
+                    .write_all(format!("{}\n", json!({"id": "s", "pin": pin})).as_bytes())
+                    .unwrap();
+            }
+            questions.push(message);
+        }
+    }
+
+    /// The next event named `name`, skipping others.
+    pub fn next_event(&mut self, name: &str) -> Value {
+        loop {
+            let event = self.next_line();
+            if event["event"] == name {
+                return event;
+            }
+        }
     }
 
     /// The next line the agent sends (an event, once subscribed).

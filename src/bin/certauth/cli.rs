@@ -36,8 +36,12 @@ pub enum Command {
     /// curl with a PKCS#11 client certificate. Prints the response body.
     Request(RequestArgs),
 
-    /// Forget the certificate remembered for ENDPOINT (or for every endpoint).
+    /// Forget the certificate remembered for ENDPOINT (or for every endpoint), and, when the agent
+    /// runs, its cached sign-ins there.
     Forget(ForgetArgs),
+
+    /// Tell the running agent to drop every cached sign-in and log out of every token.
+    Lock(LockArgs),
 
     /// Provision the Woodgrove demo tenant onto SoftHSM tokens in a fresh directory, publish its
     /// CRLs on loopback, check them, and show what was made.
@@ -118,9 +122,40 @@ pub struct AgentArgs {
     #[command(flatten)]
     pub modules: ModuleArgs,
 
-    /// The socket to serve on (default: certauth/agent.sock in $XDG_RUNTIME_DIR).
+    /// The socket to serve on (default: certauth/agent.sock in $XDG_RUNTIME_DIR). A socket passed
+    /// by systemd (socket activation) is used instead when there is one.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+
+    /// Where cached sign-ins are kept: the OS keyring (falling back to memory when there is none),
+    /// or memory only.
+    #[arg(long, value_enum, default_value_t = SessionStoreChoice::Keyring)]
+    pub session_store: SessionStoreChoice,
+
+    /// Keep a card's cached sign-ins and logins when it is removed (the config file's
+    /// `lock_on_removal = false` does the same).
+    #[arg(long)]
+    pub no_lock_on_removal: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SessionStoreChoice {
+    Keyring,
+    Memory,
+}
+
+/// Where a running agent is reached.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentSocketArgs {
+    /// The agent's socket (default: certauth/agent.sock in $XDG_RUNTIME_DIR).
+    #[arg(long, value_name = "PATH", env = "CERTAUTH_AGENT_SOCKET")]
+    pub agent_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub agent: AgentSocketArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -213,6 +248,18 @@ pub struct SignInArgs {
     /// Print the server's answer as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// Sign in through the running agent (`certauth agent`), which reuses a cached sign-in or its
+    /// login and asks here for what it needs.
+    #[arg(long)]
+    pub via_agent: bool,
+
+    /// With --via-agent: sign in afresh even if the agent has a cached sign-in.
+    #[arg(long, requires = "via_agent")]
+    pub fresh: bool,
+
+    #[command(flatten)]
+    pub agent: AgentSocketArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -243,4 +290,7 @@ pub struct RequestArgs {
 pub struct ForgetArgs {
     /// The endpoint URL; without it, every remembered choice is forgotten.
     pub endpoint: Option<reqwest::Url>,
+
+    #[command(flatten)]
+    pub agent: AgentSocketArgs,
 }

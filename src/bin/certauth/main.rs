@@ -1,6 +1,7 @@
 //! `certauth`, the agent: parses arguments, calls the library, prints, maps errors to exit codes.
 
 mod agent;
+mod agent_client;
 mod cli;
 mod demo;
 mod demo_signin;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::SignIn(args) => return signin::sign_in(&args),
         cli::Command::Request(args) => return signin::request(&args),
         cli::Command::Forget(args) => signin::forget(&args),
+        cli::Command::Lock(args) => signin::lock(&args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Fixture(args) => demo::provision_only(args),
         cli::Command::Agent(args) => agent::run(&args),

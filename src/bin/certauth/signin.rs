@@ -5,6 +5,7 @@
 //! error status.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
@@ -17,9 +18,10 @@ use certauth::signin::protocol::SignInAnswer;
 use certauth::signin::select::{self, Chooser, SelectOptions, Selection};
 use certauth::signin::{self as flow, ClientOptions, PreparedClient};
 use certauth::token::inventory::{self, ScanOptions, TokenReport};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::cli::{ForgetArgs, IdentityArgs, RequestArgs, SignInArgs};
+use crate::agent_client::{AgentConnection, AgentError, CallError};
+use crate::cli::{ForgetArgs, IdentityArgs, LockArgs, RequestArgs, SignInArgs};
 
 const EXIT_DENIED: u8 = 3;
 const EXIT_NO_CERTIFICATE: u8 = 4;
@@ -36,22 +38,103 @@ pub fn request(args: &RequestArgs) -> ExitCode {
 }
 
 pub fn forget(args: &ForgetArgs) -> anyhow::Result<()> {
+    let key = args.endpoint.as_ref().map(endpoint_key);
+    let place = key
+        .as_deref()
+        .map_or(String::new(), |k| format!(" for {k}"));
+    if let Some(mut agent) = AgentConnection::running(&args.agent) {
+        let params = json!({ "url": args.endpoint.as_ref().map(reqwest::Url::as_str) });
+        let forgotten = agent.call("forget", params)?;
+        println!(
+            "Forgot {} remembered certificate choice(s) and {} cached sign-in(s){place}.",
+            forgotten["certificateChoices"], forgotten["signIns"]
+        );
+        return Ok(());
+    }
+    let forgotten = forget_choices(key.as_deref())?;
+    println!("Forgot {forgotten} remembered certificate choice(s){place}.");
+    Ok(())
+}
+
+pub fn lock(args: &LockArgs) -> anyhow::Result<()> {
+    let dropped = AgentConnection::connect(&args.agent)?.call("lock", json!({}))?;
+    println!(
+        "The agent dropped {} cached sign-in(s) and logged out of {} token login(s).",
+        dropped["signIns"], dropped["logins"]
+    );
+    Ok(())
+}
+
+/// Forgets the certificate choices remembered for `endpoint` (every one when `None`).
+pub fn forget_choices(endpoint: Option<&str>) -> anyhow::Result<usize> {
     let path = RememberedChoices::default_path()?;
     let mut store = RememberedChoices::load(&path)?;
-    let key = args.endpoint.as_ref().map(endpoint_key);
-    let forgotten = store.forget(key.as_deref());
+    let forgotten = store.forget(endpoint);
     store.save()?;
-    match key {
-        Some(key) => println!("Forgot {forgotten} remembered certificate choice(s) for {key}."),
-        None => println!("Forgot {forgotten} remembered certificate choice(s)."),
+    Ok(forgotten)
+}
+
+/// Remembers `choice` for `endpoint` and `username`; a failure is only a note.
+pub fn remember_choice(endpoint: &str, username: &str, choice: RememberedCertificate) {
+    let saved = RememberedChoices::default_path()
+        .and_then(|path| RememberedChoices::load(&path))
+        .and_then(|mut store| {
+            store.set(endpoint, username, choice);
+            store.save()
+        });
+    if let Err(e) = saved {
+        eprintln!("Note: could not remember the certificate choice: {e}");
     }
-    Ok(())
+}
+
+/// The agent API's error code for a sign-in failure of `class` (`docs/agent-api.md`).
+pub fn failure_code(class: FailureClass) -> &'static str {
+    match class {
+        FailureClass::Denied => "denied",
+        FailureClass::NoUsableCertificate => "noUsableCertificate",
+        FailureClass::Pin => "pin",
+        FailureClass::Network => "network",
+        FailureClass::Other => "signInFailed",
+    }
+}
+
+fn exit_code(class: FailureClass) -> u8 {
+    match class {
+        FailureClass::Denied => EXIT_DENIED,
+        FailureClass::NoUsableCertificate => EXIT_NO_CERTIFICATE,
+        FailureClass::Pin => EXIT_PIN,
+        FailureClass::Network => EXIT_NETWORK,
+        FailureClass::Other => 1,
+    }
+}
+
+/// The exit code for an agent's error answer.
+fn exit_code_for(code: &str) -> u8 {
+    [
+        FailureClass::Denied,
+        FailureClass::NoUsableCertificate,
+        FailureClass::Pin,
+        FailureClass::Network,
+    ]
+    .into_iter()
+    .find(|class| failure_code(*class) == code)
+    .map_or(1, exit_code)
 }
 
 /// Either a finished command (with its exit code) or an error to report.
 enum Failure {
     SignIn(SignInError),
+    Agent(AgentError),
     Other(anyhow::Error),
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Agent(e) => Self::Agent(e),
+            CallError::Transport(e) => Self::Other(e),
+        }
+    }
 }
 
 impl From<SignInError> for Failure {
@@ -72,13 +155,11 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
         Err(Failure::Other(e)) => crate::report::exit_with("certauth", &e),
         Err(Failure::SignIn(e)) => {
             eprintln!("certauth: error: {e}");
-            ExitCode::from(match e.class() {
-                FailureClass::Denied => EXIT_DENIED,
-                FailureClass::NoUsableCertificate => EXIT_NO_CERTIFICATE,
-                FailureClass::Pin => EXIT_PIN,
-                FailureClass::Network => EXIT_NETWORK,
-                FailureClass::Other => 1,
-            })
+            ExitCode::from(exit_code(e.class()))
+        }
+        Err(Failure::Agent(e)) => {
+            eprintln!("certauth: error: {e}");
+            ExitCode::from(exit_code_for(&e.code))
         }
     }
 }
@@ -153,9 +234,12 @@ fn open_session(
 }
 
 fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
+    if args.via_agent {
+        return sign_in_via_agent(args);
+    }
     let endpoint = endpoint_key(&args.url);
     let store_path = RememberedChoices::default_path().map_err(|e| anyhow!(e))?;
-    let mut store = RememberedChoices::load(&store_path).map_err(|e| anyhow!(e))?;
+    let store = RememberedChoices::load(&store_path).map_err(|e| anyhow!(e))?;
     let remembered = store.get(&endpoint, &args.username).cloned();
     let heading = format!(
         "Choose a certificate to sign in to {endpoint} as {}",
@@ -181,7 +265,7 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         if let [only] = session.selection.candidates.as_slice() {
             let cert = only.cert(&session.tokens);
             if let Ok(info) = &cert.cert {
-                store.set(
+                remember_choice(
                     &endpoint,
                     &args.username,
                     RememberedCertificate {
@@ -190,13 +274,70 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
                         description: certauth::signin::identity::describe(info),
                     },
                 );
-                if let Err(e) = store.save() {
-                    eprintln!("Note: could not remember the certificate choice: {e}");
-                }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sign-in --via-agent`: the agent signs in (or answers from its cache); its questions are
+/// answered here.
+fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
+    let identity = &args.identity;
+    if !identity.modules.modules.is_empty() || identity.modules.no_p11_kit {
+        return Err(anyhow!("with --via-agent the agent's modules are used; give --module and --no-p11-kit to `certauth agent`").into());
+    }
+    let mut agent = AgentConnection::connect(&args.agent)?;
+    let source = identity.pin.clone().unwrap_or(PinSource::Terminal);
+    let params = json!({
+        "url": args.url.as_str(),
+        "username": args.username,
+        "cert": identity.cert.as_ref().map(ToString::to_string),
+        "caFile": identity.ca_file.as_ref().map(|p| absolute(p)),
+        "chain": identity.chain_files.iter().map(|p| absolute(p)).collect::<Vec<_>>(),
+        "allowFinalTry": identity.allow_final_try,
+        "fresh": args.fresh,
+        "remember": !args.no_remember,
+        "interactive": source.is_interactive(),
+    });
+    let mut prompt = PinAsker::new(source);
+    let heading = format!(
+        "Choose a certificate to sign in to {} as {}",
+        endpoint_key(&args.url),
+        args.username
+    );
+    let result = agent.sign_in(params, &mut prompt, &mut TerminalChooser { heading })?;
+    let answer: SignInAnswer = serde_json::from_value(result.clone())
+        .map_err(|e| anyhow!("the agent's answer is not a sign-in result: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &result).map_err(|e| anyhow!(e))?;
+        writeln!(out).map_err(|e| anyhow!(e))?;
+    } else {
+        let offered = result["signedWith"]["token"].as_str().map(|token| {
+            format!(
+                "SHA-256 {} on `{token}`",
+                result["signedWith"]["certificateSha256"]
+                    .as_str()
+                    .unwrap_or("?")
+            )
+        });
+        print_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
+        if result["cached"] == true {
+            writeln!(out, "  (the agent's cached sign-in; no PIN was needed)")
+                .map_err(|e| anyhow!(e))?;
+        }
+    }
+    Ok(if answer.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DENIED)
+    })
+}
+
+/// A path as the agent (another process, another working directory) can open it.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// The server's answer for a person; `offered` is the certificate the TLS handshake presented.

@@ -1,0 +1,341 @@
+//! The agent's side of the local API: accepting connections, checking the peer's user, reading
+//! request lines and answering each, the event stream for subscribers, and the back-and-forth of a
+//! sign-in (questions to the client, its answers).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc};
+use zeroize::Zeroizing;
+
+use super::Agent;
+
+/// The longest request line accepted; a longer one ends the connection.
+const MAX_REQUEST: u64 = 64 * 1024;
+/// The methods this agent answers.
+pub const METHODS: &[&str] = &["status", "list", "sign-in", "forget", "lock", "subscribe"];
+
+/// An error answer: its code and message.
+pub type Failure = (&'static str, String);
+
+/// Accepts connections until SIGTERM or SIGINT.
+pub async fn serve(listener: UnixListener, agent: Arc<Agent>) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted.context("accepting a connection")?;
+                let agent = Arc::clone(&agent);
+                tokio::spawn(async move {
+                    if let Err(error) = connection(stream, agent).await {
+                        tracing::debug!(%error, "connection ended");
+                    }
+                });
+            }
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("stopping");
+    Ok(())
+}
+
+/// A line from the client: its bytes (wiped when dropped: a line may carry a PIN).
+type Line = Zeroizing<Vec<u8>>;
+
+/// Reads one request line; `None` at the end of the stream. A line over the limit is an error
+/// answer, already sent.
+async fn read_line(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &mut OwnedWriteHalf,
+) -> anyhow::Result<Option<Line>> {
+    let mut line = Zeroizing::new(Vec::new());
+    let read = reader
+        .take(MAX_REQUEST + 1)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.len() as u64 > MAX_REQUEST {
+        let refusal = error_response(
+            &Value::Null,
+            "requestTooLarge",
+            &format!("a request line may be at most {MAX_REQUEST} bytes"),
+        );
+        writer.write_all(refusal.as_bytes()).await?;
+        anyhow::bail!("request too large");
+    }
+    Ok(Some(line))
+}
+
+/// Serves one client: its user is checked by peer credentials, then each request line gets one
+/// response line.
+async fn connection(stream: UnixStream, agent: Arc<Agent>) -> anyhow::Result<()> {
+    let peer = stream.peer_cred()?;
+    let (reader, mut writer) = stream.into_split();
+    if peer.uid() != agent.owner {
+        tracing::warn!(
+            uid = peer.uid(),
+            pid = ?peer.pid(),
+            "refused a connection from another user"
+        );
+        let refusal = error_response(
+            &Value::Null,
+            "forbidden",
+            "this agent serves only the user who runs it",
+        );
+        writer.write_all(refusal.as_bytes()).await?;
+        return Ok(());
+    }
+    let mut reader = BufReader::new(reader);
+    while let Some(line) = read_line(&mut reader, &mut writer).await? {
+        match respond(&line, &agent).await {
+            Reply::Line(response) => writer.write_all(response.as_bytes()).await?,
+            Reply::Subscribed(response) => {
+                let events = agent.events.subscribe();
+                writer.write_all(response.as_bytes()).await?;
+                return stream_events(events, reader, writer).await;
+            }
+            Reply::SignIn { id, params } => {
+                converse(&agent, id, params, &mut reader, &mut writer).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a request gets: a response line, a response line and then the event stream, or a
+/// sign-in's conversation.
+enum Reply {
+    Line(String),
+    Subscribed(String),
+    SignIn { id: Value, params: Value },
+}
+
+/// Sends events to a subscriber until it hangs up (or says anything more).
+async fn stream_events(
+    mut events: broadcast::Receiver<String>,
+    mut reader: BufReader<OwnedReadHalf>,
+    mut writer: OwnedWriteHalf,
+) -> anyhow::Result<()> {
+    let mut ignored = [0u8; 1];
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(line) => writer.write_all(line.as_bytes()).await?,
+                Err(broadcast::error::RecvError::Lagged(lost)) => {
+                    let notice = line_of(&json!({"event": "eventsLost", "count": lost}));
+                    writer.write_all(notice.as_bytes()).await?;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = reader.read(&mut ignored) => return Ok(()),
+        }
+    }
+}
+
+/// Runs a sign-in, passing its questions (PIN, certificate, final try) to the client and the
+/// client's answers back, until the sign-in's own answer. Requests sent meanwhile are refused
+/// as `busy`; a client that hangs up cancels any question still open.
+async fn converse(
+    agent: &Arc<Agent>,
+    id: Value,
+    params: Value,
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &mut OwnedWriteHalf,
+) -> anyhow::Result<()> {
+    let (questions, mut asked) = mpsc::unbounded_channel::<String>();
+    let (answers, answered) = std::sync::mpsc::channel::<Value>();
+    let mut running = tokio::spawn(super::signin::sign_in(
+        Arc::clone(agent),
+        id.clone(),
+        params,
+        questions,
+        answered,
+    ));
+    loop {
+        tokio::select! {
+            Some(question) = asked.recv() => writer.write_all(question.as_bytes()).await?,
+            finished = &mut running => {
+                while let Ok(question) = asked.try_recv() {
+                    writer.write_all(question.as_bytes()).await?;
+                }
+                let response = match finished {
+                    Ok(Ok(result)) => line_of(&json!({ "id": id, "result": result })),
+                    Ok(Err((code, message))) => error_response(&id, code, &message),
+                    Err(e) => error_response(&id, "internal", &format!("the sign-in failed: {e}")),
+                };
+                writer.write_all(response.as_bytes()).await?;
+                return Ok(());
+            }
+            line = read_line(reader, writer) => {
+                let Some(line) = line? else {
+                    // The client left: questions go unanswered, so the sign-in stops at the next.
+                    return Ok(());
+                };
+                match serde_json::from_slice::<Value>(&line) {
+                    Ok(Value::Object(answer)) if !answer.contains_key("method") => {
+                        let _ = answers.send(Value::Object(answer));
+                    }
+                    Ok(request) => {
+                        let busy = error_response(
+                            request.get("id").unwrap_or(&Value::Null),
+                            "busy",
+                            "a sign-in is running on this connection; answer its question or use another connection",
+                        );
+                        writer.write_all(busy.as_bytes()).await?;
+                    }
+                    Err(e) => {
+                        let bad = error_response(&Value::Null, "badRequest", &format!("not JSON: {e}"));
+                        writer.write_all(bad.as_bytes()).await?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reply to one request line.
+async fn respond(line: &[u8], agent: &Arc<Agent>) -> Reply {
+    let request: Value = match serde_json::from_slice(line) {
+        Ok(request @ Value::Object(_)) => request,
+        Ok(_) => {
+            return Reply::Line(error_response(
+                &Value::Null,
+                "badRequest",
+                "a request is a JSON object",
+            ))
+        }
+        Err(e) => {
+            return Reply::Line(error_response(
+                &Value::Null,
+                "badRequest",
+                &format!("not JSON: {e}"),
+            ));
+        }
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let params = request.get("params").cloned().unwrap_or(json!({}));
+    let result = match request.get("method").and_then(Value::as_str) {
+        Some("status") => Ok(status(agent)),
+        Some("list") => list(agent, &params).await,
+        Some("forget") => forget(agent, &params).await,
+        Some("lock") => lock(agent).await,
+        Some("sign-in") => return Reply::SignIn { id, params },
+        Some("subscribe") => {
+            return Reply::Subscribed(line_of(
+                &json!({ "id": id, "result": { "subscribed": true } }),
+            ))
+        }
+        Some(other) => Err((
+            "unknownMethod",
+            format!(
+                "no method `{other}`; this agent answers {}",
+                METHODS.join(", ")
+            ),
+        )),
+        None => Err((
+            "badRequest",
+            "a request needs a \"method\" string".to_owned(),
+        )),
+    };
+    Reply::Line(match result {
+        Ok(result) => line_of(&json!({ "id": id, "result": result })),
+        Err((code, message)) => error_response(&id, code, &message),
+    })
+}
+
+fn status(agent: &Agent) -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "socket": agent.socket,
+        "uptimeSeconds": agent.started.elapsed().as_secs(),
+        "methods": METHODS,
+        "lockOnRemoval": agent.lock_on_removal,
+        "sessions": agent.sessions.describe(),
+    })
+}
+
+/// `list`: what `certauth list --json` prints (`params.all` as `--all`).
+async fn list(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
+    let all = optional_bool(params, "all")?;
+    let agent = Arc::clone(agent);
+    tokio::task::spawn_blocking(move || {
+        let scan = agent
+            .scan()
+            .ok_or(("internal", "an earlier scan failed".to_owned()))?;
+        let pcsc = certauth::reader::status();
+        Ok(crate::list::to_json(
+            &pcsc,
+            &scan.reports,
+            &scan.tokens,
+            all,
+            scan.now,
+        ))
+    })
+    .await
+    .map_err(|e| ("internal", format!("the scan failed: {e}")))?
+}
+
+/// `forget {url?, username?}`: drops the cached sign-ins (and remembered certificate choices) for
+/// the endpoint and username, each if given.
+async fn forget(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
+    let endpoint = match params.get("url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => Some(certauth::picker::remembered::endpoint_key(
+            &reqwest::Url::parse(url)
+                .map_err(|e| ("badRequest", format!("`url` is not a URL: {e}")))?,
+        )),
+        Some(_) => return Err(("badRequest", "`url` must be a string".to_owned())),
+    };
+    let username = match params.get("username") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(username)) => Some(username.clone()),
+        Some(_) => return Err(("badRequest", "`username` must be a string".to_owned())),
+    };
+    let agent = Arc::clone(agent);
+    tokio::task::spawn_blocking(move || {
+        let dropped = agent
+            .sessions
+            .forget(endpoint.as_deref(), username.as_deref());
+        let choices = crate::signin::forget_choices(endpoint.as_deref())
+            .map_err(|e| ("internal", format!("{e:#}")))?;
+        Ok(json!({ "signIns": dropped.sign_ins, "certificateChoices": choices }))
+    })
+    .await
+    .map_err(|e| ("internal", format!("forgetting failed: {e}")))?
+}
+
+/// `lock`: every cached sign-in dropped and every held login closed.
+async fn lock(agent: &Arc<Agent>) -> Result<Value, Failure> {
+    let agent = Arc::clone(agent);
+    let dropped = tokio::task::spawn_blocking(move || agent.sessions.lock())
+        .await
+        .map_err(|e| ("internal", format!("locking failed: {e}")))?;
+    Ok(json!({ "signIns": dropped.sign_ins, "logins": dropped.logins }))
+}
+
+/// A boolean parameter that may be left out (false).
+pub fn optional_bool(params: &Value, name: &str) -> Result<bool, Failure> {
+    match params.get(name) {
+        None => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(("badRequest", format!("`{name}` must be true or false"))),
+    }
+}
+
+pub fn error_response(id: &Value, code: &str, message: &str) -> String {
+    line_of(&json!({ "id": id, "error": { "code": code, "message": message } }))
+}
+
+pub fn line_of(value: &Value) -> String {
+    let mut line = value.to_string();
+    line.push('\n');
+    line
+}

@@ -1,0 +1,111 @@
+//! Where the agent listens: the socket systemd passed it (socket activation), or one it binds
+//! itself in a directory only its user can enter, mode 0600.
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use tokio::net::UnixListener;
+
+/// A listening socket and what the agent needs to know of it.
+pub struct Listening {
+    pub listener: UnixListener,
+    pub path: PathBuf,
+    /// The uid that owns the socket: the only peer served.
+    pub owner: u32,
+    /// Whether systemd made the socket (and so removes it).
+    pub activated: bool,
+}
+
+/// `$XDG_RUNTIME_DIR/certauth/agent.sock`: the per-user runtime directory, private by design.
+pub fn default_socket() -> anyhow::Result<PathBuf> {
+    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|dir| !dir.is_empty())
+        .ok_or_else(|| {
+            anyhow!("XDG_RUNTIME_DIR is not set, so there is no private place for the agent's socket; give one with --socket")
+        })?;
+    Ok(PathBuf::from(runtime_dir)
+        .join("certauth")
+        .join("agent.sock"))
+}
+
+/// The socket systemd passed (`LISTEN_FDS`), else `socket` bound afresh.
+pub fn listen(socket: Option<&Path>) -> anyhow::Result<Listening> {
+    if let Some(listening) = activated()? {
+        return Ok(listening);
+    }
+    let path = match socket {
+        Some(path) => path.to_owned(),
+        None => default_socket()?,
+    };
+    let listener = bind(&path)?;
+    let owner = std::fs::metadata(&path)?.uid();
+    Ok(Listening {
+        listener,
+        path,
+        owner,
+        activated: false,
+    })
+}
+
+/// The first socket of systemd's socket activation, if this process was given one.
+fn activated() -> anyhow::Result<Option<Listening>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let listener = fds
+        .take_unix_listener(0)
+        .context("the socket passed by systemd (LISTEN_FDS) is not a Unix stream socket")?
+        .ok_or_else(|| anyhow!("the socket passed by systemd (LISTEN_FDS) was already taken"))?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let path = address
+        .as_pathname()
+        .ok_or_else(|| anyhow!("the socket passed by systemd has no path"))?
+        .to_owned();
+    let metadata = std::fs::metadata(&path)
+        .with_context(|| format!("cannot inspect the passed socket {}", path.display()))?;
+    if metadata.mode() & 0o077 != 0 {
+        return Err(anyhow!(
+            "the socket passed by systemd, {}, is open to other users (mode {:o}); set SocketMode=0600",
+            path.display(),
+            metadata.mode() & 0o777
+        ));
+    }
+    Ok(Some(Listening {
+        listener: UnixListener::from_std(listener)?,
+        path,
+        owner: metadata.uid(),
+        activated: true,
+    }))
+}
+
+/// Binds the socket with mode 0600 in a directory only its user can enter, replacing a stale
+/// socket but never a live agent's.
+fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    if socket.exists() {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Err(anyhow!(
+                "an agent is already serving {}; stop it first",
+                socket.display()
+            ));
+        }
+        std::fs::remove_file(socket)
+            .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
+    }
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make {} private", socket.display()))?;
+    Ok(listener)
+}

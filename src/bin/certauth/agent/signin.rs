@@ -1,0 +1,406 @@
+//! The agent's `sign-in` method: a cached sign-in when one is valid; otherwise the certificate
+//! choice and the PIN asked of the client over the connection (or a held login reused), the mutual
+//! TLS sign-in, and the result cached until its token expires.
+
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certauth::picker::choice::CertChoice;
+use certauth::picker::remembered::{endpoint_key, RememberedChoices};
+use certauth::picker::terminal::{PickerError, PickerRow};
+use certauth::pin::login::{FinalTry, PinPrompt, PinPromptError, PinRequest};
+use certauth::signin::cache::{answer_expiry, CachedSignIn, Signer};
+use certauth::signin::error::SignInError;
+use certauth::signin::protocol::SignInAnswer;
+use certauth::signin::select::{self, Chooser, SelectOptions};
+use certauth::signin::{self as flow, ClientOptions, PreparedClient};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedSender;
+use zeroize::Zeroizing;
+
+use super::connection::{line_of, Failure};
+use super::sessions::ClientSettings;
+use super::Agent;
+
+/// How long a question to the client waits for its answer.
+const ANSWER_DEADLINE: Duration = Duration::from_secs(300);
+
+/// `sign-in`'s parameters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Params {
+    url: String,
+    username: String,
+    /// A pkcs11: URI or SHA-256 thumbprint.
+    cert: Option<String>,
+    /// PEM roots for the server's certificate (the system's when absent).
+    ca_file: Option<PathBuf>,
+    /// PEM files with the intermediates of the user's certificate.
+    #[serde(default)]
+    chain: Vec<PathBuf>,
+    #[serde(default)]
+    allow_final_try: bool,
+    /// Ignore a cached sign-in and sign in afresh.
+    #[serde(default)]
+    fresh: bool,
+    /// Remember the certificate chosen for this endpoint and username (default true).
+    #[serde(default = "yes")]
+    remember: bool,
+    /// Whether a person answers the PIN question, so a wrong PIN may be asked again (default
+    /// true).
+    #[serde(default = "yes")]
+    interactive: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Signs in for the client, asking it questions through `questions` and reading its answers
+/// from `answers`.
+pub async fn sign_in(
+    agent: Arc<Agent>,
+    id: Value,
+    params: Value,
+    questions: UnboundedSender<String>,
+    answers: Receiver<Value>,
+) -> Result<Value, Failure> {
+    let params: Params = serde_path_to_error::deserialize(params)
+        .map_err(|e| ("badRequest", format!("sign-in parameters: {e}")))?;
+    let url = reqwest::Url::parse(&params.url)
+        .map_err(|e| ("badRequest", format!("`url` is not a URL: {e}")))?;
+    if url.scheme() != "https" {
+        return Err(("badRequest", "`url` must be an https URL".to_owned()));
+    }
+    if params.username.trim().is_empty() {
+        return Err(("badRequest", "`username` is empty".to_owned()));
+    }
+    let choice = match &params.cert {
+        Some(text) => Some(
+            text.parse::<CertChoice>()
+                .map_err(|e| ("badRequest", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let endpoint = endpoint_key(&url);
+
+    if !params.fresh {
+        let wanted = |signer: &Signer| {
+            choice.as_ref().is_none_or(|c| {
+                c.matches_identified(&signer.certificate_uri, &signer.certificate_sha256)
+            })
+        };
+        if let Some(cached) = agent.sessions.cached(&endpoint, &params.username, wanted) {
+            agent.emit(&sign_in_event(
+                &endpoint,
+                &cached.answer,
+                &cached.signer,
+                true,
+            ));
+            return Ok(result(cached.answer, &cached.signer, true));
+        }
+    }
+
+    let settings = ClientSettings {
+        ca_file: params.ca_file.clone(),
+        chain_files: params.chain.clone(),
+    };
+    let conversation = Conversation {
+        id,
+        questions,
+        answers,
+        interactive: params.interactive,
+    };
+    let prepared = {
+        let agent = Arc::clone(&agent);
+        let endpoint = endpoint.clone();
+        let username = params.username.clone();
+        let final_try = if params.allow_final_try {
+            FinalTry::Allow
+        } else {
+            FinalTry::Refuse
+        };
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || {
+            prepare(
+                &agent,
+                &endpoint,
+                &username,
+                choice,
+                final_try,
+                &settings,
+                conversation,
+            )
+        })
+        .await
+        .map_err(|e| ("internal", format!("the sign-in failed: {e}")))??
+    };
+
+    let answer = match prepared.client.sign_in(&url, &params.username).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            agent.sessions.release_login(&prepared.signer);
+            return Err(failure(e));
+        }
+    };
+    agent.emit(&sign_in_event(&endpoint, &answer, &prepared.signer, false));
+    if answer.succeeded() {
+        match answer_expiry(&answer) {
+            Some(expires) => {
+                let entry = CachedSignIn {
+                    endpoint: endpoint.clone(),
+                    username: params.username.clone(),
+                    answer: answer.clone(),
+                    expires,
+                    signer: prepared.signer.clone(),
+                };
+                let agent = Arc::clone(&agent);
+                let _ = tokio::task::spawn_blocking(move || agent.sessions.cache(entry)).await;
+            }
+            None => tracing::warn!(%endpoint, "the answer has no expiresAt, so it is not cached"),
+        }
+        if params.remember {
+            if let Some(choice) = &prepared.remember {
+                crate::signin::remember_choice(&endpoint, &params.username, choice.clone());
+            }
+        }
+        agent.sessions.hold_login(
+            prepared.signer.clone(),
+            settings,
+            Arc::clone(&prepared.client),
+        );
+    }
+    Ok(result(answer, &prepared.signer, false))
+}
+
+/// A client ready to sign in, and what it signs with.
+struct Prepared {
+    client: Arc<PreparedClient>,
+    signer: Signer,
+    /// The choice to remember, when the user made it now.
+    remember: Option<certauth::picker::remembered::RememberedCertificate>,
+}
+
+/// Chooses the certificate and logs in to its token (or reuses a held login): the blocking part.
+fn prepare(
+    agent: &Agent,
+    endpoint: &str,
+    username: &str,
+    choice: Option<CertChoice>,
+    final_try: FinalTry,
+    settings: &ClientSettings,
+    mut conversation: Conversation,
+) -> Result<Prepared, Failure> {
+    let scan = agent
+        .scan()
+        .ok_or(("internal", "an earlier scan failed".to_owned()))?;
+    let remembered = RememberedChoices::default_path()
+        .and_then(|path| RememberedChoices::load(&path))
+        .ok()
+        .and_then(|store| store.get(endpoint, username).cloned());
+    let auto_select_single = certauth::config::load()
+        .map(|(config, _)| config.auto_select_single)
+        .unwrap_or(true);
+    let options = SelectOptions {
+        choice,
+        remembered,
+        auto_select_single,
+    };
+    let selection = select::select(&scan.tokens, &options, &mut conversation).map_err(failure)?;
+    let [candidate] = selection.candidates.as_slice() else {
+        return Err((
+            "noUsableCertificate",
+            "several certificates could sign in; name one with `cert`".to_owned(),
+        ));
+    };
+    let token = candidate.token(&scan.tokens);
+    let cert = candidate.cert(&scan.tokens);
+    let info = cert
+        .cert
+        .as_ref()
+        .map_err(|e| ("noUsableCertificate", format!("`{}`: {e}", cert.label)))?;
+    let signer = Signer {
+        module: token.module.clone(),
+        token_label: token.label.clone(),
+        token_serial: token.serial.clone(),
+        reader: token.slot_description.clone(),
+        certificate_sha256: info.sha256.clone(),
+        certificate_uri: cert.uri.clone(),
+    };
+    let remember =
+        selection
+            .freshly_chosen
+            .then(|| certauth::picker::remembered::RememberedCertificate {
+                sha256: info.sha256.clone(),
+                uri: cert.uri.clone(),
+                description: certauth::signin::identity::describe(info),
+            });
+    if let Some(client) = agent.sessions.login_for(&info.sha256, settings) {
+        tracing::debug!(token = %token.label, "reusing a held login");
+        return Ok(Prepared {
+            client,
+            signer,
+            remember,
+        });
+    }
+    let client_options = ClientOptions {
+        ca_file: settings.ca_file.clone(),
+        chain_files: settings.chain_files.clone(),
+        final_try,
+        timeout: None,
+    };
+    let client = flow::prepare(
+        &agent.modules,
+        &scan.tokens,
+        &selection,
+        &mut conversation,
+        &client_options,
+    )
+    .map_err(failure)?;
+    for note in &client.notes {
+        conversation.say(note);
+    }
+    Ok(Prepared {
+        client: Arc::new(client),
+        signer,
+        remember,
+    })
+}
+
+/// The `sign-in` result: the server's answer, whether it came from the cache, and what signed.
+fn result(answer: SignInAnswer, signer: &Signer, cached: bool) -> Value {
+    let mut value = serde_json::to_value(answer).unwrap_or_default();
+    if let Value::Object(map) = &mut value {
+        map.insert("cached".into(), Value::Bool(cached));
+        map.insert(
+            "signedWith".into(),
+            json!({
+                "token": signer.token_label,
+                "certificateSha256": signer.certificate_sha256,
+                "certificateUri": signer.certificate_uri,
+            }),
+        );
+    }
+    value
+}
+
+/// The `signIn` event: who, where, how it went; never the token.
+fn sign_in_event(endpoint: &str, answer: &SignInAnswer, signer: &Signer, cached: bool) -> Value {
+    json!({
+        "event": "signIn",
+        "endpoint": endpoint,
+        "username": answer.user_principal_name,
+        "status": answer.status,
+        "authenticationStrength": answer.authentication_strength,
+        "errorCode": answer.error_code,
+        "cached": cached,
+        "token": signer.token_label,
+    })
+}
+
+/// A sign-in failure as an error answer; the code tells its class (`docs/agent-api.md`).
+fn failure(error: SignInError) -> Failure {
+    (
+        crate::signin::failure_code(error.class()),
+        error.to_string(),
+    )
+}
+
+/// Questions to the client over the connection, and its answers.
+struct Conversation {
+    id: Value,
+    questions: UnboundedSender<String>,
+    answers: Receiver<Value>,
+    interactive: bool,
+}
+
+impl Conversation {
+    /// Asks `question` (an object) and waits for the answer; `None` if the client left or did not
+    /// answer in time.
+    fn ask(&mut self, mut question: Value) -> Option<Value> {
+        question["id"] = self.id.clone();
+        self.questions.send(line_of(&question)).ok()?;
+        self.answers.recv_timeout(ANSWER_DEADLINE).ok()
+    }
+
+    fn say(&mut self, message: &str) {
+        let _ = self
+            .questions
+            .send(line_of(&json!({ "id": self.id, "notice": message })));
+    }
+}
+
+impl PinPrompt for Conversation {
+    fn ask(&mut self, request: &PinRequest<'_>) -> Result<Option<SecretString>, PinPromptError> {
+        let question = json!({
+            "ask": "pin",
+            "token": request.token,
+            "certificate": request.certificate,
+            "warning": request.warning,
+            "attempt": request.attempt,
+        });
+        let Some(mut answer) = Conversation::ask(self, question) else {
+            return Err(PinPromptError(
+                "the client did not answer the PIN question".into(),
+            ));
+        };
+        match answer.get_mut("pin").map(Value::take) {
+            Some(Value::String(pin)) => {
+                let pin = Zeroizing::new(pin);
+                Ok(Some(SecretString::from(pin.as_str())))
+            }
+            Some(Value::Null) => Ok(None),
+            _ => Err(PinPromptError(
+                "the answer to the PIN question has no `pin`".into(),
+            )),
+        }
+    }
+
+    fn can_retry(&self) -> bool {
+        self.interactive
+    }
+
+    fn confirm_final_try(&mut self, token: &str) -> bool {
+        let answer = Conversation::ask(self, json!({ "ask": "confirmFinalTry", "token": token }));
+        answer.is_some_and(|a| a.get("confirm") == Some(&Value::Bool(true)))
+    }
+
+    fn notice(&mut self, message: &str) {
+        self.say(message);
+    }
+}
+
+impl Chooser for Conversation {
+    fn choose(&mut self, rows: &[PickerRow]) -> Result<Option<usize>, PickerError> {
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|row| {
+                json!({
+                    "title": row.title,
+                    "issuer": row.issuer,
+                    "expires": row.expires,
+                    "token": row.token,
+                    "details": row.details,
+                })
+            })
+            .collect();
+        let count = rows.len();
+        let answer = Conversation::ask(self, json!({ "ask": "choose", "rows": rows }))
+            .ok_or(PickerError::NoTerminal)?;
+        match answer.get("choice") {
+            Some(Value::Number(n)) => match n.as_u64().map(|n| n as usize) {
+                Some(index) if index < count => Ok(Some(index)),
+                _ => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    fn notice(&mut self, message: &str) {
+        self.say(message);
+    }
+}
