@@ -7,6 +7,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -373,4 +374,167 @@ fn the_command_line_signs_in_via_the_agent() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no agent is running"), "{stderr}");
+}
+
+/// `certauth agent` in a D-Bus session of its own with a real Secret Service
+/// (gnome-keyring-daemon, its login keyring unlocked, kept under `home`); `None` (or, under CI, a
+/// failure) when the machine lacks them.
+fn agent_with_secret_service(w: &Woodgrove, home: &Path) -> Option<Command> {
+    let have = |program: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("dbus-run-session") || !have("gnome-keyring-daemon") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs dbus-run-session and gnome-keyring-daemon (scripts/setup.sh installs them)"
+        );
+        eprintln!("\n*** SKIPPED: no dbus-run-session or gnome-keyring-daemon ***\n");
+        return None;
+    }
+    let runtime = home.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut command = Command::new("dbus-run-session");
+    let certauth = w.certauth();
+    for (name, value) in certauth.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    command
+        .args(["--", "sh", "-c"])
+        .arg(concat!(
+            "printf %s \"$KEYRING_PASSWORD\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null",
+            " && exec \"$@\""
+        ))
+        .arg("sh")
+        .arg(certauth.get_program())
+        .args(["-vvv", "agent", "--no-p11-kit", "--module"])
+        .arg(w.module())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("KEYRING_PASSWORD", "login keyring password");
+    Some(command)
+}
+
+/// An agent inside dbus-run-session. The agent itself is stopped (SIGTERM by its PID) when this
+/// is dropped, so the D-Bus session and the keyring daemon end with it.
+struct SessionAgent {
+    agent: AgentProcess,
+    pid: u32,
+}
+
+impl SessionAgent {
+    fn start(command: Command) -> Self {
+        let agent = AgentProcess::start(command);
+        let status = Client::connect(&agent.socket).call(json!({"method": "status"}));
+        let pid = u32::try_from(status["result"]["pid"].as_u64().unwrap()).unwrap();
+        Self { agent, pid }
+    }
+
+    /// SIGTERM to the agent; waits for the whole session to end.
+    fn stop(mut self) -> String {
+        self.terminate();
+        assert!(self.agent.child().wait().unwrap().success());
+        self.agent.stderr()
+    }
+
+    fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+    }
+}
+
+impl Drop for SessionAgent {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            found.push((path, bytes));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_keyring_keeps_sign_ins_across_agent_restarts() {
+    let w = woodgrove();
+    let home = tempfile::tempdir().unwrap();
+    let Some(command) = agent_with_secret_service(w, home.path()) else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let params = sign_in_params(w, &v, "alice-p384", "alice@woodgrove.com");
+    let pin = w.pin("Woodgrove Alice");
+
+    let agent = SessionAgent::start(command);
+    let mut client = Client::connect(&agent.agent.socket);
+    let status = client.call(json!({"method": "status"}));
+    assert_eq!(
+        status["result"]["sessions"]["store"],
+        "keyring",
+        "{status}\n{}",
+        agent.agent.stderr()
+    );
+    let (first, questions) = client.sign_in(params.clone(), &pin);
+    assert_eq!(first["result"]["status"], "success", "{first}");
+    assert_eq!(pin_questions(&questions), 1);
+    let token = first["result"]["token"].as_str().unwrap().to_owned();
+    let stderr = agent.stop();
+    assert!(!stderr.contains("in memory only"), "{stderr}");
+    assert!(
+        !stderr.contains(&pin) && !stderr.contains(&token),
+        "{stderr}"
+    );
+
+    // A new agent, a new D-Bus session, the same keyring: the sign-in is still cached, so no PIN.
+    let agent = SessionAgent::start(agent_with_secret_service(w, home.path()).unwrap());
+    let mut client = Client::connect(&agent.agent.socket);
+    let (again, questions) = client.sign_in(params.clone(), &pin);
+    assert_eq!(again["result"]["cached"], true, "{again}");
+    assert_eq!(again["result"]["token"], token.as_str());
+    assert!(questions.is_empty(), "{questions:?}");
+
+    // lock empties the keyring entry too: a third agent asks for the PIN again.
+    let locked = client.call(json!({"method": "lock"}));
+    assert_eq!(locked["result"]["signIns"], 1, "{locked}");
+    agent.stop();
+    let agent = SessionAgent::start(agent_with_secret_service(w, home.path()).unwrap());
+    let (after_lock, questions) = Client::connect(&agent.agent.socket).sign_in(params, &pin);
+    assert_eq!(after_lock["result"]["cached"], false, "{after_lock}");
+    assert_eq!(pin_questions(&questions), 1);
+    agent.stop();
+
+    // The token was only ever in the keyring's encrypted file, never in a plain one.
+    let files = files_under(home.path());
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "keyring")),
+        "the Secret Service keeps its keyring under HOME: {:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    for (path, bytes) in files {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&token),
+            "{} holds the token in the clear",
+            path.display()
+        );
+    }
 }

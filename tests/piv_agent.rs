@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::agent::{AgentProcess, Client};
 use support::lines::Lines;
 use support::piv::{pem_to_der, PivRig, PIN, UPN};
@@ -502,7 +502,7 @@ fn the_agent_streams_card_events_to_subscribers() {
     command.arg("agent");
     let agent = AgentProcess::start(command);
     let mut subscriber = Client::connect(&agent.socket);
-    let answer = subscriber.call(serde_json::json!({"id": "s", "method": "subscribe"}));
+    let answer = subscriber.call(json!({"id": "s", "method": "subscribe"}));
     assert_eq!(answer["result"]["subscribed"], true, "{answer}");
     // The agent's first scan, with the card in.
     let tokens = subscriber.next_event("tokens");
@@ -521,6 +521,88 @@ fn the_agent_streams_card_events_to_subscribers() {
     assert!(tokens.to_string().contains(TOKEN), "{tokens}");
 
     // Other clients are served while a subscription streams.
-    let listing = Client::connect(&agent.socket).call(serde_json::json!({"method": "list"}));
+    let listing = Client::connect(&agent.socket).call(json!({"method": "list"}));
     assert!(listing["result"].to_string().contains(TOKEN));
+}
+
+fn pin_questions(questions: &[Value]) -> usize {
+    questions.iter().filter(|q| q["ask"] == "pin").count()
+}
+
+#[test]
+fn card_removal_drops_the_agents_cached_sign_in_and_login() {
+    if !rig::can_run("card_removal_drops_the_agents_cached_sign_in_and_login") {
+        return;
+    }
+    let mut piv = PivRig::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(woodgrove(), state.path());
+    let start_agent = |extra: &[&str]| {
+        let mut command = certauth(&piv, home.path());
+        command
+            .args(["-vvv", "agent", "--session-store", "memory"])
+            .args(extra);
+        let agent = AgentProcess::start(command);
+        let mut events = Client::connect(&agent.socket);
+        events.call(json!({"method": "subscribe"}));
+        // The first scan, with the card in, before anything else touches it.
+        assert!(events.next_event("tokens").to_string().contains(TOKEN));
+        (agent, events)
+    };
+    let (locking, mut events) = start_agent(&[]);
+    let (keeping, _) = start_agent(&["--no-lock-on-removal"]);
+    let params = json!({
+        "url": v.certauth_url,
+        "username": UPN,
+        "cert": thumbprint(&piv.keys.rsa_cert),
+        "caFile": v.server_ca,
+    });
+
+    // Signed in through the socket: the PIN asked once and sent to the card; then the cached
+    // sign-in, with no question and nothing sent to the card.
+    let pins_before = pins_received(&piv);
+    let mut client = Client::connect(&locking.socket);
+    let (first, questions) = client.sign_in(params.clone(), PIN);
+    assert_eq!(first["result"]["status"], "success", "{first}");
+    assert_eq!(pin_questions(&questions), 1, "{questions:?}");
+    assert!(pins_received(&piv) > pins_before);
+    let (second, questions) = client.sign_in(params.clone(), PIN);
+    assert_eq!(second["result"]["cached"], true, "{second}");
+    assert!(questions.is_empty());
+    let (kept, _) = Client::connect(&keeping.socket).sign_in(params.clone(), PIN);
+    assert_eq!(kept["result"]["status"], "success", "{kept}");
+    let pins_before_removal = pins_received(&piv);
+
+    // The card goes: its sign-in and its login are dropped at once.
+    piv.remove_card();
+    let dropped = events.next_event("signInDropped");
+    assert_eq!(dropped["reason"], "cardRemoved", "{dropped}");
+    assert_eq!(dropped["token"], TOKEN);
+    let closed = events.next_event("loginClosed");
+    assert_eq!(closed["reason"], "cardRemoved", "{closed}");
+    assert_eq!(closed["reader"], READER);
+    let status = client.call(json!({"method": "status"}));
+    assert_eq!(status["result"]["sessions"]["cachedSignIns"], 0, "{status}");
+    assert_eq!(status["result"]["sessions"]["heldLogins"], 0, "{status}");
+    // The agent told to keep them still answers from its cache.
+    let (kept, questions) = Client::connect(&keeping.socket).sign_in(params.clone(), PIN);
+    assert_eq!(kept["result"]["cached"], true, "{kept}");
+    assert!(questions.is_empty());
+
+    // Back in: the next sign-in asks for the PIN again, and the card verifies it.
+    piv.insert_card();
+    events.next_event("cardInserted");
+    assert!(events.next_event("tokens").to_string().contains(TOKEN));
+    let (third, questions) = client.sign_in(params, PIN);
+    assert_eq!(third["result"]["status"], "success", "{third}");
+    assert_eq!(third["result"]["cached"], false);
+    assert_eq!(pin_questions(&questions), 1, "{questions:?}");
+    assert!(pins_received(&piv) > pins_before_removal);
+    for agent in [&locking, &keeping] {
+        assert!(
+            !agent.stderr().contains(PIN),
+            "the PIN reached the agent's log"
+        );
+    }
 }
