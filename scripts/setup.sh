@@ -15,7 +15,8 @@ packages=(
   curl libengine-pkcs11-openssl                # a third-party PKCS#11 client in tests and benchmarks
   libdbus-1-dev                                # the agent's keyring cache talks to the Secret Service over D-Bus
   dbus-daemon dbus-bin gnome-keyring           # a real Secret Service (dbus-run-session) in the agent's tests
-  systemd                                      # systemd-analyze verify for the packaged user units
+  systemd desktop-file-utils                   # systemd-analyze verify and desktop-file-validate for packaging/
+  gcc-mingw-w64-x86-64                         # the Windows build check (scripts/check-windows.sh)
 )
 
 missing=()

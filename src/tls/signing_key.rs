@@ -302,7 +302,8 @@ fn pss_params(hash: Hash) -> PkcsPssParams {
         hash_alg,
         mgf,
         // TLS 1.3 requires a salt as long as the hash.
-        s_len: (hash.output_len() as u64).into(),
+        // (32, 48 or 64: fits a CK_ULONG of any width.)
+        s_len: std::ffi::c_ulong::from(hash.output_len() as u32).into(),
     }
 }
 

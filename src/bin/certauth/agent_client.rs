@@ -1,10 +1,9 @@
 //! The command line's side of the agent's local API: finding a running agent, calling a method,
 //! and answering a sign-in's questions (PIN, certificate, final try) here, on the terminal or from
-//! the PIN source given.
+//! the PIN source given. The API is a Unix socket; elsewhere no agent is ever found.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use certauth::picker::terminal::PickerRow;
@@ -33,18 +32,74 @@ pub enum CallError {
     Transport(#[from] anyhow::Error),
 }
 
+#[cfg(unix)]
+type Stream = std::os::unix::net::UnixStream;
+
+#[cfg(unix)]
+fn open(path: &Path) -> std::io::Result<Stream> {
+    Stream::connect(path)
+}
+
+/// No agent API without Unix sockets (yet): nothing to connect to.
+#[cfg(not(unix))]
+enum Stream {}
+
+#[cfg(not(unix))]
+fn open(_: &Path) -> std::io::Result<Stream> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the agent's local API is a Unix socket, not built for this platform yet",
+    ))
+}
+
+#[cfg(not(unix))]
+impl Stream {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl std::io::Read for Stream {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl Write for Stream {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        match *self {}
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match *self {}
+    }
+}
+
 /// A connection to the agent.
 pub struct AgentConnection {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+    reader: BufReader<Stream>,
+    writer: Stream,
     next_id: u64,
+}
+
+/// `$XDG_RUNTIME_DIR/certauth/agent.sock`: the per-user runtime directory, private by design.
+pub fn default_socket() -> anyhow::Result<PathBuf> {
+    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|dir| !dir.is_empty())
+        .ok_or_else(|| {
+            anyhow!("XDG_RUNTIME_DIR is not set, so there is no private place for the agent's socket; give one with --socket")
+        })?;
+    Ok(PathBuf::from(runtime_dir)
+        .join("certauth")
+        .join("agent.sock"))
 }
 
 /// The socket `args` names, else the default one.
 pub fn socket_path(args: &AgentSocketArgs) -> anyhow::Result<PathBuf> {
     match &args.agent_socket {
         Some(path) => Ok(path.clone()),
-        None => crate::agent::default_socket(),
+        None => default_socket(),
     }
 }
 
@@ -52,7 +107,7 @@ impl AgentConnection {
     /// Connects to the agent at `args`' socket; an error if none answers there.
     pub fn connect(args: &AgentSocketArgs) -> anyhow::Result<Self> {
         let path = socket_path(args)?;
-        let stream = UnixStream::connect(&path).with_context(|| {
+        let stream = open(&path).with_context(|| {
             format!(
                 "no agent is running at {} (start one with `certauth agent`)",
                 path.display()

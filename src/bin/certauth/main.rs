@@ -1,5 +1,6 @@
 //! `certauth`, the agent: parses arguments, calls the library, prints, maps errors to exit codes.
 
+#[cfg(unix)]
 mod agent;
 mod agent_client;
 mod cli;
@@ -32,7 +33,12 @@ fn main() -> ExitCode {
         cli::Command::Lock(args) => signin::lock(&args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Fixture(args) => demo::provision_only(args),
+        #[cfg(unix)]
         cli::Command::Agent(args) => agent::run(&args),
+        #[cfg(not(unix))]
+        cli::Command::Agent(_) => Err(anyhow::anyhow!(
+            "`certauth agent` serves a Unix socket and is not built for this platform yet; see packaging/WINDOWS.md"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

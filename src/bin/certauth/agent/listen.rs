@@ -5,6 +5,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
+
+use crate::agent_client::default_socket;
 use tokio::net::UnixListener;
 
 /// A listening socket and what the agent needs to know of it.
@@ -15,18 +17,6 @@ pub struct Listening {
     pub owner: u32,
     /// Whether systemd made the socket (and so removes it).
     pub activated: bool,
-}
-
-/// `$XDG_RUNTIME_DIR/certauth/agent.sock`: the per-user runtime directory, private by design.
-pub fn default_socket() -> anyhow::Result<PathBuf> {
-    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|dir| !dir.is_empty())
-        .ok_or_else(|| {
-            anyhow!("XDG_RUNTIME_DIR is not set, so there is no private place for the agent's socket; give one with --socket")
-        })?;
-    Ok(PathBuf::from(runtime_dir)
-        .join("certauth")
-        .join("agent.sock"))
 }
 
 /// The socket systemd passed (`LISTEN_FDS`), else `socket` bound afresh.

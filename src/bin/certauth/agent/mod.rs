@@ -22,7 +22,6 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::cli::{AgentArgs, SessionStoreChoice};
-pub use listen::default_socket;
 use sessions::Sessions;
 
 /// Events kept for a slow subscriber before it is told some were lost.
