@@ -91,6 +91,38 @@ fn status_and_list_through_the_socket() {
     let again = client.call(json!({"method": "status"}));
     assert!(again["result"]["uptimeSeconds"].is_u64(), "{again}");
 
+    // `certauth list --json` prints the running agent's scan (its one module, given on its command
+    // line), unless told --no-agent.
+    let listed = |extra: &[&str]| {
+        let output = w
+            .certauth()
+            .args(["list", "--json"])
+            .args(extra)
+            .env("CERTAUTH_AGENT_SOCKET", &agent.socket)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let via_agent = listed(&[]);
+    let modules = via_agent["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 1, "{via_agent:#}");
+    assert_eq!(modules[0]["origin"]["kind"], "commandLine");
+    assert!(via_agent.to_string().contains("Woodgrove Bob"));
+    let here = listed(&["--no-agent"]);
+    assert!(
+        here["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["origin"]["kind"] != "commandLine"),
+        "{here:#}"
+    );
+
     // A second agent on the same socket refuses to start; the first keeps serving.
     let output = w
         .certauth()
@@ -453,7 +485,15 @@ impl SessionAgent {
 
 impl Drop for SessionAgent {
     fn drop(&mut self) {
-        self.terminate();
+        // Still running only when a test failed before stopping it.
+        if self
+            .agent
+            .child()
+            .try_wait()
+            .is_ok_and(|exited| exited.is_none())
+        {
+            self.terminate();
+        }
     }
 }
 

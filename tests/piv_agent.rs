@@ -42,7 +42,9 @@ fn certauth(piv: &PivRig, home: &Path) -> Command {
         .env("OPENSC_CONF", &piv.opensc_conf)
         .env("SOFTHSM2_CONF", woodgrove().fixture.softhsm2_conf())
         .env("XDG_CONFIG_HOME", home)
-        .env("HOME", home);
+        .env("HOME", home)
+        .env_remove("CERTAUTH_AGENT_SOCKET")
+        .env_remove("XDG_RUNTIME_DIR");
     command
 }
 

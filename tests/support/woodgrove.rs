@@ -30,7 +30,8 @@ impl Woodgrove {
             .to_owned()
     }
 
-    /// `certauth` with this fixture's SoftHSM and nothing from the machine's p11-kit registry.
+    /// `certauth` with this fixture's SoftHSM, nothing from the machine's p11-kit registry, and no
+    /// running agent to find.
     pub fn certauth(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_certauth"));
         command
@@ -38,7 +39,10 @@ impl Woodgrove {
             .env("CERTAUTH_CONFIG", &self.config)
             .env_remove("CERTAUTH_PKCS11_MODULE")
             .env_remove("CERTAUTH_P11KIT_MODULE_DIRS")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            // No agent of the machine's user answers for these commands.
+            .env_remove("CERTAUTH_AGENT_SOCKET")
+            .env_remove("XDG_RUNTIME_DIR");
         command
     }
 

@@ -176,9 +176,17 @@ pub struct ListArgs {
     #[arg(long, value_name = "SOURCE", requires = "token")]
     pub pin: Option<PinSource>,
 
-    /// Print JSON (schema in docs/list-json.md) instead of a table.
+    /// Print JSON (schema in docs/list-json.md) instead of a table. When the agent runs (and no
+    /// --module, --no-p11-kit, --token or --pin is given) the agent's scan is printed.
     #[arg(long)]
     pub json: bool,
+
+    /// List here even when the agent runs.
+    #[arg(long)]
+    pub no_agent: bool,
+
+    #[command(flatten)]
+    pub agent: AgentSocketArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -22,6 +22,24 @@ use crate::table::Table;
 pub const SCHEMA: &str = "certauth.list/1";
 
 pub fn run(args: &ListArgs) -> anyhow::Result<()> {
+    if let Some(document) = from_agent(args)? {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &document)?;
+        writeln!(out)?;
+        out.flush()?;
+        return match document["modules"].as_array().and_then(|modules| {
+            modules
+                .iter()
+                .find(|m| m["critical"] == true && !m["error"].is_null())
+        }) {
+            Some(module) => Err(anyhow!(
+                "the PKCS#11 module {} is marked critical and could not be used: {}",
+                module["path"].as_str().unwrap_or("?"),
+                module["error"].as_str().unwrap_or("?")
+            )),
+            None => Ok(()),
+        };
+    }
     let (modules, mut reports) = crate::tokens::load(&args.modules)?;
     let login = match (&args.pin, &args.token) {
         (Some(source), Some(label)) => Some(Login {
@@ -75,6 +93,25 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
         return Err(anyhow!(problem));
     }
     Ok(())
+}
+
+/// The running agent's `list --json` document, when the agent can answer for this command: JSON
+/// output, no module options of its own, no login. `None` means list here.
+fn from_agent(args: &ListArgs) -> anyhow::Result<Option<serde_json::Value>> {
+    let local_only = !args.json
+        || args.no_agent
+        || args.token.is_some()
+        || args.pin.is_some()
+        || !args.modules.modules.is_empty()
+        || args.modules.no_p11_kit;
+    if local_only {
+        return Ok(None);
+    }
+    let Some(mut agent) = crate::agent_client::AgentConnection::running(&args.agent) else {
+        return Ok(None);
+    };
+    let document = agent.call("list", json!({ "all": args.all }))?;
+    Ok(Some(document))
 }
 
 fn time(t: OffsetDateTime) -> String {
