@@ -12,6 +12,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use support::agent::{AgentProcess, Client};
+use support::json_stdout;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
@@ -94,19 +95,14 @@ fn status_and_list_through_the_socket() {
     // `certauth list --json` prints the running agent's scan (its one module, given on its command
     // line), unless told --no-agent.
     let listed = |extra: &[&str]| {
-        let output = w
-            .certauth()
-            .args(["list", "--json"])
-            .args(extra)
-            .env("CERTAUTH_AGENT_SOCKET", &agent.socket)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        json_stdout(
+            &w.certauth()
+                .args(["list", "--json"])
+                .args(extra)
+                .env("CERTAUTH_AGENT_SOCKET", &agent.socket)
+                .output()
+                .unwrap(),
+        )
     };
     let via_agent = listed(&[]);
     let modules = via_agent["modules"].as_array().unwrap();
@@ -344,33 +340,31 @@ fn the_command_line_signs_in_via_the_agent() {
     command.args(["--session-store", "memory"]);
     let agent = AgentProcess::start(command);
     let home = tempfile::tempdir().unwrap();
-    let sign_in = || {
-        let output = w
-            .certauth()
+    // `certauth sign-in --via-agent` as Bob, through the agent at `socket`.
+    let via_agent = |socket: &Path| {
+        let mut command = w.certauth();
+        command
             .args([
                 "sign-in",
                 &v.certauth_url,
                 "--username",
                 "bob@woodgrove.com",
             ])
-            .args(["--via-agent", "--json", "--agent-socket"])
-            .arg(&agent.socket)
-            .args([
-                "--cert",
-                &sha256(w, "bob-rsa3072"),
-                "--pin",
-                "env:TOKEN_PIN",
-            ])
-            .arg("--ca-file")
-            .arg(&v.server_ca)
-            .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
-            .env("XDG_CONFIG_HOME", home.path())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{stdout}\n{stderr}");
-        serde_json::from_str::<Value>(&stdout).unwrap()
+            .args(["--via-agent", "--agent-socket"])
+            .arg(socket);
+        command
+    };
+    let sign_in = || {
+        json_stdout(
+            &via_agent(&agent.socket)
+                .args(["--json", "--cert", &sha256(w, "bob-rsa3072")])
+                .args(["--pin", "env:TOKEN_PIN", "--ca-file"])
+                .arg(&v.server_ca)
+                .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
+                .env("XDG_CONFIG_HOME", home.path())
+                .output()
+                .unwrap(),
+        )
     };
     let first = sign_in();
     assert_eq!(first["userPrincipalName"], "bob@woodgrove.com", "{first}");
@@ -391,16 +385,7 @@ fn the_command_line_signs_in_via_the_agent() {
     assert!(said.contains("dropped 1 cached sign-in(s)"), "{said}");
 
     // With no agent there, --via-agent says so.
-    let output = w
-        .certauth()
-        .args([
-            "sign-in",
-            &v.certauth_url,
-            "--username",
-            "bob@woodgrove.com",
-        ])
-        .args(["--via-agent", "--agent-socket"])
-        .arg(home.path().join("nothing.sock"))
+    let output = via_agent(&home.path().join("nothing.sock"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));

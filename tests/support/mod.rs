@@ -26,3 +26,15 @@ pub fn example(name: &str) -> PathBuf {
     );
     path
 }
+
+/// A finished command's stdout as JSON, once it is known to have succeeded (its stderr is the
+/// failure message otherwise).
+pub fn json_stdout(output: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
