@@ -393,6 +393,18 @@ fn the_command_line_signs_in_via_the_agent() {
     assert!(stderr.contains("no agent is running"), "{stderr}");
 }
 
+/// `program` with the environment [`Woodgrove::certauth`] gives `certauth`, to start it.
+fn with_fixture_env(w: &Woodgrove, program: &str) -> Command {
+    let mut command = Command::new(program);
+    for (name, value) in w.certauth().get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    command
+}
+
 /// `certauth agent` in a D-Bus session of its own with a real Secret Service
 /// (gnome-keyring-daemon, its login keyring unlocked, kept under `home`); `None` (or, under CI, a
 /// failure) when the machine lacks them.
@@ -414,14 +426,7 @@ fn agent_with_secret_service(w: &Woodgrove, home: &Path) -> Option<Command> {
     let runtime = home.join("run");
     std::fs::create_dir_all(&runtime).unwrap();
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let mut command = Command::new("dbus-run-session");
-    let certauth = w.certauth();
-    for (name, value) in certauth.get_envs() {
-        match value {
-            Some(value) => command.env(name, value),
-            None => command.env_remove(name),
-        };
-    }
+    let mut command = with_fixture_env(w, "dbus-run-session");
     command
         .args(["--", "sh", "-c"])
         .arg(concat!(
@@ -429,7 +434,7 @@ fn agent_with_secret_service(w: &Woodgrove, home: &Path) -> Option<Command> {
             " && exec \"$@\""
         ))
         .arg("sh")
-        .arg(certauth.get_program())
+        .arg(env!("CARGO_BIN_EXE_certauth"))
         .args(["-vvv", "agent", "--no-p11-kit", "--module"])
         .arg(w.module())
         .env("HOME", home)
@@ -562,4 +567,78 @@ fn the_keyring_keeps_sign_ins_across_agent_restarts() {
             path.display()
         );
     }
+}
+
+/// `certauth agent` started the way systemd's socket activation starts it, by
+/// `systemd-socket-activate` (from systemd): the socket exists first, and the agent is started on
+/// the first connection with it as fd 3 (`LISTEN_FDS=1`). Returns once the socket exists, given
+/// `mode`.
+fn socket_activated(w: &Woodgrove, socket: &Path, mode: u32) -> std::process::Child {
+    // systemd-socket-activate passes on only the variables named with -E, as systemd would.
+    let child = with_fixture_env(w, "systemd-socket-activate")
+        .args(["-E", "SOFTHSM2_CONF", "-E", "CERTAUTH_CONFIG", "-l"])
+        .arg(socket)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_certauth"))
+        .args(["agent", "--no-p11-kit", "--module"])
+        .arg(w.module())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "no socket");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode)).unwrap();
+    child
+}
+
+#[test]
+fn a_socket_passed_by_systemd_is_served_only_when_private() {
+    if Command::new("systemd-socket-activate")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs systemd-socket-activate (systemd)"
+        );
+        eprintln!("\n*** SKIPPED: no systemd-socket-activate ***\n");
+        return;
+    }
+    let w = woodgrove();
+    let dir = tempfile::tempdir().unwrap();
+
+    let socket = dir.path().join("private.sock");
+    let mut activated = socket_activated(w, &socket, 0o600);
+    let status = Client::connect(&socket).call(json!({"method": "status"}));
+    // systemd-socket-activate execs the agent, so the agent has its PID, and serves the socket
+    // systemd made rather than one of its own.
+    assert_eq!(status["result"]["pid"], activated.id(), "{status}");
+    assert_eq!(status["result"]["socket"], socket.to_str().unwrap());
+    let listing = Client::connect(&socket).call(json!({"method": "list"}));
+    assert!(
+        listing["result"].to_string().contains("Woodgrove Bob"),
+        "{listing}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &activated.id().to_string()])
+        .status();
+    assert!(activated.wait().unwrap().success());
+    assert!(
+        socket.exists(),
+        "the socket belongs to systemd, which removes it"
+    );
+
+    // A passed socket other users could open is refused, and nothing is served on it.
+    let socket = dir.path().join("open.sock");
+    let activated = socket_activated(w, &socket, 0o666);
+    let _ = std::os::unix::net::UnixStream::connect(&socket);
+    let output = activated.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("is open to other users"), "{stderr}");
 }

@@ -56,7 +56,8 @@ fn activated() -> anyhow::Result<Option<Listening>> {
         .to_owned();
     let metadata = std::fs::metadata(&path)
         .with_context(|| format!("cannot inspect the passed socket {}", path.display()))?;
-    if metadata.mode() & 0o077 != 0 {
+    // Connecting to a Unix socket takes write permission on it.
+    if metadata.mode() & 0o022 != 0 {
         return Err(anyhow!(
             "the socket passed by systemd, {}, is open to other users (mode {:o}); set SocketMode=0600",
             path.display(),
