@@ -1,17 +1,21 @@
 //! The certificate picker and the PIN prompts in a real terminal, driven through tmux: as in the
 //! seed's "Certificate Information" step, the user moves to the second certificate, opens its
 //! details, checks that policy OID 1.2.3.4 is there, chooses it, and types the PIN at the prompt.
-//! And a PIN typed into a real pinentry (pinentry-tty) over the Assuan protocol.
+//! And a PIN typed into a real pinentry (pinentry-tty) over the Assuan protocol, and the picker and
+//! PIN prompt of a sign-in through the agent, asked once.
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
 mod support;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::agent::AgentProcess;
 use support::echo_server::EchoServer;
-use support::woodgrove::woodgrove;
+use support::verifier::Verifier;
+use support::woodgrove::{woodgrove, Woodgrove};
 
 /// A private tmux server, killed (by its own command, on its own socket) when dropped.
 struct Tmux {
@@ -84,6 +88,29 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// A shell line for tmux: `certauth` with the fixture's SoftHSM, `home` as its config directory
+/// and `args` (already quoted where need be), then its exit code and a pause to read the screen.
+fn certauth_line(w: &Woodgrove, home: &Path, args: &[String]) -> String {
+    let mut line = vec![
+        "GPG_TTY=$(tty)".to_owned(),
+        "env".to_owned(),
+        format!(
+            "SOFTHSM2_CONF={}",
+            quote(w.fixture.softhsm2_conf().to_str().unwrap())
+        ),
+        format!("CERTAUTH_CONFIG={}", quote(w.config.to_str().unwrap())),
+        format!("XDG_CONFIG_HOME={}", quote(home.to_str().unwrap())),
+        quote(env!("CARGO_BIN_EXE_certauth")),
+    ];
+    line.extend_from_slice(args);
+    line.push("; echo; echo EXIT=$?; sleep 60".into());
+    line.join(" ")
+}
+
+fn quoted(path: &Path) -> String {
+    quote(path.to_str().unwrap())
+}
+
 #[test]
 fn choose_the_second_certificate_after_checking_its_policy_oid() {
     let w = woodgrove();
@@ -102,26 +129,20 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
     let server = EchoServer::start(w, &["--signin-response", answer.to_str().unwrap()]);
     let home = tempfile::tempdir().unwrap();
 
-    let command = [
-        "env".to_owned(),
-        format!(
-            "SOFTHSM2_CONF={}",
-            quote(w.fixture.softhsm2_conf().to_str().unwrap())
-        ),
-        format!("CERTAUTH_CONFIG={}", quote(w.config.to_str().unwrap())),
-        format!("XDG_CONFIG_HOME={}", quote(home.path().to_str().unwrap())),
-        quote(env!("CARGO_BIN_EXE_certauth")),
-        "sign-in".into(),
-        quote(&server.url),
-        "--username alice@woodgrove.com --no-p11-kit --module".into(),
-        quote(w.module().to_str().unwrap()),
-        "--ca-file".into(),
-        quote(server.ca_file.to_str().unwrap()),
-        "--chain".into(),
-        quote(server.chain_file.to_str().unwrap()),
-        "; echo EXIT=$?; sleep 60".into(),
-    ]
-    .join(" ");
+    let command = certauth_line(
+        w,
+        home.path(),
+        &[
+            "sign-in".into(),
+            quote(&server.url),
+            "--username alice@woodgrove.com --no-p11-kit --module".into(),
+            quoted(w.module()),
+            "--ca-file".into(),
+            quoted(&server.ca_file),
+            "--chain".into(),
+            quoted(&server.chain_file),
+        ],
+    );
     let tmux = Tmux::start("picker", &command);
 
     let list = tmux.wait_for("Choose a certificate to sign in to https://127.0.0.1:");
@@ -199,30 +220,23 @@ fn a_pin_typed_into_pinentry() {
         .unwrap()
         .sha256
         .clone();
-    let command = [
-        "GPG_TTY=$(tty)".to_owned(),
-        "env".to_owned(),
-        format!(
-            "SOFTHSM2_CONF={}",
-            quote(w.fixture.softhsm2_conf().to_str().unwrap())
-        ),
-        format!("CERTAUTH_CONFIG={}", quote(w.config.to_str().unwrap())),
-        format!("XDG_CONFIG_HOME={}", quote(home.path().to_str().unwrap())),
-        quote(env!("CARGO_BIN_EXE_certauth")),
-        "request".into(),
-        quote(&server.url),
-        "--no-p11-kit --module".into(),
-        quote(w.module().to_str().unwrap()),
-        "--ca-file".into(),
-        quote(server.ca_file.to_str().unwrap()),
-        "--chain".into(),
-        quote(server.chain_file.to_str().unwrap()),
-        "--cert".into(),
-        thumbprint.clone(),
-        "--pin pinentry:/usr/bin/pinentry-tty".into(),
-        "; echo; echo EXIT=$?; sleep 60".into(),
-    ]
-    .join(" ");
+    let command = certauth_line(
+        w,
+        home.path(),
+        &[
+            "request".into(),
+            quote(&server.url),
+            "--no-p11-kit --module".into(),
+            quoted(w.module()),
+            "--ca-file".into(),
+            quoted(&server.ca_file),
+            "--chain".into(),
+            quoted(&server.chain_file),
+            "--cert".into(),
+            thumbprint.clone(),
+            "--pin pinentry:/usr/bin/pinentry-tty".into(),
+        ],
+    );
     let tmux = Tmux::start("pinentry", &command);
     let prompt = tmux.wait_for("PIN:");
     assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
@@ -234,4 +248,58 @@ fn a_pin_typed_into_pinentry() {
         !done.contains(&w.pin("Woodgrove Bob")),
         "the PIN was echoed:\n{done}"
     );
+}
+
+#[test]
+fn through_the_agent_the_picker_and_pin_prompt_come_once_on_this_terminal() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let mut agent = w.certauth();
+    agent
+        .args([
+            "agent",
+            "--session-store",
+            "memory",
+            "--no-p11-kit",
+            "--module",
+        ])
+        .arg(w.module());
+    let agent = AgentProcess::start(agent);
+    let home = tempfile::tempdir().unwrap();
+    let command = certauth_line(
+        w,
+        home.path(),
+        &[
+            "sign-in".into(),
+            quote(&v.certauth_url),
+            "--username alice@woodgrove.com --via-agent --agent-socket".into(),
+            quoted(&agent.socket),
+            "--ca-file".into(),
+            quoted(&v.server_ca),
+        ],
+    );
+
+    // The agent's questions, asked here: the picker (the second certificate), then the PIN.
+    let tmux = Tmux::start("agent-first", &command);
+    tmux.wait_for("> Alice Wilber (P-384) <alice@woodgrove.com>");
+    tmux.keys(&["Down"]);
+    tmux.wait_for("> Alice Wilber <alice@woodgrove.com>");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):");
+    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
+    let done = tmux.wait_for("EXIT=");
+    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    assert!(done.contains("strength          multiFactor"), "{done}");
+    assert!(done.contains("EXIT=0"), "{done}");
+    assert!(!done.contains(&w.pin("Woodgrove Alice")), "{done}");
+
+    // Again: the agent remembered the choice and cached the sign-in, so nothing is asked.
+    let tmux = Tmux::start("agent-again", &command);
+    let done = tmux.wait_for("EXIT=");
+    assert!(done.contains("EXIT=0"), "{done}");
+    assert!(done.contains("strength          multiFactor"), "{done}");
+    assert!(done.contains("no PIN was needed"), "{done}");
+    assert!(!done.contains("PIN for token"), "{done}");
+    assert!(!done.contains("Choose a certificate"), "{done}");
 }
