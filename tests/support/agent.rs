@@ -17,7 +17,7 @@ pub struct AgentProcess {
     pub socket: PathBuf,
     /// What the agent wrote to stderr so far.
     stderr: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl AgentProcess {
@@ -55,8 +55,13 @@ impl AgentProcess {
             child: rig::Stopping(child),
             socket,
             stderr,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// The agent's `XDG_CONFIG_HOME` (and its socket's parent directory).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Everything the agent has written to stderr.
