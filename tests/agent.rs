@@ -196,6 +196,65 @@ fn another_user_is_refused_by_peer_credentials() {
     assert!(Client::connect(&agent.socket).call(json!({"method": "status"}))["result"].is_object());
 }
 
+#[test]
+fn the_command_line_sends_nothing_to_a_socket_another_user_serves() {
+    if !running_as_root() {
+        eprintln!("\n*** SKIPPED the_command_line_sends_nothing_to_a_socket_another_user_serves: needs root to act as another user ***\n");
+        return;
+    }
+    let w = woodgrove();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = dir.path().join("impostor.sock");
+    // Another user's listener where the agent's socket would be: it counts what it receives.
+    let mut impostor = Command::new("setpriv")
+        .args(["--reuid", OTHER_UID, "--regid", OTHER_UID, "--clear-groups", "--"])
+        .args([
+            "perl",
+            "-MIO::Socket::UNIX",
+            "-e",
+            "my $l = IO::Socket::UNIX->new(Local => $ARGV[0], Listen => 1) or die \"listen: $!\\n\"; \
+             chmod 0666, $ARGV[0]; $| = 1; print \"ready\\n\"; my $c = $l->accept; my $got = ''; \
+             while (sysread($c, my $buf, 4096)) { $got .= $buf } print 'received ', length($got), \"\\n\";",
+        ])
+        .arg(&socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = support::lines::Lines::new(impostor.stdout.take().unwrap());
+    said.wait_for("the impostor", std::time::Duration::from_secs(10), |l| {
+        l == "ready"
+    });
+
+    let output = w
+        .certauth()
+        .args([
+            "sign-in",
+            "https://127.0.0.1:9",
+            "--username",
+            "bob@woodgrove.com",
+        ])
+        .args(["--via-agent", "--pin", "env:TOKEN_PIN", "--agent-socket"])
+        .arg(&socket)
+        .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("runs as uid {OTHER_UID}, not as you")),
+        "{stderr}"
+    );
+    let (_, received) = said.wait_for("the count", std::time::Duration::from_secs(10), |l| {
+        l.starts_with("received")
+    });
+    assert_eq!(
+        received, "received 0",
+        "bytes reached another user's socket"
+    );
+    impostor.wait().unwrap();
+}
+
 fn running_as_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
@@ -293,7 +352,10 @@ fn sign_in_through_the_socket_is_cached_reused_forgotten_and_locked() {
         "{locked}"
     );
     assert_eq!(events.next_event("signInDropped")["reason"], "locked");
-    assert_eq!(events.next_event("loginClosed")["token"], "Woodgrove Alice");
+    assert_eq!(
+        events.next_event("loginClosed")["tokenLabel"],
+        "Woodgrove Alice"
+    );
     let (after_lock, questions) = client.sign_in(params.clone(), &alice_pin);
     assert_eq!(after_lock["result"]["status"], "success", "{after_lock}");
     assert_eq!(pin_questions(&questions), 1, "{questions:?}");
@@ -301,9 +363,28 @@ fn sign_in_through_the_socket_is_cached_reused_forgotten_and_locked() {
     // A wrong PIN from a non-interactive client: one try, then a `pin` error.
     let mut bob = sign_in_params(w, &v, "bob-rsa3072", "bob@woodgrove.com");
     bob["interactive"] = json!(false);
-    let (wrong, questions) = client.sign_in(bob, "000000");
+    // Stray answers sent ahead of any question are skipped: the PIN question takes the PIN.
+    let stray = [
+        json!({"id": "s", "choice": 0}),
+        json!({"id": "s", "confirm": true}),
+    ];
+    let (wrong, questions) = client.sign_in_after(bob, &stray, "000000");
     assert_eq!(wrong["error"]["code"], "pin", "{wrong}");
+    let message = wrong["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("wrong PIN for `Woodgrove Bob`"),
+        "{wrong}"
+    );
     assert_eq!(pin_questions(&questions), 1, "{questions:?}");
+
+    // forget naming only a user drops that user's sign-ins and leaves certificate choices be.
+    let forgot =
+        client.call(json!({"method": "forget", "params": {"username": "nobody@woodgrove.com"}}));
+    assert_eq!(
+        forgot["result"],
+        json!({"signIns": 0, "logins": 0, "certificateChoices": 0}),
+        "{forgot}"
+    );
 
     // Bad parameters are refused before anything is asked.
     let (bad, questions) = client.sign_in(json!({"url": "http://x", "username": "a"}), "");

@@ -580,7 +580,7 @@ fn card_removal_drops_the_agents_cached_sign_in_and_login() {
     piv.remove_card();
     let dropped = events.next_event("signInDropped");
     assert_eq!(dropped["reason"], "cardRemoved", "{dropped}");
-    assert_eq!(dropped["token"], TOKEN);
+    assert_eq!(dropped["tokenLabel"], TOKEN);
     let closed = events.next_event("loginClosed");
     assert_eq!(closed["reason"], "cardRemoved", "{closed}");
     assert_eq!(closed["reader"], READER);

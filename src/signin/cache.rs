@@ -26,7 +26,19 @@ pub struct Signer {
     pub certificate_uri: String,
 }
 
+/// PKCS#11 slot descriptions are 64 bytes at most: a longer reader name arrives cut short.
+const SLOT_DESCRIPTION_LENGTH: usize = 64;
+
 impl Signer {
+    /// Whether the signing token was a card in the PC/SC reader `reader` (its slot description
+    /// is the reader's name, cut to 64 bytes when longer).
+    pub fn was_in(&self, reader: &str) -> bool {
+        let slot = self.reader.trim_end();
+        !slot.is_empty()
+            && (slot == reader
+                || (self.reader.len() >= SLOT_DESCRIPTION_LENGTH - 1 && reader.starts_with(slot)))
+    }
+
     /// Whether `token` is the token this signer used.
     pub fn is_on(&self, token: &TokenReport) -> bool {
         token.module == self.module
@@ -78,6 +90,17 @@ pub struct Dropped {
     pub signer: Signer,
     pub reason: DropReason,
 }
+
+/// What a removal did: the entries dropped, and whether the store took the change. The entries
+/// are gone from memory either way.
+#[derive(Debug)]
+pub struct Removal {
+    pub dropped: Vec<Dropped>,
+    pub saved: Result<(), StoreError>,
+}
+
+/// A sign-in within this long of its expiry is treated as expired: it would not outlive its use.
+pub const EXPIRY_MARGIN: time::Duration = time::Duration::seconds(60);
 
 /// The persisted form: one secret holds every entry.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -135,21 +158,21 @@ impl SignInCache {
     }
 
     /// The valid sign-in for `endpoint` and `username` (made with a certificate `accepts` allows),
-    /// dropping expired ones first.
+    /// dropping expired ones (and those within [`EXPIRY_MARGIN`] of it) first.
     pub fn get(
         &mut self,
         endpoint: &str,
         username: &str,
         now: OffsetDateTime,
         accepts: impl Fn(&Signer) -> bool,
-    ) -> Result<(Option<CachedSignIn>, Vec<Dropped>), StoreError> {
-        let dropped = self.remove_where(DropReason::Expired, |e| e.expires <= now)?;
+    ) -> (Option<CachedSignIn>, Removal) {
+        let expired = self.remove_where(DropReason::Expired, |e| e.expires <= now + EXPIRY_MARGIN);
         let found = self
             .entries
             .iter()
             .find(|e| e.endpoint == endpoint && e.username == username && accepts(&e.signer))
             .cloned();
-        Ok((found, dropped))
+        (found, expired)
     }
 
     /// Caches a sign-in, replacing the one for the same endpoint and username.
@@ -161,30 +184,26 @@ impl SignInCache {
     }
 
     /// Drops the sign-ins made with a card in `reader`.
-    pub fn drop_reader(&mut self, reader: &str) -> Result<Vec<Dropped>, StoreError> {
-        self.remove_where(DropReason::CardRemoved, |e| e.signer.reader == reader)
+    pub fn drop_reader(&mut self, reader: &str) -> Removal {
+        self.remove_where(DropReason::CardRemoved, |e| e.signer.was_in(reader))
     }
 
     /// Drops the sign-ins whose token is not among `present`.
-    pub fn drop_absent(&mut self, present: &[TokenReport]) -> Result<Vec<Dropped>, StoreError> {
+    pub fn drop_absent(&mut self, present: &[TokenReport]) -> Removal {
         self.remove_where(DropReason::TokenGone, |e| {
             !present.iter().any(|t| e.signer.is_on(t))
         })
     }
 
     /// Drops the sign-ins for `endpoint` and `username`, each if given (all if neither is).
-    pub fn forget(
-        &mut self,
-        endpoint: Option<&str>,
-        username: Option<&str>,
-    ) -> Result<Vec<Dropped>, StoreError> {
+    pub fn forget(&mut self, endpoint: Option<&str>, username: Option<&str>) -> Removal {
         self.remove_where(DropReason::Forgotten, |e| {
             endpoint.is_none_or(|x| x == e.endpoint) && username.is_none_or(|u| u == e.username)
         })
     }
 
     /// Drops every sign-in.
-    pub fn lock(&mut self) -> Result<Vec<Dropped>, StoreError> {
+    pub fn lock(&mut self) -> Removal {
         self.remove_where(DropReason::Locked, |_| true)
     }
 
@@ -192,13 +211,16 @@ impl SignInCache {
         &mut self,
         reason: DropReason,
         doomed: impl Fn(&CachedSignIn) -> bool,
-    ) -> Result<Vec<Dropped>, StoreError> {
+    ) -> Removal {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.entries)
             .into_iter()
             .partition(doomed);
         self.entries = kept;
         if gone.is_empty() {
-            return Ok(Vec::new());
+            return Removal {
+                dropped: Vec::new(),
+                saved: Ok(()),
+            };
         }
         let dropped = gone
             .into_iter()
@@ -209,8 +231,10 @@ impl SignInCache {
                 reason,
             })
             .collect();
-        self.save()?;
-        Ok(dropped)
+        Removal {
+            dropped,
+            saved: self.save(),
+        }
     }
 
     fn save(&self) -> Result<(), StoreError> {
@@ -312,22 +336,21 @@ mod tests {
 
         let (mut reopened, _) = SignInCache::open(Box::new(store.clone()));
         assert_eq!(reopened.len(), 2);
-        let (found, dropped) = reopened.get("https://a:443", "bob", now, |_| true).unwrap();
-        assert!(found.is_some() && dropped.is_empty());
+        // Eve's expires within the margin: the first lookup drops it.
+        let (found, expired) = reopened.get("https://a:443", "bob", now, |_| true);
+        assert!(found.is_some());
+        assert_eq!(expired.dropped.len(), 1);
+        assert_eq!(expired.dropped[0].reason, DropReason::Expired);
+        assert_eq!(expired.dropped[0].username, "eve");
+        assert!(expired.saved.is_ok());
         assert!(reopened
-            .get("https://b:443", "bob", now, |_| true)
-            .unwrap()
+            .get("https://a:443", "eve", now, |_| true)
             .0
             .is_none());
-
-        let later = now + Duration::seconds(2);
-        let (found, dropped) = reopened
-            .get("https://a:443", "eve", later, |_| true)
-            .unwrap();
-        assert!(found.is_none());
-        assert_eq!(dropped.len(), 1);
-        assert_eq!(dropped[0].reason, DropReason::Expired);
-        assert_eq!(dropped[0].username, "eve");
+        assert!(reopened
+            .get("https://b:443", "bob", now, |_| true)
+            .0
+            .is_none());
         assert!(!store.0.lock().unwrap().as_ref().unwrap().contains("eve"));
     }
 
@@ -343,9 +366,7 @@ mod tests {
                 signer("R", "1"),
             ))
             .unwrap();
-        let (found, _) = cache
-            .get("e", "bob", now, |s| s.token_serial == "2")
-            .unwrap();
+        let (found, _) = cache.get("e", "bob", now, |s| s.token_serial == "2");
         assert!(found.is_none());
     }
 
@@ -364,23 +385,67 @@ mod tests {
             .insert(entry("e3", "ann", later, signer("Reader 2", "2")))
             .unwrap();
 
-        let dropped = cache.drop_reader("Reader 1").unwrap();
+        let dropped = cache.drop_reader("Reader 1").dropped;
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].endpoint, "e1");
         assert_eq!(dropped[0].reason, DropReason::CardRemoved);
-        assert!(cache.drop_reader("Reader 1").unwrap().is_empty());
+        assert!(cache.drop_reader("Reader 1").dropped.is_empty());
 
-        let dropped = cache.forget(None, Some("ann")).unwrap();
+        let dropped = cache.forget(None, Some("ann")).dropped;
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].endpoint, "e3");
 
-        let dropped = cache.lock().unwrap();
+        let dropped = cache.lock().dropped;
         assert_eq!(dropped.len(), 1);
         assert!(cache.is_empty());
         assert!(
             store.0.lock().unwrap().is_none(),
             "an empty cache clears the secret"
         );
+    }
+
+    #[test]
+    fn a_reader_name_matches_its_slot_description_even_cut_to_64_bytes() {
+        let long = "Yubico YubiKey OTP+FIDO+CCID (0001234567) 00 00 with a very long name indeed";
+        let mut s = signer(&long[..64], "1");
+        assert!(s.was_in(long));
+        assert!(!s.was_in("Yubico"));
+        s.reader = "Reader 1".into();
+        assert!(s.was_in("Reader 1"));
+        assert!(
+            !s.was_in("Reader 10"),
+            "a short name is never a prefix match"
+        );
+        s.reader = String::new();
+        assert!(!s.was_in(""), "a token with no slot description is no card");
+    }
+
+    #[test]
+    fn a_failed_save_still_reports_what_was_dropped() {
+        struct Broken;
+        impl SecretStore for Broken {
+            fn kind(&self) -> &'static str {
+                "broken"
+            }
+            fn load(&self) -> Result<Option<String>, StoreError> {
+                Ok(None)
+            }
+            fn save(&self, _: &str) -> Result<(), StoreError> {
+                Err(StoreError("locked".into()))
+            }
+            fn clear(&self) -> Result<(), StoreError> {
+                Err(StoreError("locked".into()))
+            }
+        }
+        let (mut cache, _) = SignInCache::open(Box::new(Broken));
+        let later = OffsetDateTime::now_utc() + Duration::hours(1);
+        assert!(cache
+            .insert(entry("e", "bob", later, signer("R", "1")))
+            .is_err());
+        let removal = cache.lock();
+        assert_eq!(removal.dropped.len(), 1, "dropped from memory all the same");
+        assert_eq!(removal.saved, Err(StoreError("locked".into())));
+        assert!(cache.is_empty());
     }
 
     #[test]

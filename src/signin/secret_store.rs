@@ -50,31 +50,70 @@ pub fn open_keyring() -> Result<Box<dyn SecretStore>, StoreError> {
     keyring_impl::Keyring::open().map(|k| Box::new(k) as Box<dyn SecretStore>)
 }
 
-/// Runs a keyring call on its own thread, giving up after [`KEYRING_DEADLINE`].
-fn with_deadline<T: Send + 'static>(
-    what: &str,
-    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("keyring".into())
-        .spawn(move || {
-            let _ = sender.send(call());
+/// A keyring call, run on the keyring thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The one thread that talks to the keyring, taking calls in the order they were made (a write
+/// that outlived its deadline can never land after a later delete), each waited for at most
+/// [`KEYRING_DEADLINE`].
+#[cfg_attr(
+    not(any(target_os = "linux", windows, target_os = "macos")),
+    allow(dead_code, reason = "no keyring on this platform")
+)]
+struct KeyringThread {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+#[cfg_attr(
+    not(any(target_os = "linux", windows, target_os = "macos")),
+    allow(dead_code, reason = "no keyring on this platform")
+)]
+impl KeyringThread {
+    fn start() -> Result<Self, StoreError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                for job in queue {
+                    job();
+                }
+            })
+            .map_err(|e| StoreError(format!("cannot start the keyring thread: {e}")))?;
+        Ok(Self {
+            jobs: std::sync::Mutex::new(jobs),
         })
-        .map_err(|e| StoreError(format!("cannot start a keyring call: {e}")))?;
-    receiver.recv_timeout(KEYRING_DEADLINE).unwrap_or_else(|_| {
-        Err(StoreError(format!(
-            "the keyring did not answer {what} within {} s (is it locked, waiting for a prompt?)",
-            KEYRING_DEADLINE.as_secs()
-        )))
-    })
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        what: &str,
+        call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = sender.send(call());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| StoreError("the keyring thread failed".into()))?
+            .send(job)
+            .map_err(|_| StoreError("the keyring thread has stopped".into()))?;
+        receiver.recv_timeout(KEYRING_DEADLINE).unwrap_or_else(|_| {
+            Err(StoreError(format!(
+                "the keyring did not answer {what} within {} s (is it locked, waiting for a prompt?)",
+                KEYRING_DEADLINE.as_secs()
+            )))
+        })
+    }
 }
 
 #[cfg(any(target_os = "linux", windows, target_os = "macos"))]
 mod keyring_impl {
-    use super::{with_deadline, SecretStore, StoreError, KEYRING_ACCOUNT, KEYRING_SERVICE};
+    use super::{KeyringThread, SecretStore, StoreError, KEYRING_ACCOUNT, KEYRING_SERVICE};
 
-    pub struct Keyring;
+    pub struct Keyring {
+        thread: KeyringThread,
+    }
 
     fn entry() -> Result<keyring::Entry, StoreError> {
         keyring::Entry::new(KEYRING_SERVICE, KEYRING_ACCOUNT)
@@ -92,8 +131,9 @@ mod keyring_impl {
     impl Keyring {
         /// A keyring that answered a read.
         pub fn open() -> Result<Self, StoreError> {
-            with_deadline("a first read", load)?;
-            Ok(Self)
+            let thread = KeyringThread::start()?;
+            thread.call("a first read", load)?;
+            Ok(Self { thread })
         }
     }
 
@@ -103,12 +143,12 @@ mod keyring_impl {
         }
 
         fn load(&self) -> Result<Option<String>, StoreError> {
-            with_deadline("a read", load)
+            self.thread.call("a read", load)
         }
 
         fn save(&self, text: &str) -> Result<(), StoreError> {
             let text = zeroize::Zeroizing::new(text.to_owned());
-            with_deadline("a write", move || {
+            self.thread.call("a write", move || {
                 entry()?
                     .set_password(&text)
                     .map_err(|e| StoreError(e.to_string()))
@@ -116,10 +156,11 @@ mod keyring_impl {
         }
 
         fn clear(&self) -> Result<(), StoreError> {
-            with_deadline("a delete", || match entry()?.delete_credential() {
-                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-                Err(e) => Err(StoreError(e.to_string())),
-            })
+            self.thread
+                .call("a delete", || match entry()?.delete_credential() {
+                    Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                    Err(e) => Err(StoreError(e.to_string())),
+                })
         }
     }
 }
@@ -136,5 +177,37 @@ mod keyring_impl {
                 "certauth has no keyring support on this platform".into(),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyring_calls_run_in_order_and_a_slow_one_times_out_without_reordering() {
+        let thread = KeyringThread::start().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let first = std::sync::Arc::clone(&log);
+        let second = std::sync::Arc::clone(&log);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                thread
+                    .call("a write", move || {
+                        std::thread::sleep(Duration::from_millis(200));
+                        first.lock().unwrap().push("write");
+                        Ok(())
+                    })
+                    .unwrap();
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            thread
+                .call("a delete", move || {
+                    second.lock().unwrap().push("delete");
+                    Ok(())
+                })
+                .unwrap();
+        });
+        assert_eq!(*log.lock().unwrap(), ["write", "delete"]);
     }
 }

@@ -107,15 +107,26 @@ impl Client {
     /// `sign-in` with `params`, answering every PIN question with `pin`: the final response and
     /// the questions asked on the way.
     pub fn sign_in(&mut self, params: Value, pin: &str) -> (Value, Vec<Value>) {
+        self.sign_in_after(params, &[], pin)
+    }
+
+    /// As [`Self::sign_in`], sending `stray` lines (answers to no question) right after the
+    /// request.
+    pub fn sign_in_after(
+        &mut self,
+        params: Value,
+        stray: &[Value],
+        pin: &str,
+    ) -> (Value, Vec<Value>) {
+        let request = json!({"id": "s", "method": "sign-in", "params": params});
         self.writer
-            .write_all(
-                format!(
-                    "{}\n",
-                    json!({"id": "s", "method": "sign-in", "params": params})
-                )
-                .as_bytes(),
-            )
+            .write_all(format!("{request}\n").as_bytes())
             .unwrap();
+        for line in stray {
+            self.writer
+                .write_all(format!("{line}\n").as_bytes())
+                .unwrap();
+        }
         let mut questions = Vec::new();
         loop {
             let message = self.next_line();

@@ -35,9 +35,39 @@ pub enum CallError {
 #[cfg(unix)]
 type Stream = std::os::unix::net::UnixStream;
 
+/// Connects to the agent socket at `path`, making sure the process serving it runs as this user
+/// before anything (a PIN, say) is sent.
 #[cfg(unix)]
 fn open(path: &Path) -> std::io::Result<Stream> {
-    Stream::connect(path)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let (stream, peer) = runtime.block_on(async {
+        let stream = tokio::net::UnixStream::connect(path).await?;
+        let peer = stream.peer_cred()?;
+        Ok::<_, std::io::Error>((stream.into_std()?, peer))
+    })?;
+    stream.set_nonblocking(false)?;
+    let me = own_uid()?;
+    if peer.uid() != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "the process serving {} runs as uid {}, not as you (uid {me}); nothing was sent",
+                path.display(),
+                peer.uid()
+            ),
+        ));
+    }
+    Ok(stream)
+}
+
+/// This process's effective uid: the owner of a file it creates (std has no getuid, and
+/// certauth has no unsafe code).
+#[cfg(unix)]
+pub fn own_uid() -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(tempfile::tempfile()?.metadata()?.uid())
 }
 
 /// No agent API without Unix sockets (yet): nothing to connect to.

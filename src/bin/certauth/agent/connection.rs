@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc};
-use zeroize::Zeroizing;
 
+use super::lines::{ClientLines, Line, TooLong};
 use super::Agent;
+use certauth::picker::remembered::endpoint_key;
 
 /// The longest request line accepted; a longer one ends the connection.
-const MAX_REQUEST: u64 = 64 * 1024;
+const MAX_REQUEST: usize = 64 * 1024;
 /// The methods this agent answers.
 pub const METHODS: &[&str] = &["status", "list", "sign-in", "forget", "lock", "subscribe"];
 
@@ -44,33 +45,25 @@ pub async fn serve(listener: UnixListener, agent: Arc<Agent>) -> anyhow::Result<
     Ok(())
 }
 
-/// A line from the client: its bytes (wiped when dropped: a line may carry a PIN).
-type Line = Zeroizing<Vec<u8>>;
-
 /// Reads one request line; `None` at the end of the stream. A line over the limit is an error
 /// answer, already sent.
 async fn read_line(
-    reader: &mut BufReader<OwnedReadHalf>,
+    lines: &mut ClientLines,
     writer: &mut OwnedWriteHalf,
 ) -> anyhow::Result<Option<Line>> {
-    let mut line = Zeroizing::new(Vec::new());
-    let read = reader
-        .take(MAX_REQUEST + 1)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if read == 0 {
-        return Ok(None);
+    match lines.next().await? {
+        None => Ok(None),
+        Some(Ok(line)) => Ok(Some(line)),
+        Some(Err(TooLong)) => {
+            let refusal = error_response(
+                &Value::Null,
+                "requestTooLarge",
+                &format!("a request line may be at most {MAX_REQUEST} bytes"),
+            );
+            writer.write_all(refusal.as_bytes()).await?;
+            anyhow::bail!("request too large");
+        }
     }
-    if line.len() as u64 > MAX_REQUEST {
-        let refusal = error_response(
-            &Value::Null,
-            "requestTooLarge",
-            &format!("a request line may be at most {MAX_REQUEST} bytes"),
-        );
-        writer.write_all(refusal.as_bytes()).await?;
-        anyhow::bail!("request too large");
-    }
-    Ok(Some(line))
 }
 
 /// Serves one client: its user is checked by peer credentials, then each request line gets one
@@ -92,7 +85,7 @@ async fn connection(stream: UnixStream, agent: Arc<Agent>) -> anyhow::Result<()>
         writer.write_all(refusal.as_bytes()).await?;
         return Ok(());
     }
-    let mut reader = BufReader::new(reader);
+    let mut reader = ClientLines::new(reader, MAX_REQUEST);
     while let Some(line) = read_line(&mut reader, &mut writer).await? {
         match respond(&line, &agent).await {
             Reply::Line(response) => writer.write_all(response.as_bytes()).await?,
@@ -120,10 +113,9 @@ enum Reply {
 /// Sends events to a subscriber until it hangs up (or says anything more).
 async fn stream_events(
     mut events: broadcast::Receiver<String>,
-    mut reader: BufReader<OwnedReadHalf>,
+    mut reader: ClientLines,
     mut writer: OwnedWriteHalf,
 ) -> anyhow::Result<()> {
-    let mut ignored = [0u8; 1];
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -134,7 +126,7 @@ async fn stream_events(
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
-            _ = reader.read(&mut ignored) => return Ok(()),
+            _ = reader.closed() => return Ok(()),
         }
     }
 }
@@ -146,7 +138,7 @@ async fn converse(
     agent: &Arc<Agent>,
     id: Value,
     params: Value,
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut ClientLines,
     writer: &mut OwnedWriteHalf,
 ) -> anyhow::Result<()> {
     let (questions, mut asked) = mpsc::unbounded_channel::<String>();
@@ -222,7 +214,7 @@ async fn respond(line: &[u8], agent: &Arc<Agent>) -> Reply {
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let params = request.get("params").cloned().unwrap_or(json!({}));
     let result = match request.get("method").and_then(Value::as_str) {
-        Some("status") => Ok(status(agent)),
+        Some("status") => status(agent).await,
         Some("list") => list(agent, &params).await,
         Some("forget") => forget(agent, &params).await,
         Some("lock") => lock(agent).await,
@@ -250,16 +242,21 @@ async fn respond(line: &[u8], agent: &Arc<Agent>) -> Reply {
     })
 }
 
-fn status(agent: &Agent) -> Value {
-    json!({
+async fn status(agent: &Arc<Agent>) -> Result<Value, Failure> {
+    let held = Arc::clone(agent);
+    // The sessions' lock may be held through a slow keyring call.
+    let sessions = tokio::task::spawn_blocking(move || held.sessions.describe())
+        .await
+        .map_err(|e| ("internal", format!("status failed: {e}")))?;
+    Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
         "socket": agent.socket,
         "uptimeSeconds": agent.started.elapsed().as_secs(),
         "methods": METHODS,
         "lockOnRemoval": agent.lock_on_removal,
-        "sessions": agent.sessions.describe(),
-    })
+        "sessions": sessions,
+    }))
 }
 
 /// `list`: what `certauth list --json` prints (`params.all` as `--all`).
@@ -267,9 +264,7 @@ async fn list(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
     let all = optional_bool(params, "all")?;
     let agent = Arc::clone(agent);
     tokio::task::spawn_blocking(move || {
-        let scan = agent
-            .scan()
-            .ok_or(("internal", "an earlier scan failed".to_owned()))?;
+        let scan = agent.scan();
         let pcsc = certauth::reader::status();
         Ok(crate::list::to_json(
             &pcsc,
@@ -288,10 +283,10 @@ async fn list(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
 async fn forget(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
     let endpoint = match params.get("url") {
         None | Some(Value::Null) => None,
-        Some(Value::String(url)) => Some(certauth::picker::remembered::endpoint_key(
-            &reqwest::Url::parse(url)
+        Some(Value::String(url)) => Some(
+            reqwest::Url::parse(url)
                 .map_err(|e| ("badRequest", format!("`url` is not a URL: {e}")))?,
-        )),
+        ),
         Some(_) => return Err(("badRequest", "`url` must be a string".to_owned())),
     };
     let username = match params.get("username") {
@@ -301,12 +296,22 @@ async fn forget(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
     };
     let agent = Arc::clone(agent);
     tokio::task::spawn_blocking(move || {
+        let sign_in_url = endpoint
+            .as_ref()
+            .map(|url| certauth::signin::protocol::sign_in_url(url).to_string());
         let dropped = agent
             .sessions
-            .forget(endpoint.as_deref(), username.as_deref());
-        let choices = crate::signin::forget_choices(endpoint.as_deref())
-            .map_err(|e| ("internal", format!("{e:#}")))?;
-        Ok(json!({ "signIns": dropped.sign_ins, "certificateChoices": choices }))
+            .forget(sign_in_url.as_deref(), username.as_deref());
+        // Choices are remembered per endpoint and user; forgetting one user's would need more
+        // than the store offers, so a request naming a user leaves choices alone.
+        let choices = match username {
+            None => crate::signin::forget_choices(endpoint.as_ref().map(endpoint_key).as_deref())
+                .map_err(|e| ("internal", format!("{e:#}")))?,
+            Some(_) => 0,
+        };
+        let mut result = dropped.to_json();
+        result["certificateChoices"] = json!(choices);
+        Ok(result)
     })
     .await
     .map_err(|e| ("internal", format!("forgetting failed: {e}")))?
@@ -318,7 +323,7 @@ async fn lock(agent: &Arc<Agent>) -> Result<Value, Failure> {
     let dropped = tokio::task::spawn_blocking(move || agent.sessions.lock())
         .await
         .map_err(|e| ("internal", format!("locking failed: {e}")))?;
-    Ok(json!({ "signIns": dropped.sign_ins, "logins": dropped.logins }))
+    Ok(dropped.to_json())
 }
 
 /// A boolean parameter that may be left out (false).

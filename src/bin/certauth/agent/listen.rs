@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 
-use crate::agent_client::default_socket;
+use crate::agent_client::{default_socket, own_uid};
 use tokio::net::UnixListener;
 
 /// A listening socket and what the agent needs to know of it.
 pub struct Listening {
     pub listener: UnixListener,
     pub path: PathBuf,
-    /// The uid that owns the socket: the only peer served.
+    /// The uid this agent runs as: the only peer served.
     pub owner: u32,
     /// Whether systemd made the socket (and so removes it).
     pub activated: bool,
@@ -29,7 +29,7 @@ pub fn listen(socket: Option<&Path>) -> anyhow::Result<Listening> {
         None => default_socket()?,
     };
     let listener = bind(&path)?;
-    let owner = std::fs::metadata(&path)?.uid();
+    let owner = own_uid().context("cannot tell which user this agent runs as")?;
     Ok(Listening {
         listener,
         path,
@@ -56,6 +56,14 @@ fn activated() -> anyhow::Result<Option<Listening>> {
         .to_owned();
     let metadata = std::fs::metadata(&path)
         .with_context(|| format!("cannot inspect the passed socket {}", path.display()))?;
+    let owner = own_uid().context("cannot tell which user this agent runs as")?;
+    if metadata.uid() != owner {
+        return Err(anyhow!(
+            "the socket passed by systemd, {}, belongs to uid {}, not to this agent's user (uid {owner})",
+            path.display(),
+            metadata.uid()
+        ));
+    }
     // Connecting to a Unix socket takes write permission on it.
     if metadata.mode() & 0o022 != 0 {
         return Err(anyhow!(
@@ -67,7 +75,7 @@ fn activated() -> anyhow::Result<Option<Listening>> {
     Ok(Some(Listening {
         listener: UnixListener::from_std(listener)?,
         path,
-        owner: metadata.uid(),
+        owner,
         activated: true,
     }))
 }

@@ -5,6 +5,7 @@
 //! stream of events to subscribers, for the user who runs it and no one else.
 
 mod connection;
+mod lines;
 mod listen;
 mod sessions;
 mod signin;
@@ -36,7 +37,7 @@ pub struct Agent {
     /// Cached sign-ins and held token logins.
     sessions: Sessions,
     socket: PathBuf,
-    /// The uid that owns the socket: the only peer served.
+    /// The uid this agent runs as: the only peer served.
     owner: u32,
     started: Instant,
     /// Reader, card, token and sign-in events, as JSON lines.
@@ -54,16 +55,20 @@ struct Scan {
 }
 
 impl Agent {
-    /// Scans every token, taking its turn with other scans; `None` if an earlier scan panicked.
-    fn scan(&self) -> Option<Scan> {
-        let mut reports = self.reports.lock().ok()?;
+    /// Scans every token, taking its turn with other scans. (A scan that panicked left the
+    /// reports as they were before it, so the next one goes on from them.)
+    fn scan(&self) -> Scan {
+        let mut reports = self
+            .reports
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let options = ScanOptions::default();
         let tokens = inventory::scan(&self.modules, &mut reports, &options);
-        Some(Scan {
+        Scan {
             reports: reports.clone(),
             tokens,
             now: options.now,
-        })
+        }
     }
 
     /// Sends an event to every subscriber.
@@ -96,14 +101,12 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         });
         if lock_on_removal && !agent.sessions.is_empty() {
             // Sign-ins kept from an earlier run: the cards that made them may have gone since.
-            if let Some(scan) = agent.scan() {
-                agent.sessions.tokens_seen(&scan.tokens);
-            }
+            agent.sessions.tokens_seen(&agent.scan().tokens);
         }
         let watching = Arc::clone(&agent);
         std::thread::Builder::new()
             .name("pcsc-watch".into())
-            .spawn(move || watch(&watching))
+            .spawn(move || watch_or_exit(watching))
             .context("cannot start watching readers")?;
         println!("certauth agent listening on {}", listening.path.display());
         let served = connection::serve(listening.listener, agent).await;
@@ -142,7 +145,18 @@ fn open_cache(choice: SessionStoreChoice) -> SignInCache {
 
 /// Watches readers and cards for as long as the agent runs; after each card event the tokens
 /// are scanned again. Every event goes to the subscribers; a removed card's sign-ins and logins
-/// are dropped first.
+/// are dropped right after its event. Should this thread ever die (a panic in a scan), the
+/// agent drops everything it holds and exits rather than keep sign-ins no one watches over.
+fn watch_or_exit(agent: Arc<Agent>) {
+    let watching = Arc::clone(&agent);
+    let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || watch(&watching)));
+    if watched.is_err() {
+        agent.sessions.lock();
+        eprintln!("certauth agent: watching the readers failed; stopping");
+        std::process::exit(1);
+    }
+}
+
 fn watch(agent: &Agent) {
     let mut watcher = certauth::reader::Watcher::new();
     loop {
@@ -161,9 +175,7 @@ fn watch(agent: &Agent) {
             .any(certauth::reader::ReaderEvent::changes_cards)
         {
             tracing::debug!("scanning tokens after a card event");
-            let Some(scan) = agent.scan() else {
-                return;
-            };
+            let scan = agent.scan();
             tracing::debug!(tokens = scan.tokens.len(), "scanned");
             if agent.lock_on_removal {
                 agent.sessions.tokens_seen(&scan.tokens);

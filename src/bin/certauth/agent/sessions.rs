@@ -1,11 +1,14 @@
 //! What the agent holds between requests: cached sign-ins (persisted through the keyring) and
 //! token logins kept open for the next sign-in with the same certificate. Everything dropped is
 //! announced on the event stream (names only, never a token).
+//!
+//! Every method may wait for the keyring (or close PKCS#11 sessions): call them from blocking
+//! contexts, never on an async worker.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use certauth::signin::cache::{CachedSignIn, Dropped, SignInCache, Signer};
+use certauth::signin::cache::{CachedSignIn, Removal, SignInCache, Signer};
 use certauth::signin::PreparedClient;
 use certauth::token::inventory::TokenReport;
 use serde_json::{json, Value};
@@ -28,6 +31,9 @@ struct HeldLogin {
 struct Held {
     cache: SignInCache,
     logins: Vec<HeldLogin>,
+    /// Counts card removals and token scans: a sign-in that saw another value when it chose its
+    /// token may have lost the card since, so it is neither cached nor held.
+    generation: u64,
 }
 
 pub struct Sessions {
@@ -35,11 +41,24 @@ pub struct Sessions {
     events: broadcast::Sender<String>,
 }
 
-/// How many of each were dropped.
-#[derive(Debug, Default, Clone, Copy)]
+/// What a drop did.
+#[derive(Debug, Default, Clone)]
 pub struct DropCount {
     pub sign_ins: usize,
     pub logins: usize,
+    /// Why the keyring could not be updated, if it could not (the entries left memory anyway).
+    pub store_error: Option<String>,
+}
+
+impl DropCount {
+    /// The `forget` and `lock` result fields.
+    pub fn to_json(&self) -> Value {
+        let mut value = json!({ "signIns": self.sign_ins, "logins": self.logins });
+        if let Some(error) = &self.store_error {
+            value["storeError"] = json!(error);
+        }
+        value
+    }
 }
 
 impl Sessions {
@@ -48,6 +67,7 @@ impl Sessions {
             held: Mutex::new(Held {
                 cache,
                 logins: Vec::new(),
+                generation: 0,
             }),
             events,
         }
@@ -74,6 +94,11 @@ impl Sessions {
         })
     }
 
+    /// The current generation, to hand back to [`Self::keep`].
+    pub fn generation(&self) -> u64 {
+        self.held().generation
+    }
+
     /// The cached sign-in for `endpoint` and `username` made with a certificate `accepts` allows.
     pub fn cached(
         &self,
@@ -81,26 +106,44 @@ impl Sessions {
         username: &str,
         accepts: impl Fn(&Signer) -> bool,
     ) -> Option<CachedSignIn> {
-        let mut held = self.held();
-        match held
-            .cache
-            .get(endpoint, username, time::OffsetDateTime::now_utc(), accepts)
-        {
-            Ok((found, dropped)) => {
-                self.announce_sign_ins(&dropped);
-                found
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the sign-in cache could not be updated");
-                None
-            }
-        }
+        let (found, expired) =
+            self.held()
+                .cache
+                .get(endpoint, username, time::OffsetDateTime::now_utc(), accepts);
+        self.announce("expired", expired);
+        found
     }
 
-    /// Caches a sign-in (a keyring failure is logged; the entry stays in memory).
-    pub fn cache(&self, entry: CachedSignIn) {
-        if let Err(e) = self.held().cache.insert(entry) {
+    /// Caches a successful sign-in and holds its login (unless its client keeps a PIN in
+    /// memory), if no card was removed and no scan ran since `generation`. A keyring failure is
+    /// logged; the entry stays in memory.
+    pub fn keep(
+        &self,
+        generation: u64,
+        entry: CachedSignIn,
+        settings: ClientSettings,
+        client: Arc<PreparedClient>,
+    ) {
+        let mut held = self.held();
+        if held.generation != generation {
+            tracing::info!(
+                endpoint = %entry.endpoint,
+                "a card was removed or the tokens rescanned during the sign-in; it is not cached"
+            );
+            return;
+        }
+        let signer = entry.signer.clone();
+        if let Err(e) = held.cache.insert(entry) {
             tracing::warn!(error = %e, "the sign-in could not be saved to the keyring; it is cached in memory only");
+        }
+        if !client.holds_pin() {
+            held.logins
+                .retain(|l| !(l.signer == signer && l.settings == settings));
+            held.logins.push(HeldLogin {
+                signer,
+                settings,
+                client,
+            });
         }
     }
 
@@ -117,37 +160,18 @@ impl Sessions {
             .map(|l| Arc::clone(&l.client))
     }
 
-    /// Keeps a login open for later sign-ins, unless its client holds a PIN in memory.
-    pub fn hold_login(
-        &self,
-        signer: Signer,
-        settings: ClientSettings,
-        client: Arc<PreparedClient>,
-    ) {
-        if client.holds_pin() {
-            return;
-        }
-        let mut held = self.held();
-        held.logins
-            .retain(|l| !(l.signer == signer && l.settings == settings));
-        held.logins.push(HeldLogin {
-            signer,
-            settings,
-            client,
-        });
-    }
-
     /// Closes the held login `signer` used, after a sign-in with it failed.
     pub fn release_login(&self, signer: &Signer) {
-        self.drop_where("signInFailed", |_| Ok(Vec::new()), |s| s == signer);
+        self.drop_where("signInFailed", false, |_| None, |s| s == signer);
     }
 
     /// A card left `reader`: its sign-ins and logins go at once.
     pub fn card_removed(&self, reader: &str) {
         self.drop_where(
             "cardRemoved",
-            |c| c.drop_reader(reader),
-            |s| s.reader == reader,
+            true,
+            |c| Some(c.drop_reader(reader)),
+            |s| s.was_in(reader),
         );
     }
 
@@ -155,68 +179,82 @@ impl Sessions {
     pub fn tokens_seen(&self, tokens: &[TokenReport]) {
         self.drop_where(
             "tokenGone",
-            |c| c.drop_absent(tokens),
+            true,
+            |c| Some(c.drop_absent(tokens)),
             |s| !tokens.iter().any(|t| s.is_on(t)),
         );
     }
 
     /// Drops the sign-ins for `endpoint` and `username` (each if given).
     pub fn forget(&self, endpoint: Option<&str>, username: Option<&str>) -> DropCount {
-        self.drop_where("forgotten", |c| c.forget(endpoint, username), |_| false)
+        self.drop_where(
+            "forgotten",
+            false,
+            |c| Some(c.forget(endpoint, username)),
+            |_| false,
+        )
     }
 
     /// Drops every sign-in and closes every held login.
     pub fn lock(&self) -> DropCount {
-        self.drop_where("locked", SignInCache::lock, |_| true)
+        self.drop_where("locked", false, |c| Some(c.lock()), |_| true)
     }
 
+    /// Drops the sign-ins `drop_sign_ins` removes and the logins `drops_login` names, and
+    /// announces both; with `new_generation`, sign-ins still under way are not kept.
     fn drop_where(
         &self,
         reason: &str,
-        drop_sign_ins: impl FnOnce(
-            &mut SignInCache,
-        )
-            -> Result<Vec<Dropped>, certauth::signin::secret_store::StoreError>,
+        new_generation: bool,
+        drop_sign_ins: impl FnOnce(&mut SignInCache) -> Option<Removal>,
         drops_login: impl Fn(&Signer) -> bool,
     ) -> DropCount {
         let mut held = self.held();
-        let dropped = drop_sign_ins(&mut held.cache).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "the keyring could not be updated after dropping sign-ins");
-            Vec::new()
-        });
+        if new_generation {
+            held.generation += 1;
+        }
+        let removal = drop_sign_ins(&mut held.cache);
         let (closed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut held.logins)
             .into_iter()
             .partition(|l| drops_login(&l.signer));
         held.logins = kept;
         drop(held);
-        self.announce_sign_ins(&dropped);
+        let mut count =
+            removal.map_or_else(DropCount::default, |removal| self.announce(reason, removal));
+        count.logins = closed.len();
         for login in &closed {
             self.emit(&json!({
                 "event": "loginClosed",
-                "token": login.signer.token_label,
+                "tokenLabel": login.signer.token_label,
                 "reader": login.signer.reader,
                 "reason": reason,
             }));
         }
         // Dropping the clients closes their PKCS#11 sessions, which logs the tokens out.
-        let count = DropCount {
-            sign_ins: dropped.len(),
-            logins: closed.len(),
-        };
         drop(closed);
         count
     }
 
-    fn announce_sign_ins(&self, dropped: &[Dropped]) {
-        for d in dropped {
-            tracing::info!(endpoint = %d.endpoint, username = %d.username, reason = d.reason.as_str(), "dropped a cached sign-in");
+    /// Announces the dropped sign-ins of `removal`, and counts them.
+    fn announce(&self, reason: &str, removal: Removal) -> DropCount {
+        for d in &removal.dropped {
+            tracing::info!(endpoint = %d.endpoint, username = %d.username, reason, "dropped a cached sign-in");
             self.emit(&json!({
                 "event": "signInDropped",
                 "endpoint": d.endpoint,
                 "username": d.username,
-                "token": d.signer.token_label,
+                "tokenLabel": d.signer.token_label,
                 "reason": d.reason.as_str(),
             }));
+        }
+        let store_error = removal.saved.err().map(|e| {
+            tracing::warn!(error = %e, "the keyring could not be updated after dropping sign-ins");
+            e.to_string()
+        });
+        DropCount {
+            sign_ins: removal.dropped.len(),
+            logins: 0,
+            store_error,
         }
     }
 

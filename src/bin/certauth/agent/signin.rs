@@ -13,7 +13,7 @@ use certauth::picker::terminal::{PickerError, PickerRow};
 use certauth::pin::login::{FinalTry, PinPrompt, PinPromptError, PinRequest};
 use certauth::signin::cache::{answer_expiry, CachedSignIn, Signer};
 use certauth::signin::error::SignInError;
-use certauth::signin::protocol::SignInAnswer;
+use certauth::signin::protocol::{sign_in_url, SignInAnswer};
 use certauth::signin::select::{self, Chooser, SelectOptions};
 use certauth::signin::{self as flow, ClientOptions, PreparedClient};
 use secrecy::SecretString;
@@ -69,34 +69,24 @@ pub async fn sign_in(
     questions: UnboundedSender<String>,
     answers: Receiver<Value>,
 ) -> Result<Value, Failure> {
-    let params: Params = serde_path_to_error::deserialize(params)
-        .map_err(|e| ("badRequest", format!("sign-in parameters: {e}")))?;
-    let url = reqwest::Url::parse(&params.url)
-        .map_err(|e| ("badRequest", format!("`url` is not a URL: {e}")))?;
-    if url.scheme() != "https" {
-        return Err(("badRequest", "`url` must be an https URL".to_owned()));
-    }
-    if params.username.trim().is_empty() {
-        return Err(("badRequest", "`username` is empty".to_owned()));
-    }
-    let choice = match &params.cert {
-        Some(text) => Some(
-            text.parse::<CertChoice>()
-                .map_err(|e| ("badRequest", e.to_string()))?,
-        ),
-        None => None,
-    };
-    let endpoint = endpoint_key(&url);
-
-    if !params.fresh {
-        let wanted = |signer: &Signer| {
-            choice.as_ref().is_none_or(|c| {
-                c.matches_identified(&signer.certificate_uri, &signer.certificate_sha256)
+    let request = Request::parse(params)?;
+    if !request.params.fresh {
+        let cached = {
+            let agent = Arc::clone(&agent);
+            let (endpoint, username) = (request.endpoint.clone(), request.params.username.clone());
+            let choice = request.choice.clone();
+            blocking(move || {
+                agent.sessions.cached(&endpoint, &username, |signer| {
+                    choice.as_ref().is_none_or(|c| {
+                        c.matches_identified(&signer.certificate_uri, &signer.certificate_sha256)
+                    })
+                })
             })
+            .await?
         };
-        if let Some(cached) = agent.sessions.cached(&endpoint, &params.username, wanted) {
+        if let Some(cached) = cached {
             agent.emit(&sign_in_event(
-                &endpoint,
+                &request,
                 &cached.answer,
                 &cached.signer,
                 true,
@@ -105,76 +95,136 @@ pub async fn sign_in(
         }
     }
 
-    let settings = ClientSettings {
-        ca_file: params.ca_file.clone(),
-        chain_files: params.chain.clone(),
-    };
+    let request = Arc::new(request);
     let conversation = Conversation {
         id,
         questions,
         answers,
-        interactive: params.interactive,
+        interactive: request.params.interactive,
     };
-    let prepared = {
-        let agent = Arc::clone(&agent);
-        let endpoint = endpoint.clone();
-        let username = params.username.clone();
-        let final_try = if params.allow_final_try {
-            FinalTry::Allow
-        } else {
-            FinalTry::Refuse
-        };
-        let settings = settings.clone();
-        tokio::task::spawn_blocking(move || {
-            prepare(
-                &agent,
-                &endpoint,
-                &username,
-                choice,
-                final_try,
-                &settings,
-                conversation,
-            )
-        })
-        .await
-        .map_err(|e| ("internal", format!("the sign-in failed: {e}")))??
-    };
-
-    let answer = match prepared.client.sign_in(&url, &params.username).await {
+    let (mut prepared, conversation) =
+        prepare_blocking(&agent, &request, conversation, true).await?;
+    let mut outcome = prepared
+        .client
+        .sign_in(&request.url, &request.params.username)
+        .await;
+    if outcome.is_err() && prepared.reused {
+        // A held login can go stale (a card pulled and put back with lock-on-removal off): drop
+        // it and log in afresh, once.
+        release_login(&agent, &prepared.signer).await;
+        (prepared, _) = prepare_blocking(&agent, &request, conversation, false).await?;
+        outcome = prepared
+            .client
+            .sign_in(&request.url, &request.params.username)
+            .await;
+    }
+    let answer = match outcome {
         Ok(answer) => answer,
         Err(e) => {
-            agent.sessions.release_login(&prepared.signer);
+            release_login(&agent, &prepared.signer).await;
             return Err(failure(e));
         }
     };
-    agent.emit(&sign_in_event(&endpoint, &answer, &prepared.signer, false));
+    agent.emit(&sign_in_event(&request, &answer, &prepared.signer, false));
     if answer.succeeded() {
+        if request.params.remember {
+            if let Some(choice) = &prepared.remember {
+                let endpoint = endpoint_key(&request.url);
+                crate::signin::remember_choice(&endpoint, &request.params.username, choice.clone());
+            }
+        }
         match answer_expiry(&answer) {
             Some(expires) => {
                 let entry = CachedSignIn {
-                    endpoint: endpoint.clone(),
-                    username: params.username.clone(),
+                    endpoint: request.endpoint.clone(),
+                    username: request.params.username.clone(),
                     answer: answer.clone(),
                     expires,
                     signer: prepared.signer.clone(),
                 };
                 let agent = Arc::clone(&agent);
-                let _ = tokio::task::spawn_blocking(move || agent.sessions.cache(entry)).await;
+                let client = Arc::clone(&prepared.client);
+                let (generation, settings) = (prepared.generation, request.settings.clone());
+                blocking(move || agent.sessions.keep(generation, entry, settings, client)).await?;
             }
-            None => tracing::warn!(%endpoint, "the answer has no expiresAt, so it is not cached"),
+            None => tracing::warn!(
+                endpoint = %request.endpoint,
+                "the answer has no expiresAt, so it is not cached"
+            ),
         }
-        if params.remember {
-            if let Some(choice) = &prepared.remember {
-                crate::signin::remember_choice(&endpoint, &params.username, choice.clone());
-            }
-        }
-        agent.sessions.hold_login(
-            prepared.signer.clone(),
-            settings,
-            Arc::clone(&prepared.client),
-        );
     }
     Ok(result(answer, &prepared.signer, false))
+}
+
+/// A checked `sign-in` request.
+struct Request {
+    params: Params,
+    url: reqwest::Url,
+    /// What cached sign-ins are filed under: the URL the sign-in is posted to, so two verifiers
+    /// behind one host never share one.
+    endpoint: String,
+    choice: Option<CertChoice>,
+    settings: ClientSettings,
+}
+
+impl Request {
+    fn parse(params: Value) -> Result<Self, Failure> {
+        let params: Params = serde_path_to_error::deserialize(params)
+            .map_err(|e| ("badRequest", format!("sign-in parameters: {e}")))?;
+        let url = reqwest::Url::parse(&params.url)
+            .map_err(|e| ("badRequest", format!("`url` is not a URL: {e}")))?;
+        if url.scheme() != "https" {
+            return Err(("badRequest", "`url` must be an https URL".to_owned()));
+        }
+        if params.username.trim().is_empty() {
+            return Err(("badRequest", "`username` is empty".to_owned()));
+        }
+        let choice = match &params.cert {
+            Some(text) => Some(
+                text.parse::<CertChoice>()
+                    .map_err(|e| ("badRequest", e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            endpoint: sign_in_url(&url).to_string(),
+            settings: ClientSettings {
+                ca_file: params.ca_file.clone(),
+                chain_files: params.chain.clone(),
+            },
+            params,
+            url,
+            choice,
+        })
+    }
+}
+
+/// Runs `work` on the blocking pool (it may wait for the keyring or a token).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ("internal", format!("the sign-in failed: {e}")))
+}
+
+async fn release_login(agent: &Arc<Agent>, signer: &Signer) {
+    let (agent, signer) = (Arc::clone(agent), signer.clone());
+    let _ = blocking(move || agent.sessions.release_login(&signer)).await;
+}
+
+/// [`prepare`] on the blocking pool; the conversation comes back for a second attempt.
+async fn prepare_blocking(
+    agent: &Arc<Agent>,
+    request: &Arc<Request>,
+    mut conversation: Conversation,
+    reuse_login: bool,
+) -> Result<(Prepared, Conversation), Failure> {
+    let (agent, request) = (Arc::clone(agent), Arc::clone(request));
+    blocking(move || {
+        prepare(&agent, &request, &mut conversation, reuse_login).map(|p| (p, conversation))
+    })
+    .await?
 }
 
 /// A client ready to sign in, and what it signs with.
@@ -183,34 +233,36 @@ struct Prepared {
     signer: Signer,
     /// The choice to remember, when the user made it now.
     remember: Option<certauth::picker::remembered::RememberedCertificate>,
+    /// Whether the client is a held login from an earlier sign-in.
+    reused: bool,
+    /// The sessions' generation before the tokens were scanned.
+    generation: u64,
 }
 
 /// Chooses the certificate and logs in to its token (or reuses a held login): the blocking part.
 fn prepare(
     agent: &Agent,
-    endpoint: &str,
-    username: &str,
-    choice: Option<CertChoice>,
-    final_try: FinalTry,
-    settings: &ClientSettings,
-    mut conversation: Conversation,
+    request: &Request,
+    conversation: &mut Conversation,
+    reuse_login: bool,
 ) -> Result<Prepared, Failure> {
-    let scan = agent
-        .scan()
-        .ok_or(("internal", "an earlier scan failed".to_owned()))?;
+    let generation = agent.sessions.generation();
+    let scan = agent.scan();
+    let endpoint = endpoint_key(&request.url);
+    let username = &request.params.username;
     let remembered = RememberedChoices::default_path()
         .and_then(|path| RememberedChoices::load(&path))
         .ok()
-        .and_then(|store| store.get(endpoint, username).cloned());
+        .and_then(|store| store.get(&endpoint, username).cloned());
     let auto_select_single = certauth::config::load()
         .map(|(config, _)| config.auto_select_single)
         .unwrap_or(true);
     let options = SelectOptions {
-        choice,
+        choice: request.choice.clone(),
         remembered,
         auto_select_single,
     };
-    let selection = select::select(&scan.tokens, &options, &mut conversation).map_err(failure)?;
+    let selection = select::select(&scan.tokens, &options, conversation).map_err(failure)?;
     let [candidate] = selection.candidates.as_slice() else {
         return Err((
             "noUsableCertificate",
@@ -239,25 +291,33 @@ fn prepare(
                 uri: cert.uri.clone(),
                 description: certauth::signin::identity::describe(info),
             });
-    if let Some(client) = agent.sessions.login_for(&info.sha256, settings) {
-        tracing::debug!(token = %token.label, "reusing a held login");
-        return Ok(Prepared {
-            client,
-            signer,
-            remember,
-        });
+    if reuse_login {
+        if let Some(client) = agent.sessions.login_for(&info.sha256, &request.settings) {
+            tracing::debug!(token = %token.label, "reusing a held login");
+            return Ok(Prepared {
+                client,
+                signer,
+                remember,
+                reused: true,
+                generation,
+            });
+        }
     }
     let client_options = ClientOptions {
-        ca_file: settings.ca_file.clone(),
-        chain_files: settings.chain_files.clone(),
-        final_try,
+        ca_file: request.settings.ca_file.clone(),
+        chain_files: request.settings.chain_files.clone(),
+        final_try: if request.params.allow_final_try {
+            FinalTry::Allow
+        } else {
+            FinalTry::Refuse
+        },
         timeout: None,
     };
     let client = flow::prepare(
         &agent.modules,
         &scan.tokens,
         &selection,
-        &mut conversation,
+        conversation,
         &client_options,
     )
     .map_err(failure)?;
@@ -268,6 +328,8 @@ fn prepare(
         client: Arc::new(client),
         signer,
         remember,
+        reused: false,
+        generation,
     })
 }
 
@@ -289,16 +351,16 @@ fn result(answer: SignInAnswer, signer: &Signer, cached: bool) -> Value {
 }
 
 /// The `signIn` event: who, where, how it went; never the token.
-fn sign_in_event(endpoint: &str, answer: &SignInAnswer, signer: &Signer, cached: bool) -> Value {
+fn sign_in_event(request: &Request, answer: &SignInAnswer, signer: &Signer, cached: bool) -> Value {
     json!({
         "event": "signIn",
-        "endpoint": endpoint,
-        "username": answer.user_principal_name,
+        "endpoint": request.endpoint,
+        "username": request.params.username,
         "status": answer.status,
         "authenticationStrength": answer.authentication_strength,
         "errorCode": answer.error_code,
         "cached": cached,
-        "token": signer.token_label,
+        "tokenLabel": signer.token_label,
     })
 }
 
@@ -319,12 +381,20 @@ struct Conversation {
 }
 
 impl Conversation {
-    /// Asks `question` (an object) and waits for the answer; `None` if the client left or did not
-    /// answer in time.
-    fn ask(&mut self, mut question: Value) -> Option<Value> {
+    /// Asks `question` (an object) and waits for an answer carrying `field` (others are stale
+    /// or stray, and skipped); `None` if the client left or did not answer in time.
+    fn ask(&mut self, mut question: Value, field: &str) -> Option<Value> {
         question["id"] = self.id.clone();
         self.questions.send(line_of(&question)).ok()?;
-        self.answers.recv_timeout(ANSWER_DEADLINE).ok()
+        let deadline = std::time::Instant::now() + ANSWER_DEADLINE;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            let answer = self.answers.recv_timeout(left).ok()?;
+            if answer.get(field).is_some() {
+                return Some(answer);
+            }
+            tracing::debug!(field, "skipped an answer to another question");
+        }
     }
 
     fn say(&mut self, message: &str) {
@@ -343,7 +413,7 @@ impl PinPrompt for Conversation {
             "warning": request.warning,
             "attempt": request.attempt,
         });
-        let Some(mut answer) = Conversation::ask(self, question) else {
+        let Some(mut answer) = Conversation::ask(self, question, "pin") else {
             return Err(PinPromptError(
                 "the client did not answer the PIN question".into(),
             ));
@@ -355,7 +425,7 @@ impl PinPrompt for Conversation {
             }
             Some(Value::Null) => Ok(None),
             _ => Err(PinPromptError(
-                "the answer to the PIN question has no `pin`".into(),
+                "the answer to the PIN question has no PIN string".into(),
             )),
         }
     }
@@ -365,7 +435,11 @@ impl PinPrompt for Conversation {
     }
 
     fn confirm_final_try(&mut self, token: &str) -> bool {
-        let answer = Conversation::ask(self, json!({ "ask": "confirmFinalTry", "token": token }));
+        let answer = Conversation::ask(
+            self,
+            json!({ "ask": "confirmFinalTry", "token": token }),
+            "confirm",
+        );
         answer.is_some_and(|a| a.get("confirm") == Some(&Value::Bool(true)))
     }
 
@@ -389,7 +463,7 @@ impl Chooser for Conversation {
             })
             .collect();
         let count = rows.len();
-        let answer = Conversation::ask(self, json!({ "ask": "choose", "rows": rows }))
+        let answer = Conversation::ask(self, json!({ "ask": "choose", "rows": rows }), "choice")
             .ok_or(PickerError::NoTerminal)?;
         match answer.get("choice") {
             Some(Value::Number(n)) => match n.as_u64().map(|n| n as usize) {
