@@ -12,6 +12,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc};
 
 use super::lines::{ClientLines, Line, TooLong};
+use super::signin::Answer;
 use super::Agent;
 use certauth::picker::remembered::endpoint_key;
 
@@ -142,7 +143,7 @@ async fn converse(
     writer: &mut OwnedWriteHalf,
 ) -> anyhow::Result<()> {
     let (questions, mut asked) = mpsc::unbounded_channel::<String>();
-    let (answers, answered) = std::sync::mpsc::channel::<Value>();
+    let (answers, answered) = std::sync::mpsc::channel::<Answer>();
     let mut running = tokio::spawn(super::signin::sign_in(
         Arc::clone(agent),
         id.clone(),
@@ -170,11 +171,11 @@ async fn converse(
                     // The client left: questions go unanswered, so the sign-in stops at the next.
                     return Ok(());
                 };
-                match serde_json::from_slice::<Value>(&line) {
-                    Ok(Value::Object(answer)) if !answer.contains_key("method") => {
-                        let _ = answers.send(Value::Object(answer));
+                match Answer::parse(&line) {
+                    Ok(answer) => {
+                        let _ = answers.send(answer);
                     }
-                    Ok(request) => {
+                    Err(Ok(request)) => {
                         let busy = error_response(
                             request.get("id").unwrap_or(&Value::Null),
                             "busy",
@@ -182,7 +183,7 @@ async fn converse(
                         );
                         writer.write_all(busy.as_bytes()).await?;
                     }
-                    Err(e) => {
+                    Err(Err(e)) => {
                         let bad = error_response(&Value::Null, "badRequest", &format!("not JSON: {e}"));
                         writer.write_all(bad.as_bytes()).await?;
                     }

@@ -20,7 +20,6 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
-use zeroize::Zeroizing;
 
 use super::connection::{line_of, Failure};
 use super::sessions::ClientSettings;
@@ -67,7 +66,7 @@ pub async fn sign_in(
     id: Value,
     params: Value,
     questions: UnboundedSender<String>,
-    answers: Receiver<Value>,
+    answers: Receiver<Answer>,
 ) -> Result<Value, Failure> {
     let request = Request::parse(params)?;
     if !request.params.fresh {
@@ -372,28 +371,82 @@ fn failure(error: SignInError) -> Failure {
     )
 }
 
+/// A client's answer to a question. A PIN answer is parsed straight into a secret, never into a
+/// JSON value whose string would linger unwiped.
+pub enum Answer {
+    Pin(Option<SecretString>),
+    Other(serde_json::Map<String, Value>),
+}
+
+/// `{"id": ..., "pin": "..." | null}` and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinLine {
+    #[serde(default, rename = "id")]
+    _id: Value,
+    /// Required (a `deserialize_with` field has no implicit default), `null` allowed.
+    #[serde(deserialize_with = "secret_or_null")]
+    pin: Option<SecretString>,
+}
+
+fn secret_or_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SecretString>, D::Error> {
+    Option::<SecretString>::deserialize(deserializer)
+}
+
+impl Answer {
+    /// The answer a line carries; `Err` with the parsed JSON when it is not an answer (a request,
+    /// or not an object), or with the parse error when it is not JSON.
+    pub fn parse(line: &[u8]) -> Result<Self, Result<Value, serde_json::Error>> {
+        if let Ok(pin_line) = serde_json::from_slice::<PinLine>(line) {
+            return Ok(Self::Pin(pin_line.pin));
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(answer)) if !answer.contains_key("method") => Ok(Self::Other(answer)),
+            Ok(other) => Err(Ok(other)),
+            Err(e) => Err(Err(e)),
+        }
+    }
+
+    fn answers(&self, field: &str) -> bool {
+        match self {
+            Self::Pin(_) => field == "pin",
+            Self::Other(answer) => answer.contains_key(field),
+        }
+    }
+}
+
 /// Questions to the client over the connection, and its answers.
 struct Conversation {
     id: Value,
     questions: UnboundedSender<String>,
-    answers: Receiver<Value>,
+    answers: Receiver<Answer>,
     interactive: bool,
 }
 
 impl Conversation {
     /// Asks `question` (an object) and waits for an answer carrying `field` (others are stale
     /// or stray, and skipped); `None` if the client left or did not answer in time.
-    fn ask(&mut self, mut question: Value, field: &str) -> Option<Value> {
+    fn ask(&mut self, mut question: Value, field: &str) -> Option<Answer> {
         question["id"] = self.id.clone();
         self.questions.send(line_of(&question)).ok()?;
         let deadline = std::time::Instant::now() + ANSWER_DEADLINE;
         loop {
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
             let answer = self.answers.recv_timeout(left).ok()?;
-            if answer.get(field).is_some() {
+            if answer.answers(field) {
                 return Some(answer);
             }
             tracing::debug!(field, "skipped an answer to another question");
+        }
+    }
+
+    /// Asks `question` and returns the value of `field` in the answer.
+    fn ask_for(&mut self, question: Value, field: &str) -> Option<Value> {
+        match Conversation::ask(self, question, field)? {
+            Answer::Other(mut answer) => answer.remove(field),
+            Answer::Pin(_) => None,
         }
     }
 
@@ -413,19 +466,13 @@ impl PinPrompt for Conversation {
             "warning": request.warning,
             "attempt": request.attempt,
         });
-        let Some(mut answer) = Conversation::ask(self, question, "pin") else {
-            return Err(PinPromptError(
-                "the client did not answer the PIN question".into(),
-            ));
-        };
-        match answer.get_mut("pin").map(Value::take) {
-            Some(Value::String(pin)) => {
-                let pin = Zeroizing::new(pin);
-                Ok(Some(SecretString::from(pin.as_str())))
-            }
-            Some(Value::Null) => Ok(None),
-            _ => Err(PinPromptError(
+        match Conversation::ask(self, question, "pin") {
+            Some(Answer::Pin(pin)) => Ok(pin),
+            Some(Answer::Other(_)) => Err(PinPromptError(
                 "the answer to the PIN question has no PIN string".into(),
+            )),
+            None => Err(PinPromptError(
+                "the client did not answer the PIN question".into(),
             )),
         }
     }
@@ -435,12 +482,11 @@ impl PinPrompt for Conversation {
     }
 
     fn confirm_final_try(&mut self, token: &str) -> bool {
-        let answer = Conversation::ask(
-            self,
+        let answer = self.ask_for(
             json!({ "ask": "confirmFinalTry", "token": token }),
             "confirm",
         );
-        answer.is_some_and(|a| a.get("confirm") == Some(&Value::Bool(true)))
+        answer == Some(Value::Bool(true))
     }
 
     fn notice(&mut self, message: &str) {
@@ -463,18 +509,55 @@ impl Chooser for Conversation {
             })
             .collect();
         let count = rows.len();
-        let answer = Conversation::ask(self, json!({ "ask": "choose", "rows": rows }), "choice")
+        let choice = self
+            .ask_for(json!({ "ask": "choose", "rows": rows }), "choice")
             .ok_or(PickerError::NoTerminal)?;
-        match answer.get("choice") {
-            Some(Value::Number(n)) => match n.as_u64().map(|n| n as usize) {
-                Some(index) if index < count => Ok(Some(index)),
-                _ => Ok(None),
-            },
+        match choice.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(index) if index < count => Ok(Some(index)),
             _ => Ok(None),
         }
     }
 
     fn notice(&mut self, message: &str) {
         self.say(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn pin_of(line: &str) -> Option<String> {
+        match Answer::parse(line.as_bytes()) {
+            Ok(Answer::Pin(pin)) => pin.map(|p| p.expose_secret().to_owned()),
+            _ => panic!("{line} is not a PIN answer"),
+        }
+    }
+
+    #[test]
+    fn pin_answers_parse_into_secrets_and_other_lines_do_not() {
+        assert_eq!(pin_of(r#"{"id":7,"pin":"1234"}"#).as_deref(), Some("1234"));
+        assert_eq!(pin_of(r#"{"pin":"12\"34"}"#).as_deref(), Some("12\"34"));
+        assert_eq!(pin_of(r#"{"id":"s","pin":null}"#), None);
+        for other in [
+            r#"{"id":7}"#,
+            r#"{"id":7,"choice":1}"#,
+            r#"{"id":7,"pin":5}"#,
+        ] {
+            assert!(
+                matches!(Answer::parse(other.as_bytes()), Ok(Answer::Other(_))),
+                "{other}"
+            );
+        }
+        assert!(matches!(
+            Answer::parse(br#"{"id":1,"method":"status"}"#),
+            Err(Ok(_))
+        ));
+        assert!(matches!(Answer::parse(b"[1]"), Err(Ok(_))));
+        assert!(matches!(Answer::parse(b"{not json"), Err(Err(_))));
     }
 }
