@@ -316,40 +316,71 @@ fn the_agent_never_spends_the_final_try_and_says_when_the_pin_is_blocked() {
     );
 }
 
-/// A loopback TCP proxy for one connection that holds the server's first flight (in TLS 1.3,
-/// everything up to its Finished) until released: the client has logged in by then, and signs
-/// CertificateVerify only once the flight arrives.
+/// What a [`HoldingProxy`] holds back until released.
+#[derive(Clone, Copy)]
+enum Hold {
+    /// The server's first flight (in TLS 1.3, everything up to its Finished): the client has
+    /// logged in by then, and signs CertificateVerify only once the flight arrives.
+    ServerFirstFlight,
+    /// Everything the client sends after its ClientHello: its certificate, the CertificateVerify
+    /// it has just signed, and its request. The server answers only once released.
+    ClientAfterHello,
+}
+
+/// A loopback TCP proxy for one connection that holds part of the handshake until released.
 struct HoldingProxy {
     port: u16,
-    /// Says that the server's flight is held.
+    /// Says that the bytes are held.
     held: mpsc::Receiver<()>,
     release: mpsc::Sender<()>,
 }
 
 impl HoldingProxy {
-    fn start(upstream: std::net::SocketAddr) -> Self {
+    fn start(upstream: &str, hold: Hold) -> Self {
+        let upstream: reqwest::Url = upstream.parse().unwrap();
+        let upstream = format!("127.0.0.1:{}", upstream.port().unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (held_tx, held) = mpsc::channel();
         let (release, release_rx) = mpsc::channel::<()>();
         std::thread::spawn(move || {
-            let (mut client, _) = listener.accept().unwrap();
-            let mut server = TcpStream::connect(upstream).unwrap();
-            let (mut client_in, mut server_out) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
-            let mut flight = vec![0; 64 * 1024];
-            let n = server.read(&mut flight).unwrap();
+            let (client, _) = listener.accept().unwrap();
+            let server = TcpStream::connect(upstream).unwrap();
+            // `from` is the side held back; the other direction flows freely.
+            let (mut from, mut to) = match hold {
+                Hold::ServerFirstFlight => (server, client),
+                Hold::ClientAfterHello => (client, server),
+            };
+            let (mut back_in, mut back_out) = (to.try_clone().unwrap(), from.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut back_in, &mut back_out));
+            if matches!(hold, Hold::ClientAfterHello) {
+                // Pass the ClientHello record through whole.
+                let mut header = [0u8; 5];
+                from.read_exact(&mut header).unwrap();
+                let mut body = vec![0; usize::from(u16::from_be_bytes([header[3], header[4]]))];
+                from.read_exact(&mut body).unwrap();
+                to.write_all(&header).unwrap();
+                to.write_all(&body).unwrap();
+            }
+            let mut chunk = vec![0; 64 * 1024];
+            let n = from.read(&mut chunk).unwrap();
             held_tx.send(()).unwrap();
             let _ = release_rx.recv();
-            let _ = client.write_all(&flight[..n]);
-            let _ = std::io::copy(&mut server, &mut client);
+            let _ = to.write_all(&chunk[..n]);
+            let _ = std::io::copy(&mut from, &mut to);
         });
         Self {
             port,
             held,
             release,
         }
+    }
+
+    /// `url` with this proxy's port.
+    fn url(&self, url: &str) -> String {
+        let mut via: reqwest::Url = url.parse().unwrap();
+        via.set_port(Some(self.port)).unwrap();
+        via.to_string()
     }
 }
 
@@ -379,19 +410,13 @@ fn hot_plug_watch_and_removal_just_before_signing() {
     event(&mut events, "cardInserted");
 
     // Removed between the login and the signature: a clear error, promptly.
-    let upstream: reqwest::Url = v.certauth_url.parse().unwrap();
-    let proxy = HoldingProxy::start(
-        format!("127.0.0.1:{}", upstream.port().unwrap())
-            .parse()
-            .unwrap(),
-    );
-    let mut via_proxy = upstream.clone();
-    via_proxy.set_port(Some(proxy.port)).unwrap();
+    let proxy = HoldingProxy::start(&v.certauth_url, Hold::ServerFirstFlight);
+    let via_proxy = proxy.url(&v.certauth_url);
     let mut signing = sign_in(
         &piv,
         home.path(),
         &v,
-        via_proxy.as_str(),
+        &via_proxy,
         &piv.keys.rsa_cert,
         PIN,
         &[],
@@ -607,4 +632,50 @@ fn card_removal_drops_the_agents_cached_sign_in_and_login() {
             "the PIN reached the agent's log"
         );
     }
+}
+
+#[test]
+fn a_sign_in_whose_card_goes_before_the_answer_is_not_cached() {
+    if !rig::can_run("a_sign_in_whose_card_goes_before_the_answer_is_not_cached") {
+        return;
+    }
+    let mut piv = PivRig::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(woodgrove(), state.path());
+    let mut command = certauth(&piv, home.path());
+    command.args(["agent", "--session-store", "memory"]);
+    let agent = AgentProcess::start(command);
+    let mut events = Client::connect(&agent.socket);
+    events.call(json!({"method": "subscribe"}));
+    assert!(events.next_event("tokens").to_string().contains(TOKEN));
+
+    // The client's signed flight is held until the card is out: the signature was made, the
+    // server has not answered yet.
+    let proxy = HoldingProxy::start(&v.certauth_url, Hold::ClientAfterHello);
+    let params = json!({
+        "url": proxy.url(&v.certauth_url),
+        "username": UPN,
+        "cert": thumbprint(&piv.keys.rsa_cert),
+        "caFile": v.server_ca,
+    });
+    let socket = agent.socket.clone();
+    let signing = std::thread::spawn(move || Client::connect(&socket).sign_in(params, PIN));
+    proxy
+        .held
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the agent never signed its part of the handshake");
+    piv.remove_card();
+    events.next_event("cardRemoved");
+    events.next_event("tokens");
+    proxy.release.send(()).unwrap();
+
+    // The server said yes; the agent answers, but keeps neither the sign-in nor the login of a
+    // card that is gone.
+    let (answer, questions) = signing.join().unwrap();
+    assert_eq!(answer["result"]["status"], "success", "{answer}");
+    assert_eq!(pin_questions(&questions), 1);
+    let status = Client::connect(&agent.socket).call(json!({"method": "status"}));
+    assert_eq!(status["result"]["sessions"]["cachedSignIns"], 0, "{status}");
+    assert_eq!(status["result"]["sessions"]["heldLogins"], 0, "{status}");
 }
