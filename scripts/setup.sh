@@ -16,7 +16,6 @@ packages=(
   libdbus-1-dev                                # the agent's keyring cache talks to the Secret Service over D-Bus
   dbus-daemon dbus-bin gnome-keyring           # a real Secret Service (dbus-run-session) in the agent's tests
   systemd desktop-file-utils                   # systemd-analyze verify and desktop-file-validate for packaging/
-  gcc-mingw-w64-x86-64                         # the Windows build check (scripts/check-windows.sh)
 )
 
 missing=()
