@@ -552,6 +552,21 @@ fn the_agent_streams_card_events_to_subscribers() {
     assert!(listing["result"].to_string().contains(TOKEN));
 }
 
+/// `certauth agent` in the rig (sign-ins cached in memory) with `extra` arguments, and a
+/// subscription to its events that has seen its first scan: nothing else touches the card before
+/// that scan is over.
+fn agent_in_rig(piv: &PivRig, home: &Path, extra: &[&str]) -> (AgentProcess, Client) {
+    let mut command = certauth(piv, home);
+    command
+        .args(["-vvv", "agent", "--session-store", "memory"])
+        .args(extra);
+    let agent = AgentProcess::start(command);
+    let mut events = Client::connect(&agent.socket);
+    events.call(json!({"method": "subscribe"}));
+    assert!(events.next_event("tokens").to_string().contains(TOKEN));
+    (agent, events)
+}
+
 fn pin_questions(questions: &[Value]) -> usize {
     questions.iter().filter(|q| q["ask"] == "pin").count()
 }
@@ -565,20 +580,8 @@ fn card_removal_drops_the_agents_cached_sign_in_and_login() {
     let home = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(woodgrove(), state.path());
-    let start_agent = |extra: &[&str]| {
-        let mut command = certauth(&piv, home.path());
-        command
-            .args(["-vvv", "agent", "--session-store", "memory"])
-            .args(extra);
-        let agent = AgentProcess::start(command);
-        let mut events = Client::connect(&agent.socket);
-        events.call(json!({"method": "subscribe"}));
-        // The first scan, with the card in, before anything else touches it.
-        assert!(events.next_event("tokens").to_string().contains(TOKEN));
-        (agent, events)
-    };
-    let (locking, mut events) = start_agent(&[]);
-    let (keeping, _) = start_agent(&["--no-lock-on-removal"]);
+    let (locking, mut events) = agent_in_rig(&piv, home.path(), &[]);
+    let (keeping, _) = agent_in_rig(&piv, home.path(), &["--no-lock-on-removal"]);
     let params = json!({
         "url": v.certauth_url,
         "username": UPN,
@@ -643,12 +646,7 @@ fn a_sign_in_whose_card_goes_before_the_answer_is_not_cached() {
     let home = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(woodgrove(), state.path());
-    let mut command = certauth(&piv, home.path());
-    command.args(["agent", "--session-store", "memory"]);
-    let agent = AgentProcess::start(command);
-    let mut events = Client::connect(&agent.socket);
-    events.call(json!({"method": "subscribe"}));
-    assert!(events.next_event("tokens").to_string().contains(TOKEN));
+    let (agent, mut events) = agent_in_rig(&piv, home.path(), &[]);
 
     // The client's signed flight is held until the card is out: the signature was made, the
     // server has not answered yet.
