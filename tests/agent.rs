@@ -694,7 +694,9 @@ fn a_socket_passed_by_systemd_is_served_only_when_private() {
     let dir = tempfile::tempdir().unwrap();
 
     let socket = dir.path().join("private.sock");
-    let mut activated = socket_activated(w, &socket, 0o600);
+    // Stopped by its PID if the test fails before it does.
+    let mut activated = support::rig::Stopping(socket_activated(w, &socket, 0o600));
+    let activated = &mut activated.0;
     let status = Client::connect(&socket).call(json!({"method": "status"}));
     // systemd-socket-activate execs the agent, so the agent has its PID, and serves the socket
     // systemd made rather than one of its own.
