@@ -158,11 +158,10 @@ async fn converse(
                 while let Ok(question) = asked.try_recv() {
                     writer.write_all(question.as_bytes()).await?;
                 }
-                let response = match finished {
-                    Ok(Ok(result)) => line_of(&json!({ "id": id, "result": result })),
-                    Ok(Err((code, message))) => error_response(&id, code, &message),
-                    Err(e) => error_response(&id, "internal", &format!("the sign-in failed: {e}")),
-                };
+                let response = response(
+                    &id,
+                    finished.unwrap_or_else(|e| Err(("internal", format!("the sign-in failed: {e}")))),
+                );
                 writer.write_all(response.as_bytes()).await?;
                 return Ok(());
             }
@@ -237,10 +236,15 @@ async fn respond(line: &[u8], agent: &Arc<Agent>) -> Reply {
             "a request needs a \"method\" string".to_owned(),
         )),
     };
-    Reply::Line(match result {
+    Reply::Line(response(&id, result))
+}
+
+/// The response line for request `id`: its result, or its error.
+fn response(id: &Value, result: Result<Value, Failure>) -> String {
+    match result {
         Ok(result) => line_of(&json!({ "id": id, "result": result })),
-        Err((code, message)) => error_response(&id, code, &message),
-    })
+        Err((code, message)) => error_response(id, code, &message),
+    }
 }
 
 async fn status(agent: &Arc<Agent>) -> Result<Value, Failure> {
