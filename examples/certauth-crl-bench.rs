@@ -101,53 +101,48 @@ fn lookups(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .collect();
-    let rounds = 100;
-    let started = Instant::now();
-    let mut hits = 0usize;
-    for _ in 0..rounds {
-        for probe in &probes {
-            hits += usize::from(list.lookup(std::hint::black_box(probe)).is_some());
-        }
-    }
-    let ours = started.elapsed().as_nanos() as f64 / (rounds * probes.len()) as f64;
-    println!(
-        "certauth index:          {ours:.0} ns per lookup ({} lookups, {hits} hits)",
-        rounds * probes.len()
-    );
+    let ours = time_lookups("certauth index:", &probes, 100, |probe| {
+        Ok(list.lookup(std::hint::black_box(probe)).is_some())
+    })?;
 
     let owned = webpki::OwnedCertRevocationList::from_der(&der)?;
     let owned = webpki::CertRevocationList::from(owned);
-    let sample = &probes[..1000];
-    let started = Instant::now();
-    let mut hits = 0usize;
-    for probe in sample {
-        hits += usize::from(owned.find_serial(probe)?.is_some());
-    }
-    let webpki_owned = started.elapsed().as_nanos() as f64 / sample.len() as f64;
-    println!(
-        "webpki owned CRL:        {webpki_owned:.0} ns per lookup ({} lookups, {hits} hits)",
-        sample.len()
-    );
+    let webpki_owned = time_lookups("webpki owned CRL:", &probes[..1000], 1, |probe| {
+        Ok(owned.find_serial(probe)?.is_some())
+    })?;
 
     let borrowed =
         webpki::CertRevocationList::Borrowed(webpki::BorrowedCertRevocationList::from_der(&der)?);
-    let sample = &probes[..20];
-    let started = Instant::now();
-    let mut hits = 0usize;
-    for probe in sample {
-        hits += usize::from(borrowed.find_serial(probe)?.is_some());
-    }
-    let webpki_borrowed = started.elapsed().as_nanos() as f64 / sample.len() as f64;
-    println!(
-        "webpki borrowed CRL:     {webpki_borrowed:.0} ns per lookup ({} lookups, {hits} hits)",
-        sample.len()
-    );
+    let webpki_borrowed = time_lookups("webpki borrowed CRL:", &probes[..20], 1, |probe| {
+        Ok(borrowed.find_serial(probe)?.is_some())
+    })?;
     println!("ratio webpki owned / certauth: {:.1}x", webpki_owned / ours);
     println!(
         "ratio webpki borrowed / certauth: {:.0}x",
         webpki_borrowed / ours
     );
     Ok(())
+}
+
+/// Looks up each of `probes` `rounds` times with `found`; prints and returns the time per lookup
+/// in nanoseconds.
+fn time_lookups(
+    label: &str,
+    probes: &[Vec<u8>],
+    rounds: usize,
+    mut found: impl FnMut(&[u8]) -> Result<bool, Box<dyn std::error::Error>>,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let mut hits = 0usize;
+    for _ in 0..rounds {
+        for probe in probes {
+            hits += usize::from(found(probe)?);
+        }
+    }
+    let lookups = rounds * probes.len();
+    let per_lookup = started.elapsed().as_nanos() as f64 / lookups as f64;
+    println!("{label:<24} {per_lookup:.0} ns per lookup ({lookups} lookups, {hits} hits)");
+    Ok(per_lookup)
 }
 
 fn existing_ca(

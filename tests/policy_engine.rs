@@ -754,6 +754,24 @@ fn crafted_crl(
     .unwrap()
 }
 
+/// Alice's P-384 sign-in under the seed's Step 5, now, with `crl` as the issuing CA's base CRL.
+fn alice_with_base_crl(w: &Woodgrove, crl: Vec<u8>) -> Decision {
+    let crls = fixture_crls(w);
+    crls.provide(&ski_of(w, "woodgrove-issuing"), CrlKind::Base, crl);
+    decide(
+        &engine(step5(), directory(w), store(w), crls),
+        &der_of(w, "alice-p384"),
+        "alice@woodgrove.com",
+        OffsetDateTime::now_utc(),
+    )
+}
+
+/// Asserts that `decision` refused with Entra's `code` and a message that says `says`.
+fn refused_with(decision: &Decision, code: &str, says: &str) {
+    assert_eq!(decision.error_code.as_deref(), Some(code), "{decision:?}");
+    assert!(decision.message.contains(says), "{}", decision.message);
+}
+
 fn in_days(days: i64) -> OffsetDateTime {
     OffsetDateTime::now_utc() + time::Duration::days(days)
 }
@@ -800,16 +818,7 @@ fn remove_from_crl_in_a_delta_takes_a_certificate_off_hold() {
         "bob@woodgrove.com",
         now,
     );
-    assert_eq!(
-        decision.error_code.as_deref(),
-        Some("AADSTS500171"),
-        "{decision:?}"
-    );
-    assert!(
-        decision.message.contains("(certificateHold)"),
-        "{}",
-        decision.message
-    );
+    refused_with(&decision, "AADSTS500171", "(certificateHold)");
 
     let off_hold = fixture_crls(w);
     off_hold.provide(&issuing, CrlKind::Base, on_hold);
@@ -835,24 +844,8 @@ fn a_crl_signed_by_another_key_fails_closed() {
         &[],
         in_days(7),
     );
-    let crls = fixture_crls(w);
-    crls.provide(&ski_of(w, "woodgrove-issuing"), CrlKind::Base, forged);
-    let decision = decide(
-        &engine(step5(), directory(w), store(w), crls),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        OffsetDateTime::now_utc(),
-    );
-    assert_eq!(
-        decision.error_code.as_deref(),
-        Some("AADSTS2205015"),
-        "{decision:?}"
-    );
-    assert!(
-        decision.message.contains("signature does not verify"),
-        "{}",
-        decision.message
-    );
+    let decision = alice_with_base_crl(w, forged);
+    refused_with(&decision, "AADSTS2205015", "signature does not verify");
 }
 
 #[test]
@@ -890,17 +883,10 @@ fn a_crl_number_going_backwards_is_refused() {
         "alice@woodgrove.com",
         later,
     );
-    assert_eq!(
-        decision.error_code.as_deref(),
-        Some("AADSTS500174"),
-        "{decision:?}"
-    );
-    assert!(
-        decision
-            .message
-            .contains("CRL number 40, lower than the 41 already seen"),
-        "{}",
-        decision.message
+    refused_with(
+        &decision,
+        "AADSTS500174",
+        "CRL number 40, lower than the 41 already seen",
     );
 }
 
@@ -949,16 +935,7 @@ fn an_unreachable_crl_fails_closed() {
         "alice@woodgrove.com",
         OffsetDateTime::now_utc(),
     );
-    assert_eq!(
-        decision.error_code.as_deref(),
-        Some("AADSTS500173"),
-        "{decision:?}"
-    );
-    assert!(
-        decision.message.contains("could not be reached"),
-        "{}",
-        decision.message
-    );
+    refused_with(&decision, "AADSTS500173", "could not be reached");
 }
 
 #[test]
@@ -1132,24 +1109,8 @@ fn an_expired_crl_fails_closed() {
         &[],
         OffsetDateTime::now_utc() - time::Duration::minutes(5),
     );
-    let crls = fixture_crls(w);
-    crls.provide(&ski_of(w, "woodgrove-issuing"), CrlKind::Base, stale);
-    let decision = decide(
-        &engine(step5(), directory(w), store(w), crls),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        OffsetDateTime::now_utc(),
-    );
-    assert_eq!(
-        decision.error_code.as_deref(),
-        Some("AADSTS500172"),
-        "{decision:?}"
-    );
-    assert!(
-        decision.message.contains("expired at"),
-        "{}",
-        decision.message
-    );
+    let decision = alice_with_base_crl(w, stale);
+    refused_with(&decision, "AADSTS500172", "expired at");
 }
 
 #[test]
@@ -1199,15 +1160,6 @@ fn crls_fetched_over_http_within_the_size_limit() {
     let tight = fetching(100);
     let decision =
         runtime.block_on(tight.decide(&der_of(w, "alice-p384"), "alice@woodgrove.com", now));
-    assert_eq!(
-        decision.error_code.as_deref(),
-        Some("AADSTS2205014"),
-        "{decision:?}"
-    );
-    assert!(
-        decision.message.contains("larger than the 100-byte limit"),
-        "{}",
-        decision.message
-    );
+    refused_with(&decision, "AADSTS2205014", "larger than the 100-byte limit");
     let _ = stop.send(());
 }

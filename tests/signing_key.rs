@@ -98,6 +98,21 @@ fn chain_pool(server: &EchoServer) -> Vec<CertInfo> {
         .collect()
 }
 
+/// What the echo server saw of one GET through `client`.
+fn echo_through(client: reqwest::Client, server: &EchoServer) -> serde_json::Value {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        client
+            .get(&server.url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
 fn client_for(
     identity: ClientIdentity,
     versions: Versions,
@@ -133,18 +148,7 @@ fn an_rsa_key_without_pss_is_held_to_tls12_and_the_user_is_told() {
         "Alice's RSA key: the token cannot make RSA-PSS signatures, which TLS 1.3 requires, so this \
          connection uses TLS 1.2 (where the certificate crosses the network unencrypted)"
     );
-    let client = client_for(identity, versions, &server);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let echo: serde_json::Value = runtime.block_on(async {
-        client
-            .get(&server.url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let echo = echo_through(client_for(identity, versions, &server), &server);
     assert_eq!(echo["tlsVersion"], "TLSv1_2");
     assert_eq!(echo["client"]["sha256"], info.sha256);
 }
@@ -250,18 +254,7 @@ fn raw_rsa_with_host_side_pss_still_does_tls13() {
     );
     let (versions, note) = certauth::signin::versions_for(std::slice::from_ref(&identity));
     assert_eq!((versions, note), (Versions::Tls13And12, None));
-    let client = client_for(identity, versions, &server);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let echo: serde_json::Value = runtime.block_on(async {
-        client
-            .get(&server.url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let echo = echo_through(client_for(identity, versions, &server), &server);
     assert_eq!(echo["tlsVersion"], "TLSv1_3");
     assert_eq!(echo["client"]["sha256"], info.sha256);
 }

@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 
 use support::woodgrove::{woodgrove, Woodgrove};
 
-fn eval(w: &Woodgrove, cert: &str, username: &str, extra: &[&str]) -> Output {
+/// `certauth-verifier eval --offline` of the fixture certificate `cert` for `username` under the
+/// seed's Step 5 policy, with the fixture's CAs and users and no CRL.
+fn eval_without_crls(w: &Woodgrove, cert: &str, username: &str) -> Command {
     let f = |p: &str| w.fixture.path(p).display().to_string();
     let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
     command
@@ -25,6 +27,13 @@ fn eval(w: &Woodgrove, cert: &str, username: &str, extra: &[&str]) -> Output {
         .args(["--users", &f("fixture.json")])
         .args(["--cert", &f(&format!("pki/users/{cert}.pem"))])
         .args(["--username", username, "--offline"]);
+    command
+}
+
+/// [`eval_without_crls`] with every trusted CA's base and delta CRL, and `extra` arguments.
+fn eval(w: &Woodgrove, cert: &str, username: &str, extra: &[&str]) -> Output {
+    let f = |p: &str| w.fixture.path(p).display().to_string();
+    let mut command = eval_without_crls(w, cert, username);
     for ca in w
         .fixture
         .manifest
@@ -95,22 +104,7 @@ fn a_refusal_exits_3_with_the_code_and_the_reason() {
 #[test]
 fn offline_without_a_crl_fails_closed() {
     let w = woodgrove();
-    let output = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
-        .args([
-            "eval",
-            "--policy",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/softhsm-fixtures/policy-step5.json"
-            ),
-        ])
-        .arg("--cas")
-        .arg(w.fixture.path(&w.fixture.manifest.trusted_authorities))
-        .arg("--users")
-        .arg(w.fixture.path("fixture.json"))
-        .arg("--cert")
-        .arg(w.fixture.path("pki/users/alice-p384.pem"))
-        .args(["--username", "alice@woodgrove.com", "--offline"])
+    let output = eval_without_crls(w, "alice-p384", "alice@woodgrove.com")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
