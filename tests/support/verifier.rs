@@ -20,11 +20,17 @@ pub struct Verifier {
 impl Verifier {
     /// Starts a verifier over `state_dir`, importing the fixture tenant on first start.
     pub fn start(w: &Woodgrove, state_dir: &Path) -> Self {
+        Self::start_with(w, state_dir, &[])
+    }
+
+    /// As [`Verifier::start`], with more `serve` arguments (limits, timeouts).
+    pub fn start_with(w: &Woodgrove, state_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
             .args(["serve", "--state-dir"])
             .arg(state_dir)
             .arg("--tenant")
             .arg(&w.fixture.dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();

@@ -72,6 +72,55 @@ pub struct ServeArgs {
     /// Log lines as JSON.
     #[arg(long)]
     pub log_json: bool,
+
+    /// Open connections each listener admits; more are refused with a clear close.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// How long a client may take to send a request body (e.g. 30s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: std::time::Duration,
+
+    /// How long one CRL download may take before the sign-ins waiting for it fail closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub crl_fetch_timeout: std::time::Duration,
+
+    /// How long a failed CRL download is remembered: sign-ins meanwhile fail closed at once.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub crl_failure_memory: std::time::Duration,
+
+    /// Sign-in log rows older than this many days are deleted.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub log_retention_days: u64,
+
+    /// The sign-in log keeps at most this many rows (the newest).
+    #[arg(long, value_name = "ROWS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_rows: u64,
+}
+
+/// A duration as `500ms`, `10s`, `5m`, `1h`, or bare seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 10s or 5m"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+    };
+    if !(seconds > 0.0 && seconds <= 7.0 * 24.0 * 3600.0) {
+        return Err(format!(
+            "`{text}` must be more than zero and at most a week"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, clap::Args)]

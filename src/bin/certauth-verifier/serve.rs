@@ -13,6 +13,7 @@ use certauth::verifier::directory::Directory;
 use certauth::verifier::policy::CbaPolicy;
 use certauth::verifier::revocation::source::{CrlSource, FetchLimits};
 use certauth::verifier::server::admin::{create_api_key, key_hash};
+use certauth::verifier::server::settings::Settings;
 use certauth::verifier::server::tls::ServerIdentity;
 use certauth::verifier::server::{self, now_text, App};
 use certauth::verifier::store::{Role, Store};
@@ -70,7 +71,18 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
 
     let (stop_crls, crls_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut source = CrlSource::http(FetchLimits::default());
+    let settings = Settings {
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        body_timeout: args.body_timeout,
+        crl_fetch: FetchLimits {
+            timeout: args.crl_fetch_timeout,
+            ..FetchLimits::default()
+        },
+        crl_failure_memory: args.crl_failure_memory,
+        log_retention: std::time::Duration::from_secs(args.log_retention_days * 24 * 3600),
+        log_max_rows: args.log_max_rows,
+    };
+    let mut source = CrlSource::http(settings.crl_fetch);
     let mut tenant = None;
     if let Some(dir) = &tenant_dir {
         let fixture = Fixture::open(dir)?;
@@ -99,7 +111,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
 
     let first_key = (store.count_api_keys()? == 0).then_some(());
-    let app = Arc::new(App::new(store, identity, source)?);
+    let app = Arc::new(App::new(store, identity, source, settings)?);
     let admin_key = match first_key {
         Some(()) => Some(create_api_key(
             &app,

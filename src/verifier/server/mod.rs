@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod certauth;
+pub mod settings;
 pub mod tls;
 
 use std::future::Future;
@@ -44,6 +45,8 @@ pub struct App {
     pub serial_order: SerialOrder,
     /// Lifetime of issued tokens.
     pub token_lifetime: Duration,
+    /// Limits and retention.
+    pub settings: settings::Settings,
 }
 
 impl std::fmt::Debug for App {
@@ -73,6 +76,7 @@ impl App {
         store: Store,
         identity: ServerIdentity,
         crls: CrlSource,
+        settings: settings::Settings,
     ) -> Result<Self, ServeError> {
         let jwt = JwtSigner::load_or_create(&store, &now_text())?;
         let tenant = Arc::new(store.tenant()?);
@@ -86,6 +90,7 @@ impl App {
             certauth_tls: RwLock::new(certauth_tls),
             serial_order: SerialOrder::default(),
             token_lifetime: Duration::from_secs(3600),
+            settings,
         })
     }
 
