@@ -32,8 +32,14 @@ fn eval_without_crls(w: &Woodgrove, cert: &str, username: &str) -> Command {
 
 /// [`eval_without_crls`] with every trusted CA's base and delta CRL, and `extra` arguments.
 fn eval(w: &Woodgrove, cert: &str, username: &str, extra: &[&str]) -> Output {
-    let f = |p: &str| w.fixture.path(p).display().to_string();
     let mut command = eval_without_crls(w, cert, username);
+    with_fixture_crls(w, &mut command);
+    command.args(extra).output().unwrap()
+}
+
+/// `--crl` for every trusted CA's base and delta CRL.
+fn with_fixture_crls(w: &Woodgrove, command: &mut Command) {
+    let f = |p: &str| w.fixture.path(p).display().to_string();
     for ca in w
         .fixture
         .manifest
@@ -46,7 +52,6 @@ fn eval(w: &Woodgrove, cert: &str, username: &str, extra: &[&str]) -> Output {
             command.args(["--crl", &f(&delta.file)]);
         }
     }
-    command.args(extra).output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -163,4 +168,67 @@ fn bad_input_is_named_never_a_panic() {
         assert!(!all.contains("panicked"), "{all}");
         assert_ne!(output.status.code(), Some(0));
     }
+}
+
+/// `eval` holds name chaining as the service does (tests/verifier_service.rs): a leaf signed with
+/// the issuing CA's key and carrying its AKI, but naming the root as its issuer, gets neither the
+/// root's multifactor rule nor a binding pinned to the root's name.
+#[test]
+fn trap_a_forged_issuer_name_is_refused_by_eval() {
+    let w = woodgrove();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = support::software_cert::forged_issuer_alice(w, dir.path());
+    let mut policy: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/softhsm-fixtures/policy-step5.json"
+    )))
+    .unwrap();
+    policy["certificateUserBindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(
+            serde_json::json!({"x509CertificateField": "IssuerAndSerialNumber",
+            "userProperty": "certificateUserIds", "priority": 4, "trustAffinityLevel": "high"}),
+        );
+    policy["authenticationModeConfiguration"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(
+            serde_json::json!({"x509CertificateRuleType": "issuerSubject",
+            "identifier": "CN=Woodgrove Root CA, O=Woodgrove Bank, C=US",
+            "x509CertificateAuthenticationMode": "x509CertificateMultiFactor",
+            "x509CertificateRequiredAffinityLevel": "high"}),
+        );
+    let policy_file = dir.path().join("policy.json");
+    std::fs::write(&policy_file, policy.to_string()).unwrap();
+    let mut users: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.fixture.path("fixture.json")).unwrap()).unwrap();
+    for user in users["users"].as_array_mut().unwrap() {
+        if user["userPrincipalName"] == "alice@woodgrove.com" {
+            user["authorizationInfo"] = serde_json::json!({"certificateUserIds": [
+                support::software_cert::FORGED_PIN]});
+        }
+    }
+    let users_file = dir.path().join("users.json");
+    std::fs::write(&users_file, users.to_string()).unwrap();
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+    command
+        .arg("eval")
+        .arg("--policy")
+        .arg(&policy_file)
+        .arg("--cas")
+        .arg(w.fixture.path(&w.fixture.manifest.trusted_authorities))
+        .arg("--users")
+        .arg(&users_file)
+        .arg("--cert")
+        .arg(&cert)
+        .args(["--username", "alice@woodgrove.com", "--offline", "--json"]);
+    with_fixture_crls(w, &mut command);
+    let out = command.output().unwrap();
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(out.status.code(), Some(3), "{decision}");
+    assert_eq!(decision["result"], "failure", "{decision}");
+    assert_eq!(decision["errorCode"], "AADSTS50017", "{decision}");
 }

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use support::software_cert;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
@@ -472,52 +473,25 @@ fn curl_with_the_openssl_pkcs11_engine_signs_in() {
     assert_eq!(expired["errorCode"], "AADSTS500172", "{expired}");
 }
 
-#[test]
-fn openssl_s_client_with_a_pem_key_signs_in() {
-    let w = woodgrove();
-    let state = tempfile::tempdir().unwrap();
-    let v = Verifier::start(w, state.path());
-    // A software key and certificate from the Woodgrove issuing CA, for Alice.
-    let ca_key = rcgen::KeyPair::from_pem(
-        &std::fs::read_to_string(w.fixture.path("pki/ca/woodgrove-issuing.key")).unwrap(),
-    )
-    .unwrap();
-    let ca_pem = std::fs::read_to_string(w.fixture.path("pki/ca/woodgrove-issuing.pem")).unwrap();
-    let ca_der = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes())
-        .unwrap()
-        .1
-        .contents;
-    let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::default();
-    let mut name = rcgen::DistinguishedName::new();
-    name.push(rcgen::DnType::CommonName, "Alice Wilber (software)");
-    params.distinguished_name = name;
-    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x55, 0x01]));
-    params.is_ca = rcgen::IsCa::ExplicitNoCa;
-    params.use_authority_key_identifier_extension = true;
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    params.subject_alt_names = vec![rcgen::SanType::OtherName((
-        vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
-        rcgen::OtherNameValue::Utf8String("alice@woodgrove.com".into()),
-    ))];
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let cert_file = state.path().join("alice.pem");
-    let key_file = state.path().join("alice.key");
-    std::fs::write(&cert_file, cert.pem()).unwrap();
-    std::fs::write(&key_file, key.serialize_pem()).unwrap();
-
+/// Signs in as `username` with `openssl s_client` presenting a PEM certificate and key; the raw
+/// HTTP answer.
+fn s_client_sign_in(
+    v: &Verifier,
+    cert_file: &std::path::Path,
+    key_file: &std::path::Path,
+    username: &str,
+) -> String {
     let address = v.certauth_url.trim_start_matches("https://").to_owned();
-    let body = json!({"username": "alice@woodgrove.com"}).to_string();
+    let body = json!({"username": username}).to_string();
     let request = format!(
         "POST /certauth/signin HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut child = Command::new("openssl")
         .args(["s_client", "-quiet", "-connect", &address, "-cert"])
-        .arg(&cert_file)
+        .arg(cert_file)
         .arg("-key")
-        .arg(&key_file)
+        .arg(key_file)
         .arg("-CAfile")
         .arg(&v.server_ca)
         .stdin(Stdio::piped())
@@ -533,17 +507,86 @@ fn openssl_s_client_with_a_pem_key_signs_in() {
         .write_all(request.as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    let response = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        response.starts_with("HTTP/1.1 200"),
-        "{response}\n{}",
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
+    )
+}
+
+#[test]
+fn openssl_s_client_with_a_pem_key_signs_in() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let (cert_file, key_file) = software_cert::issued_alice(w, state.path());
+    let response = s_client_sign_in(&v, &cert_file, &key_file, "alice@woodgrove.com");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"success\""), "{response}");
     assert!(
         response.contains("\"authenticationStrength\":\"singleFactor\""),
         "{response}"
     );
+}
+
+/// A leaf signed with the issuing CA's key and carrying its AKI, but naming the root CA as its
+/// issuer, must not get the root's multifactor rule nor pass a high-affinity binding pinned to
+/// the root (RFC 5280 name chaining). `eval` is held to the same in tests/verifier_eval.rs.
+#[test]
+fn trap_a_forged_issuer_name_is_refused() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let key = v.admin_key.clone().unwrap();
+    let (cert_file, key_file) = software_cert::forged_issuer_alice(w, state.path());
+
+    // The root's rule is multifactor and needs high affinity; Alice is pinned to the root's
+    // name and the forged serial.
+    let (status, mut policy) = admin(&v, reqwest::Method::GET, POLICY, Some(&key), None);
+    assert_eq!(status, 200);
+    policy["certificateUserBindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"x509CertificateField": "IssuerAndSerialNumber",
+            "userProperty": "certificateUserIds", "priority": 4, "trustAffinityLevel": "high"}));
+    policy["authenticationModeConfiguration"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"x509CertificateRuleType": "issuerSubject",
+            "identifier": "CN=Woodgrove Root CA, O=Woodgrove Bank, C=US",
+            "x509CertificateAuthenticationMode": "x509CertificateMultiFactor",
+            "x509CertificateRequiredAffinityLevel": "high"}));
+    let (status, answer) = admin(&v, reqwest::Method::PATCH, POLICY, Some(&key), Some(policy));
+    assert_eq!(status, 204, "{answer}");
+    let (status, answer) = admin(
+        &v,
+        reqwest::Method::PATCH,
+        "/v1.0/users/alice@woodgrove.com",
+        Some(&key),
+        Some(json!({"authorizationInfo": {"certificateUserIds": [
+            software_cert::FORGED_PIN]}})),
+    );
+    assert_eq!(status, 204, "{answer}");
+
+    let response = s_client_sign_in(&v, &cert_file, &key_file, "alice@woodgrove.com");
+    assert!(!response.contains("\"status\":\"success\""), "{response}");
+    assert!(
+        response.contains("\"errorCode\":\"AADSTS50017\""),
+        "{response}"
+    );
+    assert!(
+        response.contains("names `C=US,O=Woodgrove Bank,CN=Woodgrove Root CA` as its issuer"),
+        "{response}"
+    );
+    // The log records the refusal.
+    let (_, log) = admin(
+        &v,
+        reqwest::Method::GET,
+        "/v1.0/auditLogs/signIns?status=failure&$top=1",
+        Some(&key),
+        None,
+    );
+    assert_eq!(log["value"][0]["errorCode"], "AADSTS50017", "{log}");
 }
 
 #[test]

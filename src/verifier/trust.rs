@@ -2,9 +2,10 @@
 //!
 //! CAs come in Graph's shapes (`certificateAuthorityDetail` of the PKI store, or the classic
 //! `certificateAuthority`), or as plain certificate files. Chains are built from the leaf up by
-//! AKI = SKI, as Entra does, never by subject name, to a CA marked root, at most 10 CAs; every
-//! signature and validity period on the way is checked. Only this module makes a
-//! [`VerifiedChain`].
+//! AKI = SKI, as Entra does, to a CA marked root, at most 10 CAs. At every link the certificate's
+//! issuer Name must be the CA's subject (RFC 5280 §6.1.3 (a)(4)), besides AKI = SKI and the
+//! signature: issuer rules, `<I>` bindings and the log trust that name. Every validity period on
+//! the way is checked. Only this module makes a [`VerifiedChain`].
 
 use std::path::Path;
 
@@ -14,6 +15,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::x509::cert_info::{CertInfo, OID_EKU_ANY, OID_EKU_CLIENT_AUTH};
+use crate::x509::dn::same_name;
 use crate::x509::hex;
 
 /// Entra checks at most this many CAs up from the leaf.
@@ -407,6 +409,12 @@ pub enum ChainError {
     },
     #[error("the signature on `{subject}` does not verify with `{issuer}`'s key")]
     BadSignature { subject: String, issuer: String },
+    #[error("`{subject}` names `{claimed}` as its issuer, but the CA with its authority key identifier is `{ca}`")]
+    IssuerNameMismatch {
+        subject: String,
+        claimed: String,
+        ca: String,
+    },
     #[error("the chain is longer than {MAX_CHAIN_CAS} CAs")]
     TooLong,
     #[error(
@@ -423,6 +431,7 @@ impl ChainError {
             Self::OutsideValidity { .. } => "AADSTS500172",
             Self::Malformed(_)
             | Self::BadSignature { .. }
+            | Self::IssuerNameMismatch { .. }
             | Self::TooLong
             | Self::NotForClientAuth { .. } => "AADSTS50017",
         }
@@ -461,6 +470,15 @@ pub fn verify_chain(
                 subject: current.subject.clone(),
                 aki: aki.clone(),
             })?;
+        // Name chaining: AKI = SKI and a good signature are not enough, or a CA's key could
+        // vouch for another CA's name (and that CA's issuer rules and bindings).
+        if !same_name(&current.issuer_der, &issuer.info.subject_der) {
+            return Err(ChainError::IssuerNameMismatch {
+                subject: current.subject.clone(),
+                claimed: current.issuer.clone(),
+                ca: issuer.info.subject.clone(),
+            });
+        }
         verify_signature(current, &issuer.info)?;
         check_time(&issuer.info, now)?;
         let done = issuer.is_root;

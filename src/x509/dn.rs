@@ -133,6 +133,42 @@ pub fn normalized_dn(text: &str) -> String {
     forward.min(backward)
 }
 
+/// Whether two encoded Names are the same name, as RFC 5280 §7.1 compares them for name chaining:
+/// byte-equal, or RDN by RDN with the same attribute types and string values equal once case is
+/// folded and runs of spaces collapsed (the canonical form OpenSSL compares). A Name that does not
+/// parse matches only itself, byte for byte.
+pub fn same_name(a_der: &[u8], b_der: &[u8]) -> bool {
+    use x509_parser::prelude::FromDer;
+    if a_der == b_der {
+        return true;
+    }
+    let (Ok((_, a)), Ok((_, b))) = (X509Name::from_der(a_der), X509Name::from_der(b_der)) else {
+        return false;
+    };
+    let (a, b): (Vec<_>, Vec<_>) = (a.iter_rdn().collect(), b.iter_rdn().collect());
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(a, b)| {
+            let (a, b): (Vec<_>, Vec<_>) = (a.iter().collect(), b.iter().collect());
+            a.len() == b.len()
+                && a.iter().zip(&b).all(|(a, b)| {
+                    a.attr_type() == b.attr_type()
+                        && match (a.as_str(), b.as_str()) {
+                            (Ok(a), Ok(b)) => canonical_value(a) == canonical_value(b),
+                            _ => a.attr_value().data == b.attr_value().data,
+                        }
+                })
+        })
+}
+
+/// Case folded, leading and trailing spaces dropped, inner runs of spaces made one.
+fn canonical_value(value: &str) -> String {
+    value
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +201,44 @@ mod tests {
         assert_eq!(quote(" lead"), "\" lead\"");
         assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(quote(""), "\"\"");
+    }
+
+    fn name_der(attributes: &[(rcgen::DnType, &str)]) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::default();
+        let mut name = rcgen::DistinguishedName::new();
+        for (ty, value) in attributes {
+            name.push(ty.clone(), *value);
+        }
+        params.distinguished_name = name;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert.der()).unwrap();
+        parsed.tbs_certificate.subject.as_raw().to_vec()
+    }
+
+    #[test]
+    fn names_chain_by_rfc5280_comparison() {
+        use rcgen::DnType::{CommonName, OrganizationName};
+        let issuing = name_der(&[
+            (OrganizationName, "Woodgrove Bank"),
+            (CommonName, "Issuing CA"),
+        ]);
+        let spaced = name_der(&[
+            (OrganizationName, "woodgrove  BANK "),
+            (CommonName, "issuing ca"),
+        ]);
+        let root = name_der(&[
+            (OrganizationName, "Woodgrove Bank"),
+            (CommonName, "Root CA"),
+        ]);
+        let reordered = name_der(&[
+            (CommonName, "Issuing CA"),
+            (OrganizationName, "Woodgrove Bank"),
+        ]);
+        assert!(same_name(&issuing, &issuing));
+        assert!(same_name(&issuing, &spaced));
+        assert!(!same_name(&issuing, &root));
+        assert!(!same_name(&issuing, &reordered));
+        assert!(!same_name(&issuing, b"not a name"));
     }
 }

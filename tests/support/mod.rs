@@ -7,6 +7,7 @@ pub mod echo_server;
 pub mod lines;
 pub mod piv;
 pub mod rig;
+pub mod software_cert;
 pub mod verifier;
 pub mod woodgrove;
 
