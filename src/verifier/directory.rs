@@ -6,6 +6,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::text_rules::{
+    check_id, check_text, check_upn, Violation, MAX_DISPLAY_NAME_CHARS, MAX_UPN_CHARS,
+};
+
 pub const MAX_CERTIFICATE_USER_IDS: usize = 10;
 pub const MAX_CERTIFICATE_USER_ID_CHARS: usize = 1024;
 
@@ -25,6 +29,54 @@ pub struct User {
     /// Ids of the groups the user belongs to.
     #[serde(default)]
     pub member_of: Vec<String>,
+}
+
+impl User {
+    /// Entra's rules for one user, fields named relative to the user: the UPN's alphabet and
+    /// length, an addressable id, bounded names, at most 10 certificateUserIds of at most 1024
+    /// characters each, each starting `X509:<`.
+    pub fn validate(&self) -> Result<(), Violation> {
+        check_id("id", &self.id)?;
+        check_upn("userPrincipalName", &self.user_principal_name)?;
+        if let Some(upn) = &self.on_premises_user_principal_name {
+            check_text("onPremisesUserPrincipalName", upn, MAX_UPN_CHARS)?;
+        }
+        if let Some(name) = &self.display_name {
+            check_text("displayName", name, MAX_DISPLAY_NAME_CHARS)?;
+        }
+        let cuids = &self.authorization_info.certificate_user_ids;
+        if cuids.len() > MAX_CERTIFICATE_USER_IDS {
+            return Err((
+                "authorizationInfo.certificateUserIds".into(),
+                format!("at most {MAX_CERTIFICATE_USER_IDS} values per user"),
+            ));
+        }
+        for (j, value) in cuids.iter().enumerate() {
+            let field = format!("authorizationInfo.certificateUserIds[{j}]");
+            if value.chars().count() > MAX_CERTIFICATE_USER_ID_CHARS {
+                return Err((
+                    field,
+                    format!("longer than {MAX_CERTIFICATE_USER_ID_CHARS} characters"),
+                ));
+            }
+            check_text(&field, value, MAX_CERTIFICATE_USER_ID_CHARS)?;
+            if !value.starts_with("X509:<") {
+                return Err((field, format!("`{value}` does not start with X509:<tag>")));
+            }
+        }
+        for (j, group) in self.member_of.iter().enumerate() {
+            check_id(&format!("memberOf[{j}]"), group)?;
+        }
+        Ok(())
+    }
+}
+
+impl Group {
+    /// An addressable id and a bounded display name.
+    pub fn validate(&self) -> Result<(), Violation> {
+        check_id("id", &self.id)?;
+        check_text("displayName", &self.display_name, MAX_DISPLAY_NAME_CHARS)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,19 +137,22 @@ impl Directory {
         Ok(directory)
     }
 
+    /// Each user and group on its own ([`User::validate`], [`Group::validate`]), then across the
+    /// directory: UPNs, ids and certificateUserIds values unique, groups known.
     pub fn validate(&self) -> Result<(), (String, String)> {
+        for (i, group) in self.groups.iter().enumerate() {
+            group
+                .validate()
+                .map_err(|(field, message)| (format!("groups[{i}].{field}"), message))?;
+        }
         let groups: HashSet<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
         let mut upns = HashSet::new();
         let mut ids = HashSet::new();
         let mut values: HashMap<String, &str> = HashMap::new();
         for (i, user) in self.users.iter().enumerate() {
             let at = |f: &str| format!("users[{i}].{f}");
-            if !user.user_principal_name.contains('@') {
-                return Err((
-                    at("userPrincipalName"),
-                    format!("`{}` is not a UPN", user.user_principal_name),
-                ));
-            }
+            user.validate()
+                .map_err(|(field, message): Violation| (at(&field), message))?;
             if !upns.insert(user.user_principal_name.to_lowercase()) {
                 return Err((
                     at("userPrincipalName"),
@@ -107,28 +162,11 @@ impl Directory {
             if !ids.insert(user.id.as_str()) {
                 return Err((at("id"), format!("id `{}` is used twice", user.id)));
             }
-            let cuids = &user.authorization_info.certificate_user_ids;
-            if cuids.len() > MAX_CERTIFICATE_USER_IDS {
-                return Err((
-                    at("authorizationInfo.certificateUserIds"),
-                    format!("at most {MAX_CERTIFICATE_USER_IDS} values per user"),
-                ));
-            }
-            for (j, value) in cuids.iter().enumerate() {
-                let field = format!("users[{i}].authorizationInfo.certificateUserIds[{j}]");
-                if value.chars().count() > MAX_CERTIFICATE_USER_ID_CHARS {
-                    return Err((
-                        field,
-                        format!("longer than {MAX_CERTIFICATE_USER_ID_CHARS} characters"),
-                    ));
-                }
-                if !value.starts_with("X509:<") {
-                    return Err((field, format!("`{value}` does not start with X509:<tag>")));
-                }
+            for (j, value) in user.authorization_info.certificate_user_ids.iter().enumerate() {
                 if let Some(owner) = values.insert(comparison_key(value), &user.user_principal_name)
                 {
                     return Err((
-                        field,
+                        at(&format!("authorizationInfo.certificateUserIds[{j}]")),
                         format!(
                             "`{value}` already belongs to {owner}; values are unique in a tenant"
                         ),
@@ -138,7 +176,7 @@ impl Directory {
             for (j, group) in user.member_of.iter().enumerate() {
                 if !groups.contains(group.as_str()) {
                     return Err((
-                        format!("users[{i}].memberOf[{j}]"),
+                        at(&format!("memberOf[{j}]")),
                         format!("unknown group `{group}`"),
                     ));
                 }

@@ -11,4 +11,5 @@ pub mod policy;
 pub mod revocation;
 pub mod server;
 pub mod store;
+pub mod text_rules;
 pub mod trust;

@@ -81,6 +81,9 @@ enum CaType {
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     cas: Vec<TrustedCa>,
+    /// SKIs (lowercase hex) of stored CAs that could not take their place, with why: chains
+    /// through them fail closed until an admin deletes the bad row.
+    quarantined: Vec<(String, String)>,
 }
 
 impl TrustStore {
@@ -180,6 +183,24 @@ impl TrustStore {
         }
         self.cas.push(ca);
         Ok(())
+    }
+
+    /// Adds a CA read back from storage. One that conflicts with a CA already in (the same
+    /// certificate or SKI) is refused, and its SKI quarantined: sign-ins through either fail
+    /// closed until the bad row is gone.
+    pub fn insert_stored(&mut self, ca: TrustedCa) -> Result<(), TrustStoreError> {
+        let ski = ca.ski.clone();
+        self.insert(ca, "database").inspect_err(|e| {
+            self.quarantined.push((ski, e.to_string()));
+        })
+    }
+
+    /// Why chains through the CA with this SKI fail closed, if they do.
+    pub fn quarantined(&self, ski: &str) -> Option<&str> {
+        self.quarantined
+            .iter()
+            .find(|(q, _)| q.eq_ignore_ascii_case(ski))
+            .map(|(_, reason)| reason.as_str())
     }
 
     /// Adds a CA as an admin upload does: refused while any trusted CA has expired.
@@ -415,6 +436,8 @@ pub enum ChainError {
         claimed: String,
         ca: String,
     },
+    #[error("the CA that issued `{subject}` is stored in a state that cannot be trusted ({reason}); an administrator must delete the bad CA row")]
+    IssuerQuarantined { subject: String, reason: String },
     #[error("the chain is longer than {MAX_CHAIN_CAS} CAs")]
     TooLong,
     #[error(
@@ -427,7 +450,9 @@ impl ChainError {
     /// The Entra error code a sign-in gets.
     pub fn error_code(&self) -> &'static str {
         match self {
-            Self::UnknownIssuer { .. } | Self::NoAuthorityKeyIdentifier { .. } => "AADSTS500176",
+            Self::UnknownIssuer { .. }
+            | Self::NoAuthorityKeyIdentifier { .. }
+            | Self::IssuerQuarantined { .. } => "AADSTS500176",
             Self::OutsideValidity { .. } => "AADSTS500172",
             Self::Malformed(_)
             | Self::BadSignature { .. }
@@ -464,6 +489,12 @@ pub fn verify_chain(
                 subject: current.subject.clone(),
             });
         };
+        if let Some(reason) = store.quarantined(&aki) {
+            return Err(ChainError::IssuerQuarantined {
+                subject: current.subject.clone(),
+                reason: reason.to_owned(),
+            });
+        }
         let issuer = store
             .by_ski(&aki)
             .ok_or_else(|| ChainError::UnknownIssuer {

@@ -16,11 +16,12 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::{now_text, App};
-use crate::verifier::directory::{Directory, Group, User};
+use crate::verifier::directory::{Group, User};
 use crate::verifier::jwt::random_id;
 use crate::verifier::policy::CbaPolicy;
-use crate::verifier::store::Role;
-use crate::verifier::trust::TrustStore;
+use crate::verifier::store::{Role, StoreError};
+use crate::verifier::text_rules::{check_json_strings, Violation};
+use crate::verifier::trust::{TrustStore, TrustStoreError};
 use crate::x509::hex;
 
 pub const POLICY_PATH: &str =
@@ -84,6 +85,38 @@ impl GraphError {
         }
     }
 
+    /// A store error: conflicts and refusals as Graph answers them, a full or failing disk as
+    /// 503 (nothing was written), anything else opaque.
+    fn store(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { property, .. } => Self::bad_request(
+                format!("Another object with the same value for property {property} already exists."),
+                Some(property),
+            ),
+            StoreError::NotFound => Self::not_found("the object"),
+            StoreError::Rejected { field, message } => Self::bad_request(message, Some(field)),
+            StoreError::Sql(ref e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+                ) =>
+            {
+                tracing::error!(error = %error, "admin write failed: storage unavailable");
+                Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "ServiceUnavailable",
+                    message: "the change could not be stored (storage unavailable); nothing was changed, try again later".into(),
+                    target: None,
+                }
+            }
+            other => Self::internal(other),
+        }
+    }
+
+    fn invalid((field, message): Violation) -> Self {
+        Self::bad_request(message, Some(field))
+    }
+
     /// Internal failures: an opaque answer, the detail only in the log.
     fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "admin request failed");
@@ -93,6 +126,12 @@ impl GraphError {
             message: "the request could not be completed".into(),
             target: None,
         }
+    }
+}
+
+impl From<StoreError> for GraphError {
+    fn from(error: StoreError) -> Self {
+        Self::store(error)
     }
 }
 
@@ -191,9 +230,29 @@ pub fn create_api_key(
     Ok(key)
 }
 
+/// The body as JSON, every string in it within the stored-text rules.
 fn json_body(body: &[u8]) -> Result<Value, GraphError> {
-    serde_json::from_slice(body)
-        .map_err(|e| GraphError::bad_request(format!("the body is not JSON: {e}"), None))
+    let value = serde_json::from_slice(body)
+        .map_err(|e| GraphError::bad_request(format!("the body is not JSON: {e}"), None))?;
+    check_json_strings(&value).map_err(GraphError::invalid)?;
+    Ok(value)
+}
+
+/// The body as a JSON object.
+fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError> {
+    match json_body(body)? {
+        Value::Object(object) => Ok(object),
+        _ => Err(GraphError::bad_request(
+            "the body must be a JSON object",
+            None,
+        )),
+    }
+}
+
+/// A typed body, its strings checked first.
+fn typed_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GraphError> {
+    serde_json::from_value(json_body(body)?)
+        .map_err(|e| GraphError::bad_request(e.to_string(), None))
 }
 
 async fn get_policy(
@@ -213,13 +272,7 @@ async fn patch_policy(
     body: axum::body::Bytes,
 ) -> Result<StatusCode, GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let patch = json_body(&body)?;
-    let Value::Object(patch) = patch else {
-        return Err(GraphError::bad_request(
-            "the body must be a JSON object",
-            None,
-        ));
-    };
+    let patch = json_object(&body)?;
     if patch.get("@odata.type").and_then(Value::as_str) != Some(crate::verifier::policy::ODATA_TYPE)
     {
         return Err(GraphError::bad_request(
@@ -230,17 +283,16 @@ async fn patch_policy(
             Some("@odata.type".into()),
         ));
     }
-    let current = app.store.policy().map_err(GraphError::internal)?;
-    let mut merged = serde_json::to_value(current).map_err(GraphError::internal)?;
-    for (key, value) in patch {
-        merged[key] = value;
-    }
-    let text = serde_json::to_vec(&merged).map_err(GraphError::internal)?;
-    let policy = CbaPolicy::from_json(&text, "request body")
-        .map_err(|e| GraphError::bad_request(e.message.clone(), Some(e.field.clone())))?;
-    app.store
-        .set_policy(&policy)
-        .map_err(GraphError::internal)?;
+    // Read, merge and write in one transaction: concurrent PATCHes of different fields all stay.
+    app.store.update_policy(|current| {
+        let mut merged = serde_json::to_value(current).map_err(GraphError::internal)?;
+        for (key, value) in patch {
+            merged[key] = value;
+        }
+        let text = serde_json::to_vec(&merged).map_err(GraphError::internal)?;
+        CbaPolicy::from_json(&text, "request body")
+            .map_err(|e| GraphError::bad_request(e.message.clone(), Some(e.field.clone())))
+    })?;
     app.refresh().map_err(GraphError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -272,26 +324,25 @@ async fn add_ca(
     // Only a Global Administrator changes the CAs, as in Entra.
     caller.require(Role::GlobalAdministrator)?;
     let mut entry = json_body(&body)?;
-    let parsed = TrustStore::from_json(
-        json!([entry.clone()]).to_string().as_bytes(),
-        "request body",
-    )
-    .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
-    let existing = app
-        .store
-        .certificate_authorities()
-        .map_err(GraphError::internal)?;
-    let mut store = TrustStore::from_json(json!(existing).to_string().as_bytes(), "database")
-        .map_err(GraphError::internal)?;
-    let ca = parsed.cas()[0].clone();
-    store
-        .add(ca, OffsetDateTime::now_utc())
-        .map_err(|e| GraphError::bad_request(e.to_string(), Some("certificate".into())))?;
+    // Parsed alone first, so a bad upload is named before the store is touched.
+    TrustStore::from_json(json!([entry.clone()]).to_string().as_bytes(), "request body")
+        .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
     let id = random_id();
     entry["id"] = json!(id);
+    // The checks against the stored CAs and the insert are one transaction; the schema keeps
+    // one row per SKI and certificate, so of identical uploads racing, one wins.
     app.store
-        .add_certificate_authority(&id, &entry, &now_text())
-        .map_err(GraphError::internal)?;
+        .add_certificate_authority_checked(&id, &entry, &now_text(), |store, ca| {
+            store
+                .add(ca, OffsetDateTime::now_utc())
+                .map_err(|e| match e {
+                    TrustStoreError::Duplicate { .. } => GraphError::store(StoreError::Conflict {
+                        property: "certificate".into(),
+                        value: String::new(),
+                    }),
+                    other => GraphError::bad_request(other.to_string(), Some("certificate".into())),
+                })
+        })?;
     app.refresh().map_err(GraphError::internal)?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
@@ -302,33 +353,11 @@ async fn delete_ca(
     Path(id): Path<String>,
 ) -> Result<StatusCode, GraphError> {
     caller.require(Role::GlobalAdministrator)?;
-    if !app
-        .store
-        .delete_certificate_authority(&id)
-        .map_err(GraphError::internal)?
-    {
+    if !app.store.delete_certificate_authority(&id)? {
         return Err(GraphError::not_found("the certificate authority"));
     }
     app.refresh().map_err(GraphError::internal)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn directory(app: &App) -> Result<Directory, GraphError> {
-    Ok(Directory {
-        users: app.store.users().map_err(GraphError::internal)?,
-        groups: app.store.groups().map_err(GraphError::internal)?,
-    })
-}
-
-/// Validates the whole directory after a change, then stores it in one transaction.
-fn save_directory(app: &App, directory: &Directory) -> Result<(), GraphError> {
-    directory
-        .validate()
-        .map_err(|(field, message)| GraphError::bad_request(message, Some(field)))?;
-    app.store
-        .replace_directory(directory)
-        .map_err(GraphError::internal)?;
-    app.refresh().map_err(GraphError::internal)
 }
 
 async fn list_users(
@@ -336,15 +365,7 @@ async fn list_users(
     State(app): State<Arc<App>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require(Role::Reader)?;
-    Ok(Json(json!({"value": directory(&app)?.users})))
-}
-
-fn find_user<'d>(directory: &'d mut Directory, id: &str) -> Result<&'d mut User, GraphError> {
-    directory
-        .users
-        .iter_mut()
-        .find(|u| u.id == id || u.user_principal_name.eq_ignore_ascii_case(id))
-        .ok_or_else(|| GraphError::not_found("the user"))
+    Ok(Json(json!({"value": app.store.users()?})))
 }
 
 async fn get_user(
@@ -353,8 +374,10 @@ async fn get_user(
     Path(id): Path<String>,
 ) -> Result<Json<User>, GraphError> {
     caller.require(Role::Reader)?;
-    let mut directory = directory(&app)?;
-    Ok(Json(find_user(&mut directory, &id)?.clone()))
+    app.store
+        .user(&id)?
+        .map(Json)
+        .ok_or_else(|| GraphError::not_found("the user"))
 }
 
 async fn create_user(
@@ -363,14 +386,13 @@ async fn create_user(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<User>), GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let mut user: User =
-        serde_json::from_slice(&body).map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+    let mut user: User = typed_body(&body)?;
     if user.id.is_empty() {
         user.id = user.user_principal_name.clone();
     }
-    let mut directory = directory(&app)?;
-    directory.users.push(user.clone());
-    save_directory(&app, &directory)?;
+    user.validate().map_err(GraphError::invalid)?;
+    app.store.create_user(&user)?;
+    app.refresh().map_err(GraphError::internal)?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -381,21 +403,24 @@ async fn patch_user(
     body: axum::body::Bytes,
 ) -> Result<StatusCode, GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let Value::Object(patch) = json_body(&body)? else {
-        return Err(GraphError::bad_request(
-            "the body must be a JSON object",
-            None,
-        ));
-    };
-    let mut directory = directory(&app)?;
-    let user = find_user(&mut directory, &id)?;
-    let mut merged = serde_json::to_value(&*user).map_err(GraphError::internal)?;
-    for (key, value) in patch {
-        merged[key] = value;
-    }
-    *user =
-        serde_json::from_value(merged).map_err(|e| GraphError::bad_request(e.to_string(), None))?;
-    save_directory(&app, &directory)?;
+    let patch = json_object(&body)?;
+    app.store
+        .update_user(&id, |current| {
+            let mut merged = serde_json::to_value(&current).map_err(GraphError::internal)?;
+            for (key, value) in patch {
+                merged[key] = value;
+            }
+            let mut user: User = serde_json::from_value(merged)
+                .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+            user.id = current.id;
+            user.validate().map_err(GraphError::invalid)?;
+            Ok(user)
+        })
+        .map_err(|e: GraphError| match e.status {
+            StatusCode::NOT_FOUND => GraphError::not_found("the user"),
+            _ => e,
+        })?;
+    app.refresh().map_err(GraphError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -405,15 +430,10 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let mut directory = directory(&app)?;
-    let before = directory.users.len();
-    directory
-        .users
-        .retain(|u| u.id != id && !u.user_principal_name.eq_ignore_ascii_case(&id));
-    if directory.users.len() == before {
+    if !app.store.delete_user(&id)? {
         return Err(GraphError::not_found("the user"));
     }
-    save_directory(&app, &directory)?;
+    app.refresh().map_err(GraphError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -422,7 +442,7 @@ async fn list_groups(
     State(app): State<Arc<App>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require(Role::Reader)?;
-    Ok(Json(json!({"value": directory(&app)?.groups})))
+    Ok(Json(json!({"value": app.store.groups()?})))
 }
 
 async fn create_group(
@@ -431,17 +451,10 @@ async fn create_group(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Group>), GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let group: Group =
-        serde_json::from_slice(&body).map_err(|e| GraphError::bad_request(e.to_string(), None))?;
-    let mut directory = directory(&app)?;
-    if directory.groups.iter().any(|g| g.id == group.id) {
-        return Err(GraphError::bad_request(
-            format!("group `{}` exists", group.id),
-            Some("id".into()),
-        ));
-    }
-    directory.groups.push(group.clone());
-    save_directory(&app, &directory)?;
+    let group: Group = typed_body(&body)?;
+    group.validate().map_err(GraphError::invalid)?;
+    app.store.create_group(&group)?;
+    app.refresh().map_err(GraphError::internal)?;
     Ok((StatusCode::CREATED, Json(group)))
 }
 

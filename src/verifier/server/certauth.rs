@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::{now_text, App, Connection};
 use crate::verifier::decide::Decision;
 use crate::verifier::jwt::{certificate_thumbprint, random_id};
-use crate::verifier::store::SignInRecord;
+use crate::verifier::store::{Retention, SignInRecord};
 
 /// Sign-in bodies are one short JSON object.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -71,7 +71,16 @@ async fn sign_in(
     };
     let now = OffsetDateTime::now_utc();
     let decision = app.engine().decide(leaf, &body.username, now).await;
-    log(&app, &connection, &body.username, &decision);
+    // No answer leaves before the attempt is on record: an attempt that cannot be logged (a full
+    // disk) is refused, as admin writes are.
+    if let Err(e) = log(&app, &connection, &body.username, &decision, now) {
+        tracing::error!(error = %e, "writing the sign-in log; the sign-in is refused");
+        return failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            UNLOGGED,
+            "the sign-in could not be recorded in the sign-in log, so it is refused; try again later",
+        );
+    }
     if !decision.succeeded() {
         let code = decision.error_code.clone().unwrap_or_default();
         // Blocked by policy is 403; not authenticated is 401.
@@ -127,9 +136,17 @@ async fn sign_in(
     .into_response()
 }
 
-/// Every attempt goes to the sign-in log; a log failure is reported but does not change the
-/// answer already decided.
-fn log(app: &App, connection: &Connection, username: &str, decision: &Decision) {
+/// The error code of a sign-in refused because it could not be logged (`docs/signin-protocol.md`).
+pub const UNLOGGED: &str = "AADSTS90033";
+
+/// Every attempt goes to the sign-in log, within the configured retention.
+fn log(
+    app: &App,
+    connection: &Connection,
+    username: &str,
+    decision: &Decision,
+    now: OffsetDateTime,
+) -> Result<(), crate::verifier::store::StoreError> {
     let record = SignInRecord {
         id: random_id(),
         created_date_time: now_text(),
@@ -158,7 +175,9 @@ fn log(app: &App, connection: &Connection, username: &str, decision: &Decision) 
             .and_then(|r| serde_json::to_value(r).ok()),
         revocation: serde_json::to_value(&decision.revocation).unwrap_or_default(),
     };
-    if let Err(e) = app.store.log_sign_in(&record) {
-        tracing::error!(error = %e, "writing the sign-in log");
-    }
+    let retention = Retention {
+        max_age: app.settings.log_retention,
+        max_rows: app.settings.log_max_rows,
+    };
+    app.store.log_sign_in(&record, retention, now)
 }

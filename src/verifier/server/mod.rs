@@ -25,7 +25,7 @@ use super::decide::{Engine, Tenant};
 use super::jwt::JwtSigner;
 use super::revocation::cache::CrlCache;
 use super::revocation::source::CrlSource;
-use super::store::{Store, StoreError};
+use super::store::{Store, StoreError, StoredProblem};
 use crate::x509::user_ids::SerialOrder;
 use tls::ServerIdentity;
 
@@ -39,6 +39,8 @@ pub struct App {
     pub store: Store,
     pub jwt: JwtSigner,
     tenant: RwLock<Arc<Tenant>>,
+    /// Held across a reload and its swap, so an older read never replaces a newer one.
+    reloading: std::sync::Mutex<Vec<StoredProblem>>,
     crls: Arc<CrlCache>,
     identity: ServerIdentity,
     certauth_tls: RwLock<Arc<rustls::ServerConfig>>,
@@ -79,12 +81,15 @@ impl App {
         settings: settings::Settings,
     ) -> Result<Self, ServeError> {
         let jwt = JwtSigner::load_or_create(&store, &now_text())?;
-        let tenant = Arc::new(store.tenant()?);
+        let loaded = store.tenant()?;
+        report(&loaded.problems, &[]);
+        let tenant = Arc::new(loaded.tenant);
         let certauth_tls = tls::certauth_config(&identity, &tenant)?;
         Ok(Self {
             store,
             jwt,
             tenant: RwLock::new(tenant),
+            reloading: std::sync::Mutex::new(loaded.problems),
             crls: Arc::new(CrlCache::new(crls)),
             identity,
             certauth_tls: RwLock::new(certauth_tls),
@@ -110,7 +115,14 @@ impl App {
 
     /// Re-reads the tenant after an admin change, and the TLS hints with it.
     pub fn refresh(&self) -> Result<(), ServeError> {
-        let tenant = Arc::new(self.store.tenant()?);
+        let mut problems = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let loaded = self.store.tenant()?;
+        report(&loaded.problems, &problems);
+        *problems = loaded.problems;
+        let tenant = Arc::new(loaded.tenant);
         let tls = tls::certauth_config(&self.identity, &tenant)?;
         *self
             .tenant
@@ -128,6 +140,13 @@ impl App {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+}
+
+/// Names each stored row that cannot load (once, not again at every reload while it stays).
+fn report(problems: &[StoredProblem], already: &[StoredProblem]) {
+    for problem in problems.iter().filter(|p| !already.contains(p)) {
+        tracing::error!(table = problem.table, id = %problem.id, "{problem}");
     }
 }
 

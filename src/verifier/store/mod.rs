@@ -6,16 +6,20 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-use super::decide::Tenant;
-use super::directory::{Directory, Group, User};
-use super::policy::CbaPolicy;
-use super::trust::TrustStore;
+mod sign_in_log;
+mod tenant;
+
+pub use sign_in_log::{Retention, SignInRecord};
+pub use tenant::{Loaded, StoredProblem};
+
+/// A schema step and, for some, the Rust that fills what SQL alone cannot.
+type Backfill = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// Migrations, in order; `user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[(&str, Option<Backfill>)] = &[(
     // 1: the first schema.
     "CREATE TABLE policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
      CREATE TABLE certificate_authorities (id TEXT PRIMARY KEY, json TEXT NOT NULL, created TEXT NOT NULL);
@@ -32,6 +36,10 @@ const MIGRATIONS: &[&str] = &[
         json TEXT NOT NULL);
      CREATE INDEX sign_ins_by_time ON sign_ins (created);
      CREATE INDEX sign_ins_by_user ON sign_ins (username COLLATE NOCASE);",
+    None,
+    ),
+    // 2: uniqueness in the schema (CA keys, certificateUserIds rows).
+    (tenant::MIGRATION, Some(tenant::backfill)),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +55,14 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("stored data is invalid: {0}")]
     Invalid(String),
+    #[error("another object with the same value for property {property} already exists")]
+    Conflict { property: String, value: String },
+    #[error("no such object")]
+    NotFound,
+    #[error("{field}: {message}")]
+    Rejected { field: String, message: String },
+    #[error("the database {path} is empty (0 bytes) in a state directory that was used before: it was truncated or never written; restore it from a backup, or move it away to start an empty tenant")]
+    EmptyDatabase { path: String },
     #[error(
         "the database is newer (schema {found}) than this certauth-verifier understands ({known})"
     )]
@@ -84,25 +100,6 @@ impl Role {
     }
 }
 
-/// One sign-in attempt, as the log keeps it (the fields Entra's sign-in log shows for CBA).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignInRecord {
-    pub id: String,
-    pub created_date_time: String,
-    pub user_principal_name: String,
-    pub client_address: String,
-    /// `success` or `failure`.
-    pub status: String,
-    pub error_code: Option<String>,
-    pub failure_reason: Option<String>,
-    pub authentication_strength: Option<String>,
-    pub certificate: Option<serde_json::Value>,
-    pub username_binding: Option<serde_json::Value>,
-    pub authentication_rule: Option<serde_json::Value>,
-    pub revocation: serde_json::Value,
-}
-
 /// The database.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -121,8 +118,9 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
+        refuse_truncated(path)?;
         create_private(path);
-        let conn = Connection::open(path).map_err(open_error)?;
+        let mut conn = Connection::open(path).map_err(open_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_error)?;
         // A write that returned is on disk: PATCH answers 204 only after this.
@@ -132,7 +130,7 @@ impl Store {
             .map_err(open_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_error)?;
-        migrate(&conn)?;
+        migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -147,117 +145,6 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut conn)
-    }
-
-    /// The method policy; Entra's default when none was ever set.
-    pub fn policy(&self) -> Result<CbaPolicy, StoreError> {
-        self.with(|conn| {
-            let json: Option<String> = conn
-                .query_row("SELECT json FROM policy WHERE id = 1", [], |row| row.get(0))
-                .optional()?;
-            match json {
-                Some(json) => Ok(serde_json::from_str(&json)?),
-                None => Ok(CbaPolicy::default()),
-            }
-        })
-    }
-
-    pub fn set_policy(&self, policy: &CbaPolicy) -> Result<(), StoreError> {
-        let json = serde_json::to_string(policy)?;
-        self.with(|conn| {
-            conn.execute(
-                "INSERT INTO policy (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = ?1",
-                params![json],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// `DELETE` on the policy: back to Entra's default.
-    pub fn reset_policy(&self) -> Result<(), StoreError> {
-        self.with(|conn| {
-            conn.execute("DELETE FROM policy", [])?;
-            Ok(())
-        })
-    }
-
-    /// The CAs, each a Graph certificateAuthorityDetail object with its `id`.
-    pub fn certificate_authorities(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.with(|conn| {
-            let mut statement =
-                conn.prepare("SELECT json FROM certificate_authorities ORDER BY created, id")?;
-            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-            rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
-        })
-    }
-
-    pub fn add_certificate_authority(
-        &self,
-        id: &str,
-        json: &serde_json::Value,
-        created: &str,
-    ) -> Result<(), StoreError> {
-        let text = serde_json::to_string(json)?;
-        self.with(|conn| {
-            conn.execute(
-                "INSERT INTO certificate_authorities (id, json, created) VALUES (?1, ?2, ?3)",
-                params![id, text, created],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// `true` if there was such a CA.
-    pub fn delete_certificate_authority(&self, id: &str) -> Result<bool, StoreError> {
-        self.with(|conn| {
-            Ok(conn.execute(
-                "DELETE FROM certificate_authorities WHERE id = ?1",
-                params![id],
-            )? > 0)
-        })
-    }
-
-    pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.with(|conn| {
-            let mut statement = conn.prepare("SELECT json FROM users ORDER BY upn")?;
-            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-            rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
-        })
-    }
-
-    pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
-        self.with(|conn| {
-            let mut statement = conn.prepare("SELECT json FROM groups ORDER BY id")?;
-            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-            rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
-        })
-    }
-
-    /// Replaces the whole directory in one transaction (after it was validated whole).
-    pub fn replace_directory(&self, directory: &Directory) -> Result<(), StoreError> {
-        self.with(|conn| {
-            let tx = conn.transaction()?;
-            tx.execute("DELETE FROM users", [])?;
-            tx.execute("DELETE FROM groups", [])?;
-            for group in &directory.groups {
-                tx.execute(
-                    "INSERT INTO groups (id, json) VALUES (?1, ?2)",
-                    params![group.id, serde_json::to_string(group)?],
-                )?;
-            }
-            for user in &directory.users {
-                tx.execute(
-                    "INSERT INTO users (id, upn, json) VALUES (?1, ?2, ?3)",
-                    params![
-                        user.id,
-                        user.user_principal_name,
-                        serde_json::to_string(user)?
-                    ],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
     }
 
     /// Stores an API key by the SHA-256 of its secret.
@@ -321,55 +208,34 @@ impl Store {
         })
     }
 
-    pub fn log_sign_in(&self, record: &SignInRecord) -> Result<(), StoreError> {
-        let json = serde_json::to_string(record)?;
-        self.with(|conn| {
-            conn.execute(
-                "INSERT INTO sign_ins (id, created, username, result, error_code, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![record.id, record.created_date_time, record.user_principal_name, record.status, record.error_code, json],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// The sign-in log, newest first, filtered by user and status when given.
-    pub fn sign_ins(
+    /// Runs `f` in one immediate transaction (the write lock taken at its start, so what it
+    /// reads stays true until it commits), and commits if it returns `Ok`.
+    pub(crate) fn write<T>(
         &self,
-        user: Option<&str>,
-        status: Option<&str>,
-        top: usize,
-    ) -> Result<Vec<SignInRecord>, StoreError> {
-        self.with(|conn| {
-            let mut statement = conn.prepare(
-                "SELECT json FROM sign_ins
-                 WHERE (?1 IS NULL OR username = ?1 COLLATE NOCASE) AND (?2 IS NULL OR result = ?2)
-                 ORDER BY created DESC, rowid DESC LIMIT ?3",
-            )?;
-            let rows = statement.query_map(params![user, status, top as i64], |row| {
-                row.get::<_, String>(0)
-            })?;
-            rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
-        })
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_with(f)
     }
 
-    /// The tenant as the engine needs it.
-    pub fn tenant(&self) -> Result<Tenant, StoreError> {
-        let cas = self.certificate_authorities()?;
-        let store = TrustStore::from_json(serde_json::to_string(&cas)?.as_bytes(), "database")
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let directory = Directory {
-            users: self.users()?,
-            groups: self.groups()?,
-        };
-        Ok(Tenant {
-            policy: self.policy()?,
-            store,
-            directory,
-        })
+    /// [`Store::write`] for callers whose checks have their own error type.
+    pub(crate) fn write_with<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
+        Ok(value)
     }
 }
 
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > MIGRATIONS.len() as i64 {
         return Err(StoreError::TooNew {
@@ -377,12 +243,39 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             known: MIGRATIONS.len(),
         });
     }
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (index, (migration, backfill)) in MIGRATIONS.iter().enumerate().skip(version as usize)
+    {
         let next = index + 1;
-        conn.execute_batch(&format!(
-            "BEGIN; {migration}; PRAGMA user_version = {next}; COMMIT;"
-        ))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(migration)?;
+        if let Some(backfill) = backfill {
+            backfill(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", next as i64)?;
+        tx.commit()?;
         tracing::info!(version = next, "database migrated");
+    }
+    Ok(())
+}
+
+/// A 0-byte database beside other state (the server's TLS identity) was truncated or lost:
+/// opening it would silently start an empty tenant with a new Global Administrator key.
+fn refuse_truncated(path: &Path) -> Result<(), StoreError> {
+    let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let used = std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|entry| {
+            let other = entry.file_name().to_string_lossy().into_owned();
+            !other.starts_with(&name)
+        })
+    });
+    if empty && used {
+        return Err(StoreError::EmptyDatabase {
+            path: path.display().to_string(),
+        });
     }
     Ok(())
 }
@@ -405,6 +298,7 @@ fn create_private(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verifier::policy::CbaPolicy;
 
     #[test]
     fn migrates_and_round_trips() {

@@ -1,0 +1,516 @@
+//! The tenant's rows: the method policy, CAs, users and groups. Every admin write is one
+//! immediate transaction on rows, and the schema's own uniqueness (CA by SKI and thumbprint, UPN,
+//! certificateUserIds value, ids) decides races. Loading is per row: a row that cannot load is
+//! named in [`Loaded::problems`] and left out, and what depends on it fails closed, so stored
+//! data never stops the server from starting.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::{Store, StoreError};
+use crate::verifier::decide::Tenant;
+use crate::verifier::directory::{comparison_key, Directory, Group, User};
+use crate::verifier::policy::CbaPolicy;
+use crate::verifier::trust::{TrustStore, TrustedCa};
+
+/// Migration 2: CA keys as columns and certificateUserIds as rows, so uniqueness lives in the
+/// schema. The unique indexes come after [`backfill`] has filled them.
+pub(super) const MIGRATION: &str = "
+    ALTER TABLE certificate_authorities ADD COLUMN ski TEXT;
+    ALTER TABLE certificate_authorities ADD COLUMN sha256 TEXT;
+    CREATE TABLE certificate_user_ids (
+        key TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE ON UPDATE CASCADE);
+    CREATE INDEX certificate_user_ids_by_user ON certificate_user_ids (user_id);";
+
+/// Fills migration 2's columns and rows from the stored JSON. A row that does not parse, or
+/// repeats a key an earlier row holds, keeps NULL keys: loading names it, and the admin API can
+/// delete it.
+pub(super) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let rows: Vec<(String, String)> = tx
+        .prepare("SELECT id, json FROM certificate_authorities ORDER BY created, id")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, json) in rows {
+        if let Ok(ca) = parse_ca(&json) {
+            tx.execute(
+                "UPDATE certificate_authorities SET ski = ?2, sha256 = ?3 WHERE id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM certificate_authorities WHERE ski = ?2 OR sha256 = ?3)",
+                params![id, ca.ski, ca.info.sha256],
+            )?;
+        }
+    }
+    let users: Vec<(String, String)> = tx
+        .prepare("SELECT id, json FROM users")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, json) in users {
+        if let Ok(user) = serde_json::from_str::<User>(&json) {
+            for value in &user.authorization_info.certificate_user_ids {
+                tx.execute(
+                    "INSERT OR IGNORE INTO certificate_user_ids (key, user_id) VALUES (?1, ?2)",
+                    params![comparison_key(value), id],
+                )?;
+            }
+        }
+    }
+    tx.execute_batch(
+        "CREATE UNIQUE INDEX certificate_authorities_by_ski ON certificate_authorities (ski);
+         CREATE UNIQUE INDEX certificate_authorities_by_sha256 ON certificate_authorities (sha256);",
+    )?;
+    Ok(())
+}
+
+/// A stored row that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProblem {
+    /// `policy`, `certificateAuthorities`, `users` or `groups`.
+    pub table: &'static str,
+    pub id: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for StoredProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stored {} row `{}` cannot be loaded: {}",
+            self.table, self.id, self.reason
+        )
+    }
+}
+
+/// The tenant as loaded, with the rows left out.
+#[derive(Debug)]
+pub struct Loaded {
+    pub tenant: Tenant,
+    pub problems: Vec<StoredProblem>,
+}
+
+fn parse_ca(json: &str) -> Result<TrustedCa, String> {
+    let store = TrustStore::from_json(format!("[{json}]").as_bytes(), "stored CA")
+        .map_err(|e| e.to_string())?;
+    store
+        .cas()
+        .first()
+        .cloned()
+        .ok_or_else(|| "no CA in the row".to_owned())
+}
+
+/// A user or group found by id or (for users) UPN, case-insensitively.
+const USER_BY_ID_OR_UPN: &str =
+    "SELECT id, json FROM users WHERE id = ?1 OR upn = ?1 COLLATE NOCASE LIMIT 1";
+
+impl Store {
+    /// The method policy; Entra's default when none was ever set.
+    pub fn policy(&self) -> Result<CbaPolicy, StoreError> {
+        self.with(|conn| {
+            let json: Option<String> = conn
+                .query_row("SELECT json FROM policy WHERE id = 1", [], |row| row.get(0))
+                .optional()?;
+            match json {
+                Some(json) => Ok(serde_json::from_str(&json)?),
+                None => Ok(CbaPolicy::default()),
+            }
+        })
+    }
+
+    pub fn set_policy(&self, policy: &CbaPolicy) -> Result<(), StoreError> {
+        self.write(|tx| write_policy(tx, policy))
+    }
+
+    /// Reads, changes and writes the policy in one transaction, so concurrent changes of
+    /// different fields all stay. A stored policy that cannot be read is changed from the
+    /// default.
+    pub fn update_policy<E: From<StoreError>>(
+        &self,
+        change: impl FnOnce(CbaPolicy) -> Result<CbaPolicy, E>,
+    ) -> Result<(), E> {
+        self.write_with(|tx| {
+            let json: Option<String> = tx
+                .query_row("SELECT json FROM policy WHERE id = 1", [], |row| row.get(0))
+                .optional()
+                .map_err(StoreError::from)?;
+            let current = json
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default();
+            let changed = change(current)?;
+            write_policy(tx, &changed)?;
+            Ok(())
+        })
+    }
+
+    /// `DELETE` on the policy: back to Entra's default.
+    pub fn reset_policy(&self) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM policy", [])?;
+            Ok(())
+        })
+    }
+
+    /// The CAs, each a Graph certificateAuthorityDetail object with its `id` (rows that do not
+    /// read back are left out; [`Store::tenant`] names them).
+    pub fn certificate_authorities(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        Ok(self
+            .rows("SELECT id, json FROM certificate_authorities ORDER BY created, id")?
+            .into_iter()
+            .filter_map(|(_, json)| serde_json::from_str(&json).ok())
+            .collect())
+    }
+
+    /// Adds a CA in one transaction: `check` sees the CAs stored now (as a trust store) and the
+    /// parsed upload, and may refuse it; the schema refuses a second CA with the same SKI or
+    /// certificate.
+    pub fn add_certificate_authority_checked<E: From<StoreError>>(
+        &self,
+        id: &str,
+        json: &serde_json::Value,
+        created: &str,
+        check: impl FnOnce(&mut TrustStore, TrustedCa) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let text = serde_json::to_string(json).map_err(StoreError::from)?;
+        let ca = parse_ca(&text).map_err(|reason| StoreError::Rejected {
+            field: "certificate".into(),
+            message: reason,
+        })?;
+        self.write_with(|tx| {
+            let mut existing = TrustStore::default();
+            for (_, json) in rows_in(
+                tx,
+                "SELECT id, json FROM certificate_authorities ORDER BY created, id",
+            )? {
+                if let Ok(stored) = parse_ca(&json) {
+                    // A duplicate already stored is named at load; here it only must not
+                    // hide the upload's own checks.
+                    let _ = existing.insert_stored(stored);
+                }
+            }
+            check(&mut existing, ca.clone())?;
+            insert_ca(tx, id, &text, &ca, created)?;
+            Ok(())
+        })
+    }
+
+    /// Adds a CA as an import does (first start, from a fixture).
+    pub fn add_certificate_authority(
+        &self,
+        id: &str,
+        json: &serde_json::Value,
+        created: &str,
+    ) -> Result<(), StoreError> {
+        self.add_certificate_authority_checked(id, json, created, |_, _| Ok::<_, StoreError>(()))
+    }
+
+    /// `true` if there was such a CA. Works on any row, loadable or not.
+    pub fn delete_certificate_authority(&self, id: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM certificate_authorities WHERE id = ?1",
+                params![id],
+            )? > 0)
+        })
+    }
+
+    /// Users that load, by UPN.
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(self
+            .rows("SELECT id, json FROM users ORDER BY upn")?
+            .into_iter()
+            .filter_map(|(_, json)| serde_json::from_str(&json).ok())
+            .collect())
+    }
+
+    /// The user with this id or UPN.
+    pub fn user(&self, id_or_upn: &str) -> Result<Option<User>, StoreError> {
+        self.with(|conn| {
+            let row: Option<(String, String)> = conn
+                .query_row(USER_BY_ID_OR_UPN, params![id_or_upn], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            row.map(|(_, json)| Ok(serde_json::from_str(&json)?))
+                .transpose()
+        })
+    }
+
+    pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        Ok(self
+            .rows("SELECT id, json FROM groups ORDER BY id")?
+            .into_iter()
+            .filter_map(|(_, json)| serde_json::from_str(&json).ok())
+            .collect())
+    }
+
+    /// Creates a user (already valid on its own); the schema refuses a UPN, id or
+    /// certificateUserIds value another user has.
+    pub fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.write(|tx| {
+            check_groups(tx, user)?;
+            insert_user(tx, user)
+        })
+    }
+
+    /// Reads, changes and writes one user in one transaction. The id never changes.
+    pub fn update_user<E: From<StoreError>>(
+        &self,
+        id_or_upn: &str,
+        change: impl FnOnce(User) -> Result<User, E>,
+    ) -> Result<(), E> {
+        self.write_with(|tx| {
+            let (id, json): (String, String) = tx
+                .query_row(USER_BY_ID_OR_UPN, params![id_or_upn], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+                .map_err(StoreError::from)?
+                .ok_or(StoreError::NotFound)?;
+            let current: User = serde_json::from_str(&json).map_err(|e| StoreError::Rejected {
+                field: "id".into(),
+                message: format!(
+                    "the stored user `{id}` cannot be read ({e}); delete it and create it again"
+                ),
+            })?;
+            let mut changed = change(current)?;
+            changed.id = id.clone();
+            check_groups(tx, &changed)?;
+            tx.execute(
+                "DELETE FROM certificate_user_ids WHERE user_id = ?1",
+                params![id],
+            )
+            .map_err(StoreError::from)?;
+            tx.execute("DELETE FROM users WHERE id = ?1", params![id])
+                .map_err(StoreError::from)?;
+            insert_user(tx, &changed)?;
+            Ok(())
+        })
+    }
+
+    /// `true` if there was such a user. Works on any row, loadable or not.
+    pub fn delete_user(&self, id_or_upn: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM users WHERE id = ?1 OR upn = ?1 COLLATE NOCASE",
+                params![id_or_upn],
+            )? > 0)
+        })
+    }
+
+    pub fn create_group(&self, group: &Group) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO groups (id, json) VALUES (?1, ?2)",
+                params![group.id, serde_json::to_string(group)?],
+            )
+            .map_err(|e| conflict(e, "groups.id", "id"))?;
+            Ok(())
+        })
+    }
+
+    /// Replaces the whole directory in one transaction (after it was validated whole).
+    pub fn replace_directory(&self, directory: &Directory) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM users", [])?;
+            tx.execute("DELETE FROM groups", [])?;
+            for group in &directory.groups {
+                tx.execute(
+                    "INSERT INTO groups (id, json) VALUES (?1, ?2)",
+                    params![group.id, serde_json::to_string(group)?],
+                )?;
+            }
+            for user in &directory.users {
+                insert_user(tx, user)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The tenant as the engine needs it, row by row: what cannot load is named and left out,
+    /// and fails closed (an unreadable policy disables the method; a CA whose row is a duplicate
+    /// or unreadable takes no part in chains).
+    pub fn tenant(&self) -> Result<Loaded, StoreError> {
+        let mut problems = Vec::new();
+        let policy = self
+            .with(|conn| {
+                Ok(conn
+                    .query_row("SELECT json FROM policy WHERE id = 1", [], |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .optional()?)
+            })?
+            .map_or_else(
+                || Ok(CbaPolicy::default()),
+                |json| serde_json::from_str::<CbaPolicy>(&json),
+            )
+            .unwrap_or_else(|e| {
+                problems.push(StoredProblem {
+                    table: "policy",
+                    id: "x509Certificate".into(),
+                    reason: format!(
+                        "{e}; certificate-based authentication is off until the policy is set again"
+                    ),
+                });
+                CbaPolicy::default()
+            });
+        let mut store = TrustStore::default();
+        for (id, json) in self.rows("SELECT id, json FROM certificate_authorities ORDER BY created, id")? {
+            match parse_ca(&json) {
+                Ok(ca) => {
+                    if let Err(reason) = store.insert_stored(ca) {
+                        problems.push(StoredProblem {
+                            table: "certificateAuthorities",
+                            id,
+                            reason: format!("{reason}; sign-ins through it are refused until one of the two is deleted"),
+                        });
+                    }
+                }
+                Err(reason) => problems.push(StoredProblem {
+                    table: "certificateAuthorities",
+                    id,
+                    reason: format!("{reason}; certificates it issued are refused"),
+                }),
+            }
+        }
+        let mut directory = Directory::default();
+        for (id, json) in self.rows("SELECT id, json FROM groups ORDER BY id")? {
+            match serde_json::from_str(&json) {
+                Ok(group) => directory.groups.push(group),
+                Err(e) => problems.push(StoredProblem {
+                    table: "groups",
+                    id,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        for (id, json) in self.rows("SELECT id, json FROM users ORDER BY upn")? {
+            match serde_json::from_str(&json) {
+                Ok(user) => directory.users.push(user),
+                Err(e) => problems.push(StoredProblem {
+                    table: "users",
+                    id,
+                    reason: format!("{e}; the user cannot sign in"),
+                }),
+            }
+        }
+        Ok(Loaded {
+            tenant: Tenant {
+                policy,
+                store,
+                directory,
+            },
+            problems,
+        })
+    }
+
+    fn rows(&self, sql: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|conn| rows_in(conn, sql))
+    }
+}
+
+fn rows_in(conn: &rusqlite::Connection, sql: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut statement = conn.prepare(sql)?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn write_policy(tx: &Transaction<'_>, policy: &CbaPolicy) -> Result<(), StoreError> {
+    let json = serde_json::to_string(policy)?;
+    tx.execute(
+        "INSERT INTO policy (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = ?1",
+        params![json],
+    )?;
+    Ok(())
+}
+
+fn insert_ca(
+    tx: &Transaction<'_>,
+    id: &str,
+    json: &str,
+    ca: &TrustedCa,
+    created: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO certificate_authorities (id, json, created, ski, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, json, created, ca.ski, ca.info.sha256],
+    )
+    .map_err(|e| {
+        let e = conflict(e, "certificate_authorities.ski", "certificate");
+        match e {
+            StoreError::Sql(e) => conflict(e, "certificate_authorities.sha256", "certificate"),
+            other => other,
+        }
+    })?;
+    Ok(())
+}
+
+fn insert_user(tx: &Transaction<'_>, user: &User) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO users (id, upn, json) VALUES (?1, ?2, ?3)",
+        params![
+            user.id,
+            user.user_principal_name,
+            serde_json::to_string(user)?
+        ],
+    )
+    .map_err(|e| match conflict(e, "users.upn", "userPrincipalName") {
+        StoreError::Sql(e) => conflict(e, "users.id", "id"),
+        other => other,
+    })?;
+    for (i, value) in user.authorization_info.certificate_user_ids.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO certificate_user_ids (key, user_id) VALUES (?1, ?2)",
+            params![comparison_key(value), user.id],
+        )
+        .map_err(|e| match conflict(e, "certificate_user_ids.key", "certificateUserIds") {
+            StoreError::Conflict { .. } => {
+                let owner: String = tx
+                    .query_row(
+                        "SELECT users.upn FROM certificate_user_ids JOIN users ON users.id = certificate_user_ids.user_id WHERE key = ?1",
+                        params![comparison_key(value)],
+                        |row| row.get(0),
+                    )
+                    .unwrap_or_else(|_| "another user".into());
+                StoreError::Rejected {
+                    field: format!("authorizationInfo.certificateUserIds[{i}]"),
+                    message: format!(
+                        "`{value}` already belongs to {owner}; values are unique in a tenant"
+                    ),
+                }
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+/// Every group a user is a member of must exist.
+fn check_groups(tx: &Transaction<'_>, user: &User) -> Result<(), StoreError> {
+    for (i, group) in user.member_of.iter().enumerate() {
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM groups WHERE id = ?1)",
+            params![group],
+            |row| row.get(0),
+        )?;
+        if !exists {
+            return Err(StoreError::Rejected {
+                field: format!("memberOf[{i}]"),
+                message: format!("unknown group `{group}`"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A uniqueness violation of `constraint` (`table.column`) as a conflict on `property`.
+fn conflict(error: rusqlite::Error, constraint: &str, property: &str) -> StoreError {
+    let unique = matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    ) && error.to_string().contains(constraint);
+    if unique {
+        StoreError::Conflict {
+            property: property.to_owned(),
+            value: String::new(),
+        }
+    } else {
+        StoreError::Sql(error)
+    }
+}

@@ -1,0 +1,167 @@
+//! Entra's limits and character rules for every string the admin API stores: no control or
+//! bidirectional-formatting characters anywhere (they hide what an admin reads), UPNs in Entra's
+//! alphabet and length, ids that stay addressable in a URL path, and bounded lengths.
+
+use serde_json::Value;
+
+/// Entra: a UPN is at most 113 characters, 64 before the `@` and 48 after it.
+pub const MAX_UPN_CHARS: usize = 113;
+pub const MAX_UPN_ALIAS_CHARS: usize = 64;
+pub const MAX_UPN_DOMAIN_CHARS: usize = 48;
+/// Entra: display names are at most 256 characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
+/// Object ids (Graph's are GUIDs; the verifier also takes UPNs and short names).
+pub const MAX_ID_CHARS: usize = 128;
+/// Any other string in an admin body.
+pub const MAX_STRING_CHARS: usize = 1024;
+/// A base64 certificate in a CA upload.
+pub const MAX_CERTIFICATE_CHARS: usize = 64 * 1024;
+
+/// A string that breaks a rule: where, and what is wrong.
+pub type Violation = (String, String);
+
+/// Characters that never belong in stored text: C0 and C1 controls (tab, CR and LF aside, which
+/// base64 and free text may carry) and the bidirectional formatting characters.
+fn forbidden(c: char, allow_line_breaks: bool) -> bool {
+    let bidi = matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let line = matches!(c, '\t' | '\n' | '\r');
+    bidi || (c.is_control() && !(allow_line_breaks && line))
+}
+
+/// Refuses forbidden characters and lengths over `max` in `value`, named `field`.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), Violation> {
+    check(field, value, max, false)
+}
+
+fn check(field: &str, value: &str, max: usize, allow_line_breaks: bool) -> Result<(), Violation> {
+    if let Some(c) = value.chars().find(|&c| forbidden(c, allow_line_breaks)) {
+        return Err((
+            field.to_owned(),
+            format!(
+                "contains the control or formatting character U+{:04X}, which is not allowed",
+                u32::from(c)
+            ),
+        ));
+    }
+    let chars = value.chars().count();
+    if chars > max {
+        return Err((
+            field.to_owned(),
+            format!("is {chars} characters long; at most {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// Every string in a JSON body, keys included, at any depth: no forbidden characters and at most
+/// [`MAX_STRING_CHARS`] (a `certificate`, [`MAX_CERTIFICATE_CHARS`], and it may break lines).
+pub fn check_json_strings(value: &Value) -> Result<(), Violation> {
+    walk(value, "", "")
+}
+
+fn walk(value: &Value, path: &str, key: &str) -> Result<(), Violation> {
+    match value {
+        Value::String(text) if key == "certificate" => check(path, text, MAX_CERTIFICATE_CHARS, true),
+        Value::String(text) => check(path, text, MAX_STRING_CHARS, false),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| walk(item, &format!("{path}[{i}]"), key)),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let at = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            check(&at, k, MAX_STRING_CHARS, false)?;
+            walk(v, &at, k)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A UPN as Entra takes it: `alias@domain`, the alias of letters, digits and `' . - _ ! # ^ ~`,
+/// the domain of letters, digits, `.` and `-`, within Entra's lengths.
+pub fn check_upn(field: &str, upn: &str) -> Result<(), Violation> {
+    check_text(field, upn, MAX_UPN_CHARS)?;
+    let bad = |why: &str| Err((field.to_owned(), format!("`{upn}` is not a valid UPN: {why}")));
+    let Some((alias, domain)) = upn.split_once('@') else {
+        return bad("it needs alias@domain");
+    };
+    if alias.is_empty() || alias.chars().count() > MAX_UPN_ALIAS_CHARS {
+        return bad(&format!("the part before @ must be 1 to {MAX_UPN_ALIAS_CHARS} characters"));
+    }
+    if domain.is_empty() || domain.chars().count() > MAX_UPN_DOMAIN_CHARS {
+        return bad(&format!("the part after @ must be 1 to {MAX_UPN_DOMAIN_CHARS} characters"));
+    }
+    if alias.starts_with('.') || alias.ends_with('.') {
+        return bad("the part before @ cannot start or end with a period");
+    }
+    if let Some(c) = alias
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "'.-_!#^~".contains(*c)))
+    {
+        return bad(&format!("`{c}` is not allowed before the @"));
+    }
+    if let Some(c) = domain
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ".-".contains(*c)))
+    {
+        return bad(&format!("`{c}` is not allowed in the domain"));
+    }
+    Ok(())
+}
+
+/// An object id that stays addressable as one URL path segment.
+pub fn check_id(field: &str, id: &str) -> Result<(), Violation> {
+    check_text(field, id, MAX_ID_CHARS)?;
+    if id.is_empty() {
+        return Err((field.to_owned(), "must not be empty".into()));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "@'.-_!#^~".contains(*c)))
+    {
+        return Err((
+            field.to_owned(),
+            format!("`{c}` is not allowed in an id (letters, digits and @ ' . - _ ! # ^ ~)"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upns_follow_entras_rules() {
+        assert_eq!(check_upn("u", "alice.w@woodgrove.com"), Ok(()));
+        assert!(check_upn("u", "alice@woodgrove.com\0").is_err());
+        assert!(check_upn("u", "al\u{202E}ice@woodgrove.com").is_err());
+        assert!(check_upn("u", &format!("{}@w.com", "a".repeat(65))).is_err());
+        assert!(check_upn("u", &"a@".repeat(450_000)).is_err());
+        assert!(check_upn("u", "a b@w.com").is_err());
+        assert!(check_upn("u", "nobody").is_err());
+    }
+
+    #[test]
+    fn json_strings_refuse_controls_at_any_depth() {
+        let body = serde_json::json!({"rules": [{"identifier": "CN=x\u{0}"}]});
+        assert_eq!(
+            check_json_strings(&body).unwrap_err().0,
+            "rules[0].identifier"
+        );
+        let body = serde_json::json!({"certificate": "MIIB\nAAAA"});
+        assert_eq!(check_json_strings(&body), Ok(()));
+        let body = serde_json::json!({"displayName": "a\u{2067}b"});
+        assert!(check_json_strings(&body).is_err());
+    }
+
+    #[test]
+    fn ids_stay_addressable() {
+        assert_eq!(check_id("id", "cba-users"), Ok(()));
+        assert!(check_id("id", "a/b").is_err());
+        assert!(check_id("id", "").is_err());
+    }
+}
