@@ -16,62 +16,9 @@ use support::software_cert;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
-fn sha256(w: &Woodgrove, name: &str) -> String {
-    w.fixture.manifest.certificate(name).unwrap().sha256.clone()
-}
-
 /// `certauth sign-in` as `username` with the fixture certificate `name`; (exit code, answer).
 fn sign_in(w: &Woodgrove, v: &Verifier, name: &str, username: &str) -> (i32, Value) {
-    let token = &w.spec.certificate(name).unwrap().token;
-    let home = tempfile::tempdir().unwrap();
-    let output = w
-        .certauth()
-        .args([
-            "sign-in",
-            &v.certauth_url,
-            "--username",
-            username,
-            "--json",
-            "--no-remember",
-        ])
-        .args(["--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args([
-            "--cert",
-            &sha256(w, name),
-            "--pin",
-            "env:TOKEN_PIN",
-            "--ca-file",
-        ])
-        .arg(&v.server_ca)
-        .env("TOKEN_PIN", w.pin(token))
-        .env("XDG_CONFIG_HOME", home.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let answer = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-        panic!(
-            "{name}: no answer on stdout: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap(), answer)
-}
-
-fn admin_client(v: &Verifier) -> reqwest::Client {
-    certauth::tls::install_crypto_provider();
-    let roots = certauth::tls::client_config::trusted_roots(Some(&v.server_ca)).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap()
+    v.sign_in(w, name, username)
 }
 
 /// One admin request: (status, JSON body or null).
@@ -82,20 +29,7 @@ fn admin(
     key: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let mut request = admin_client(v).request(method, format!("{}{path}", v.admin_url));
-        if let Some(key) = key {
-            request = request.bearer_auth(key);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    })
+    v.admin(method, path, key, body)
 }
 
 const POLICY: &str =

@@ -36,8 +36,8 @@ impl User {
     /// length, an addressable id, bounded names, at most 10 certificateUserIds of at most 1024
     /// characters each, each starting `X509:<`.
     pub fn validate(&self) -> Result<(), Violation> {
-        check_id("id", &self.id)?;
         check_upn("userPrincipalName", &self.user_principal_name)?;
+        check_id("id", &self.id)?;
         if let Some(upn) = &self.on_premises_user_principal_name {
             check_text("onPremisesUserPrincipalName", upn, MAX_UPN_CHARS)?;
         }
@@ -162,7 +162,12 @@ impl Directory {
             if !ids.insert(user.id.as_str()) {
                 return Err((at("id"), format!("id `{}` is used twice", user.id)));
             }
-            for (j, value) in user.authorization_info.certificate_user_ids.iter().enumerate() {
+            for (j, value) in user
+                .authorization_info
+                .certificate_user_ids
+                .iter()
+                .enumerate()
+            {
                 if let Some(owner) = values.insert(comparison_key(value), &user.user_principal_name)
                 {
                     return Err((

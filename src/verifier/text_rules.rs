@@ -61,7 +61,9 @@ pub fn check_json_strings(value: &Value) -> Result<(), Violation> {
 
 fn walk(value: &Value, path: &str, key: &str) -> Result<(), Violation> {
     match value {
-        Value::String(text) if key == "certificate" => check(path, text, MAX_CERTIFICATE_CHARS, true),
+        Value::String(text) if key == "certificate" => {
+            check(path, text, MAX_CERTIFICATE_CHARS, true)
+        }
         Value::String(text) => check(path, text, MAX_STRING_CHARS, false),
         Value::Array(items) => items
             .iter()
@@ -84,15 +86,24 @@ fn walk(value: &Value, path: &str, key: &str) -> Result<(), Violation> {
 /// the domain of letters, digits, `.` and `-`, within Entra's lengths.
 pub fn check_upn(field: &str, upn: &str) -> Result<(), Violation> {
     check_text(field, upn, MAX_UPN_CHARS)?;
-    let bad = |why: &str| Err((field.to_owned(), format!("`{upn}` is not a valid UPN: {why}")));
+    let bad = |why: &str| {
+        Err((
+            field.to_owned(),
+            format!("`{upn}` is not a valid UPN: {why}"),
+        ))
+    };
     let Some((alias, domain)) = upn.split_once('@') else {
         return bad("it needs alias@domain");
     };
     if alias.is_empty() || alias.chars().count() > MAX_UPN_ALIAS_CHARS {
-        return bad(&format!("the part before @ must be 1 to {MAX_UPN_ALIAS_CHARS} characters"));
+        return bad(&format!(
+            "the part before @ must be 1 to {MAX_UPN_ALIAS_CHARS} characters"
+        ));
     }
     if domain.is_empty() || domain.chars().count() > MAX_UPN_DOMAIN_CHARS {
-        return bad(&format!("the part after @ must be 1 to {MAX_UPN_DOMAIN_CHARS} characters"));
+        return bad(&format!(
+            "the part after @ must be 1 to {MAX_UPN_DOMAIN_CHARS} characters"
+        ));
     }
     if alias.starts_with('.') || alias.ends_with('.') {
         return bad("the part before @ cannot start or end with a period");

@@ -86,6 +86,94 @@ impl Verifier {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// `certauth sign-in` as `username` with the fixture certificate `name` (its SoftHSM token);
+    /// (exit code, JSON answer).
+    pub fn sign_in(&self, w: &Woodgrove, name: &str, username: &str) -> (i32, serde_json::Value) {
+        let token = &w.spec.certificate(name).unwrap().token;
+        let sha256 = &w.fixture.manifest.certificate(name).unwrap().sha256;
+        let home = tempfile::tempdir().unwrap();
+        let output = w
+            .certauth()
+            .args([
+                "sign-in",
+                &self.certauth_url,
+                "--username",
+                username,
+                "--json",
+                "--no-remember",
+            ])
+            .args(["--no-p11-kit", "--module"])
+            .arg(w.module())
+            .args(["--cert", sha256, "--pin", "env:TOKEN_PIN", "--ca-file"])
+            .arg(&self.server_ca)
+            .env("TOKEN_PIN", w.pin(token))
+            .env("XDG_CONFIG_HOME", home.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let answer = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+            panic!(
+                "{name}: no answer on stdout: {stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output.status.code().unwrap(), answer)
+    }
+
+    /// An HTTPS client for the admin API that trusts the verifier's server CA.
+    pub fn admin_client(&self) -> reqwest::Client {
+        certauth::tls::install_crypto_provider();
+        let roots = certauth::tls::client_config::trusted_roots(Some(&self.server_ca)).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .build()
+            .unwrap()
+    }
+
+    /// One admin request with `client`: (status, JSON body or null).
+    pub async fn admin_with(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = client.request(method, format!("{}{path}", self.admin_url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// One admin request, blocking: (status, JSON body or null).
+    pub fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(self.admin_with(&self.admin_client(), method, path, key, body))
+    }
 }
 
 impl Drop for Verifier {

@@ -90,7 +90,9 @@ impl GraphError {
     fn store(error: StoreError) -> Self {
         match error {
             StoreError::Conflict { property, .. } => Self::bad_request(
-                format!("Another object with the same value for property {property} already exists."),
+                format!(
+                    "Another object with the same value for property {property} already exists."
+                ),
                 Some(property),
             ),
             StoreError::NotFound => Self::not_found("the object"),
@@ -325,8 +327,11 @@ async fn add_ca(
     caller.require(Role::GlobalAdministrator)?;
     let mut entry = json_body(&body)?;
     // Parsed alone first, so a bad upload is named before the store is touched.
-    TrustStore::from_json(json!([entry.clone()]).to_string().as_bytes(), "request body")
-        .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+    TrustStore::from_json(
+        json!([entry.clone()]).to_string().as_bytes(),
+        "request body",
+    )
+    .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
     let id = random_id();
     entry["id"] = json!(id);
     // The checks against the stored CAs and the insert are one transaction; the schema keeps

@@ -243,8 +243,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             known: MIGRATIONS.len(),
         });
     }
-    for (index, (migration, backfill)) in MIGRATIONS.iter().enumerate().skip(version as usize)
-    {
+    for (index, (migration, backfill)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let next = index + 1;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(migration)?;
@@ -265,7 +264,11 @@ fn refuse_truncated(path: &Path) -> Result<(), StoreError> {
     let Some(dir) = path.parent() else {
         return Ok(());
     };
-    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let used = std::fs::read_dir(dir).is_ok_and(|entries| {
         entries.filter_map(Result::ok).any(|entry| {
             let other = entry.file_name().to_string_lossy().into_owned();

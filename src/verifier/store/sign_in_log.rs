@@ -62,8 +62,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut record = record.clone();
-        record.user_principal_name =
-            capped(&record.user_principal_name, MAX_LOGGED_USERNAME_CHARS);
+        record.user_principal_name = capped(&record.user_principal_name, MAX_LOGGED_USERNAME_CHARS);
         record.failure_reason = record
             .failure_reason
             .map(|reason| capped(&reason, MAX_LOGGED_REASON_CHARS));
@@ -137,7 +136,9 @@ mod tests {
             max_age: Duration::from_secs(24 * 3600),
             max_rows: 3,
         };
-        let old = (now - Duration::from_secs(48 * 3600)).format(&Rfc3339).unwrap();
+        let old = (now - Duration::from_secs(48 * 3600))
+            .format(&Rfc3339)
+            .unwrap();
         store
             .log_sign_in(&record(0, &old, "old@w.com"), retention, now)
             .unwrap();
@@ -157,8 +158,7 @@ mod tests {
         );
         assert!(kept[0].user_principal_name.ends_with('…'));
         assert!(
-            kept[0].failure_reason.as_ref().unwrap().chars().count()
-                <= MAX_LOGGED_REASON_CHARS + 1
+            kept[0].failure_reason.as_ref().unwrap().chars().count() <= MAX_LOGGED_REASON_CHARS + 1
         );
     }
 }

@@ -351,15 +351,25 @@ impl Store {
                 CbaPolicy::default()
             });
         let mut store = TrustStore::default();
-        for (id, json) in self.rows("SELECT id, json FROM certificate_authorities ORDER BY created, id")? {
+        let mut row_of_ski: Vec<(String, String)> = Vec::new();
+        for (id, json) in
+            self.rows("SELECT id, json FROM certificate_authorities ORDER BY created, id")?
+        {
             match parse_ca(&json) {
                 Ok(ca) => {
+                    let ski = ca.ski.clone();
                     if let Err(reason) = store.insert_stored(ca) {
+                        let other = row_of_ski
+                            .iter()
+                            .find(|(s, _)| *s == ski)
+                            .map_or("another row", |(_, row)| row.as_str());
                         problems.push(StoredProblem {
                             table: "certificateAuthorities",
                             id,
-                            reason: format!("{reason}; sign-ins through it are refused until one of the two is deleted"),
+                            reason: format!("{reason} (row `{other}`); sign-ins through it are refused until one of the two rows is deleted"),
                         });
+                    } else {
+                        row_of_ski.push((ski, id));
                     }
                 }
                 Err(reason) => problems.push(StoredProblem {
@@ -454,7 +464,12 @@ fn insert_user(tx: &Transaction<'_>, user: &User) -> Result<(), StoreError> {
         StoreError::Sql(e) => conflict(e, "users.id", "id"),
         other => other,
     })?;
-    for (i, value) in user.authorization_info.certificate_user_ids.iter().enumerate() {
+    for (i, value) in user
+        .authorization_info
+        .certificate_user_ids
+        .iter()
+        .enumerate()
+    {
         tx.execute(
             "INSERT INTO certificate_user_ids (key, user_id) VALUES (?1, ?2)",
             params![comparison_key(value), user.id],
