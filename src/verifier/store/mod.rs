@@ -3,6 +3,8 @@
 //! returned is on disk; the file is created owner-only. Schema migrations are numbered with
 //! SQLite's `user_version`.
 
+mod crl_marks;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -32,6 +34,8 @@ const MIGRATIONS: &[&str] = &[
         json TEXT NOT NULL);
      CREATE INDEX sign_ins_by_time ON sign_ins (created);
      CREATE INDEX sign_ins_by_user ON sign_ins (username COLLATE NOCASE);",
+    // 2: the newest CRL number seen per CA and kind, so a restart does not forget it.
+    crl_marks::MIGRATION,
 ];
 
 #[derive(Debug, thiserror::Error)]
