@@ -114,8 +114,7 @@ impl CrlFailure {
 
 /// How far a CRL's thisUpdate may be ahead of the verifier's clock. Clocks drift, and a CA that
 /// publishes the moment it signs runs ahead of a verifier a little behind; beyond this the CRL is
-/// not in effect yet. A CRL dated in the future would also raise the high-water mark past every
-/// CRL the CA publishes until then, so it is refused, not kept.
+/// not in effect yet, so it is refused and its number is not kept as the high-water mark.
 pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
 /// How long a failed download is remembered when the caller does not say (`serve`'s default).
