@@ -37,6 +37,8 @@ pub struct RevocationList {
     pub this_update: OffsetDateTime,
     pub next_update: Option<OffsetDateTime>,
     pub next_publish: Option<OffsetDateTime>,
+    /// SHA-256 of the signed TBSCertList, to tell two CRLs with one number apart.
+    pub tbs_sha256: [u8; 32],
     entries: HashMap<Box<[u8]>, Entry>,
 }
 
@@ -115,12 +117,15 @@ impl RevocationList {
                 },
             );
         }
+        let mut tbs_sha256 = [0; 32];
+        tbs_sha256.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, raw.tbs).as_ref());
         Ok(Self {
             number,
             delta_of,
             this_update,
             next_update,
             next_publish,
+            tbs_sha256,
             entries,
         })
     }

@@ -6,5 +6,6 @@ pub mod cache;
 pub mod check;
 pub mod crl;
 pub mod der_walk;
+pub mod high_water;
 pub mod index;
 pub mod source;

@@ -86,11 +86,11 @@ impl App {
         let tenant = Arc::new(loaded.tenant);
         let certauth_tls = tls::certauth_config(&identity, &tenant)?;
         Ok(Self {
+            crls: CrlCache::persistent(crls, store.crl_marks()?, settings.crl_failure_memory),
             store,
             jwt,
             tenant: RwLock::new(tenant),
             reloading: std::sync::Mutex::new(loaded.problems),
-            crls: Arc::new(CrlCache::new(crls)),
             identity,
             certauth_tls: RwLock::new(certauth_tls),
             serial_order: SerialOrder::default(),

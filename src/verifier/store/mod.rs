@@ -3,6 +3,8 @@
 //! returned is on disk; the file is created owner-only. Schema migrations are numbered with
 //! SQLite's `user_version`.
 
+mod crl_marks;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -38,7 +40,9 @@ const MIGRATIONS: &[(&str, Option<Backfill>)] = &[(
      CREATE INDEX sign_ins_by_user ON sign_ins (username COLLATE NOCASE);",
     None,
     ),
-    // 2: uniqueness in the schema (CA keys, certificateUserIds rows).
+    // 2: the newest CRL number seen per CA and kind, so a restart does not forget it.
+    (crl_marks::MIGRATION, None),
+    // 3: uniqueness in the schema (CA keys, certificateUserIds rows).
     (tenant::MIGRATION, Some(tenant::backfill)),
 ];
 

@@ -12,7 +12,7 @@ use crate::verifier::directory::{comparison_key, Directory, Group, User};
 use crate::verifier::policy::CbaPolicy;
 use crate::verifier::trust::{TrustStore, TrustedCa};
 
-/// Migration 2: CA keys as columns and certificateUserIds as rows, so uniqueness lives in the
+/// Migration 3: CA keys as columns and certificateUserIds as rows, so uniqueness lives in the
 /// schema. The unique indexes come after [`backfill`] has filled them.
 pub(super) const MIGRATION: &str = "
     ALTER TABLE certificate_authorities ADD COLUMN ski TEXT;
