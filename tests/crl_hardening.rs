@@ -206,58 +206,12 @@ fn der_of(w: &Woodgrove, name: &str) -> Vec<u8> {
 
 /// `certauth sign-in` as `username` with the fixture certificate `name`; (exit code, answer).
 fn sign_in(w: &Woodgrove, v: &Verifier, name: &str, username: &str) -> (i32, Value) {
-    let token = &w.spec.certificate(name).unwrap().token;
-    let sha256 = &w.fixture.manifest.certificate(name).unwrap().sha256;
-    let home = tempfile::tempdir().unwrap();
-    let output = w
-        .certauth()
-        .args(["sign-in", &v.certauth_url, "--username", username])
-        .args(["--json", "--no-remember", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--cert", sha256, "--pin", "env:TOKEN_PIN", "--ca-file"])
-        .arg(&v.server_ca)
-        .env("TOKEN_PIN", w.pin(token))
-        .env("XDG_CONFIG_HOME", home.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let answer = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-        panic!(
-            "{name}: no answer on stdout: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap(), answer)
+    v.sign_in(w, name, username)
 }
 
-/// One admin request: (status, JSON body or null).
+/// One admin request with the first-start key: (status, JSON body or null).
 fn admin(v: &Verifier, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    certauth::tls::install_crypto_provider();
-    let roots = certauth::tls::client_config::trusted_roots(Some(&v.server_ca)).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap();
-    let key = v.admin_key.clone().unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let mut request = client
-            .request(method, format!("{}{path}", v.admin_url))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    })
+    v.admin(method, path, v.admin_key.as_deref(), body)
 }
 
 /// Re-uploads the issuing CA with its base and delta CRL URLs on `server` (first start only: the
@@ -349,32 +303,18 @@ fn trap_crl_replay_after_restart_does_not_unrevoke() {
     );
 }
 
-/// A software key and certificate for Alice from the Woodgrove issuing CA (as the openssl test in
-/// tests/verifier_service.rs makes): SoftHSM refuses one token to several `certauth` processes at
-/// once, and this test needs sign-ins that are truly concurrent.
+/// A software key and certificate for Alice from the Woodgrove issuing CA (DER both):
+/// SoftHSM refuses one token to several `certauth` processes at once, and this test needs
+/// sign-ins that are truly concurrent.
 fn software_alice(w: &Woodgrove) -> (Vec<u8>, Vec<u8>) {
-    let authority = w.fixture.manifest.authority("woodgrove-issuing").unwrap();
-    let ca_key = rcgen::KeyPair::from_pem(
-        &std::fs::read_to_string(w.fixture.path(&authority.private_key_pem)).unwrap(),
-    )
-    .unwrap();
-    let ca_der = std::fs::read(w.fixture.path(&authority.certificate_der)).unwrap();
-    let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::default();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Alice Wilber (software)");
-    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x55, 0x12]));
-    params.is_ca = rcgen::IsCa::ExplicitNoCa;
-    params.use_authority_key_identifier_extension = true;
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    params.subject_alt_names = vec![rcgen::SanType::OtherName((
-        vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
-        rcgen::OtherNameValue::Utf8String("alice@woodgrove.com".into()),
-    ))];
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    (cert.der().to_vec(), key.serialize_der())
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = support::software_cert::issued_alice(w, dir.path());
+    let cert = x509_parser::pem::parse_x509_pem(&std::fs::read(cert).unwrap())
+        .unwrap()
+        .1
+        .contents;
+    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(key).unwrap()).unwrap();
+    (cert, key.serialize_der())
 }
 
 /// One sign-in over its own mutual-TLS connection: (HTTP status, answer).
