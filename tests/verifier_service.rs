@@ -85,7 +85,12 @@ fn sign_ins_against_the_real_verifier() {
         None,
     );
     assert_eq!(status, 200);
-    let claims = certauth::verifier::jwt::verify(mfa["token"].as_str().unwrap(), &jwks).unwrap();
+    let claims = certauth::verifier::jwt::verify(
+        mfa["token"].as_str().unwrap(),
+        &jwks,
+        &certauth::verifier::jwt::Expected::sign_in_token(),
+    )
+    .unwrap();
     assert_eq!(claims["upn"], "alice@woodgrove.com");
     assert_eq!(claims["amr"], json!(["x509", "mfa"]));
     let pem = std::fs::read(w.fixture.path("pki/users/alice-rsa2048-mfa.pem")).unwrap();

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::{now_text, App, Connection};
 use crate::verifier::decide::Decision;
-use crate::verifier::jwt::{certificate_thumbprint, random_id};
+use crate::verifier::jwt::{self, certificate_thumbprint, random_id};
 use crate::verifier::store::{Retention, SignInRecord};
 
 /// Sign-in bodies are one short JSON object.
@@ -98,8 +98,8 @@ async fn sign_in(
         amr.push("mfa");
     }
     let claims = json!({
-        "iss": "certauth-verifier",
-        "aud": "certauth",
+        "iss": jwt::ISSUER,
+        "aud": jwt::AUDIENCE,
         "sub": decision.user_principal_name,
         "upn": decision.user_principal_name,
         "amr": amr,
