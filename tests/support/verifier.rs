@@ -25,15 +25,26 @@ impl Verifier {
 
     /// As [`Verifier::start`], with more `serve` arguments (limits, timeouts).
     pub fn start_with(w: &Woodgrove, state_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
-            .args(["serve", "--state-dir"])
-            .arg(state_dir)
-            .arg("--tenant")
-            .arg(&w.fixture.dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+        command.args(Self::serve_args(w, state_dir)).args(extra);
+        Self::spawn(command, state_dir)
+    }
+
+    /// `serve --state-dir DIR --tenant FIXTURE`, for a command that wraps the verifier.
+    pub fn serve_args(w: &Woodgrove, state_dir: &Path) -> Vec<std::ffi::OsString> {
+        vec![
+            "serve".into(),
+            "--state-dir".into(),
+            state_dir.into(),
+            "--tenant".into(),
+            w.fixture.dir.clone().into(),
+        ]
+    }
+
+    /// Runs `command` (which must exec the verifier in place, so its PID is the verifier's) and
+    /// reads its banner.
+    pub fn spawn(mut command: Command, state_dir: &Path) -> Self {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let mut lines = Lines::new(child.stdout.take().unwrap());
         let mut field = |prefix: &str| {
             let (_, line) =
