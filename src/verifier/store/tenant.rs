@@ -390,9 +390,27 @@ impl Store {
                 }),
             }
         }
+        // The schema's rows say whose each certificateUserIds value is; a value a user's JSON
+        // holds but the schema gave to another (a database from before the rows) is left out.
+        let owners: std::collections::HashMap<String, String> = self
+            .rows("SELECT key, user_id FROM certificate_user_ids")?
+            .into_iter()
+            .collect();
         for (id, json) in self.rows("SELECT id, json FROM users ORDER BY upn")? {
-            match serde_json::from_str(&json) {
-                Ok(user) => directory.users.push(user),
+            match serde_json::from_str::<User>(&json) {
+                Ok(mut user) => {
+                    let values = &mut user.authorization_info.certificate_user_ids;
+                    let before = values.len();
+                    values.retain(|v| owners.get(&comparison_key(v)) == Some(&id));
+                    if values.len() != before {
+                        problems.push(StoredProblem {
+                            table: "users",
+                            id: id.clone(),
+                            reason: "some of its certificateUserIds belong to another user and are left out; set them again".into(),
+                        });
+                    }
+                    directory.users.push(user);
+                }
                 Err(e) => problems.push(StoredProblem {
                     table: "users",
                     id,
@@ -527,5 +545,83 @@ fn conflict(error: rusqlite::Error, constraint: &str, property: &str) -> StoreEr
         }
     } else {
         StoreError::Sql(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::MIGRATIONS;
+    use super::*;
+
+    fn root_ca_json() -> String {
+        use base64::Engine;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Migrated Root");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        serde_json::json!({
+            "certificate": base64::engine::general_purpose::STANDARD.encode(cert.der()),
+            "certificateAuthorityType": "root",
+        })
+        .to_string()
+    }
+
+    /// A database an earlier verifier bricked (the same CA stored twice, a certificateUserIds
+    /// value on two users) migrates, starts, and names what it left out.
+    #[test]
+    fn a_bricked_first_schema_database_migrates_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifier.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].0).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            let ca = root_ca_json();
+            for id in ["first", "second"] {
+                conn.execute(
+                    "INSERT INTO certificate_authorities (id, json, created) VALUES (?1, ?2, ?1)",
+                    params![id, ca],
+                )
+                .unwrap();
+            }
+            for upn in ["a@w.com", "b@w.com"] {
+                let user = serde_json::json!({"id": upn, "userPrincipalName": upn,
+                    "authorizationInfo": {"certificateUserIds": ["X509:<PN>same@w.com"]}});
+                conn.execute(
+                    "INSERT INTO users (id, upn, json) VALUES (?1, ?1, ?2)",
+                    params![upn, user.to_string()],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        let loaded = store.tenant().unwrap();
+        assert_eq!(loaded.tenant.store.cas().len(), 1);
+        assert_eq!(loaded.problems.len(), 2, "{:?}", loaded.problems);
+        assert_eq!(loaded.problems[0].table, "certificateAuthorities");
+        assert_eq!(loaded.problems[0].id, "second");
+        assert_eq!(loaded.problems[1].table, "users");
+        assert_eq!(loaded.problems[1].id, "b@w.com");
+        let b = loaded.tenant.directory.user_by_upn("b@w.com").unwrap();
+        assert!(b.authorization_info.certificate_user_ids.is_empty());
+        // Sign-ins through the duplicated CA fail closed until the bad row is deleted.
+        let ski = loaded.tenant.store.cas()[0].ski.clone();
+        assert!(loaded.tenant.store.quarantined(&ski).is_some());
+        assert!(store.delete_certificate_authority("second").unwrap());
+        let loaded = store.tenant().unwrap();
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(loaded.tenant.store.quarantined(&ski).is_none());
+        // The value now belongs to one user in the schema: the other cannot take it again.
+        let b = store.user("b@w.com").unwrap().unwrap();
+        let error = store
+            .update_user("b@w.com", |_| Ok::<_, StoreError>(b))
+            .unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Rejected { message, .. } if message.contains("already belongs to a@w.com")),
+            "{error}"
+        );
     }
 }
