@@ -25,6 +25,16 @@ impl Verifier {
 
     /// As [`Verifier::start`], with more `serve` arguments (limits, timeouts).
     pub fn start_with(w: &Woodgrove, state_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_logging(w, state_dir, extra, Stdio::inherit())
+    }
+
+    /// As [`Verifier::start_with`], its log (stderr) going to `stderr` (a file, say).
+    pub fn start_logging(
+        w: &Woodgrove,
+        state_dir: &Path,
+        extra: &[&str],
+        stderr: impl Into<Stdio>,
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
             .args(["serve", "--state-dir"])
             .arg(state_dir)
@@ -32,6 +42,7 @@ impl Verifier {
             .arg(&w.fixture.dir)
             .args(extra)
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut lines = Lines::new(child.stdout.take().unwrap());
