@@ -153,8 +153,10 @@ fn connection_churn_leaves_memory_flat() {
     let after_10k = round(10_000);
     let after_20k = round(10_000);
     eprintln!("VmRSS: {start} KiB at start, {after_10k} KiB after 10,000 connections, {after_20k} KiB after 20,000");
+    // Kept finished tasks cost about 350 bytes each in a debug build (3.5 MB per 10,000 when
+    // they piled up); freed, the figure moves by a few hundred KiB.
     assert!(
-        after_20k.abs_diff(after_10k) < 5 * 1024,
+        after_20k.abs_diff(after_10k) < 2 * 1024,
         "memory grew from {after_10k} KiB to {after_20k} KiB over 10,000 closed connections"
     );
 }
@@ -201,24 +203,28 @@ fn out_of_descriptors_it_pauses_logs_a_little_and_serves_again() {
     let answer = healthz_within(&admin_tls, &admin, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("the verifier did not serve again: {e}"));
     assert!(answer.ends_with("ok\n"), "{answer}");
+    // And the listener whose `accept` failed.
+    let answer = healthz_within(&tls_config(&v, true), &certauth, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("the certauth listener did not serve again: {e}"));
+    assert!(answer.ends_with("ok\n"), "{answer}");
     let after = log_lines(&log)[logged_before..].to_vec();
     eprintln!(
         "log lines while out of descriptors: {}; in all since: {}\n{}",
         during.len(),
         after.len(),
-        after.join("\n")
-    );
-    assert!(
-        during
-            .iter()
-            .any(|l| l.contains("cannot accept connections")),
-        "{during:#?}"
+        after[..after.len().min(20)].join("\n")
     );
     assert!(
         after.len() <= 6,
         "{} log lines: {:#?}",
         after.len(),
         &after[..after.len().min(20)]
+    );
+    assert!(
+        during
+            .iter()
+            .any(|l| l.contains("cannot accept connections")),
+        "{during:#?}"
     );
 }
 

@@ -23,6 +23,8 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// While `accept` keeps failing, or connections keep being refused, one reminder this often.
 const REMINDER: Duration = Duration::from_secs(60);
+/// A run of failed `accept` calls is over once none failed for this long.
+const QUIET: Duration = Duration::from_secs(5);
 /// Refused connections are reported at most this often per listener.
 const REFUSAL_REPORT: Duration = Duration::from_secs(10);
 
@@ -123,35 +125,49 @@ pub fn only_that_connection(error: &std::io::Error) -> bool {
 }
 
 /// A run of failed `accept` calls (EMFILE, ENFILE, ENOBUFS): how long to pause before the next
-/// try, and one warning when the run starts, a reminder a minute, and one line when it ends.
+/// try, and one warning when the run starts, a reminder a minute, and one line once it is over.
+///
+/// A run ends only after a quiet spell: while descriptors free up one at a time, `accept`
+/// succeeds and fails in turn, and that is still one run, not a warning per connection.
 #[derive(Debug)]
 pub struct AcceptFailures {
     listener: &'static str,
-    failures: u64,
     pause: Duration,
-    started: Option<Instant>,
-    reminded: Option<Instant>,
+    run: Option<Run>,
+    /// Lines logged, for the tests.
+    warnings: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    failures: u64,
+    started: Instant,
+    last_failure: Instant,
+    reminded: Instant,
 }
 
 impl AcceptFailures {
     pub fn new(listener: &'static str) -> Self {
         Self {
             listener,
-            failures: 0,
             pause: FIRST_PAUSE,
-            started: None,
-            reminded: None,
+            run: None,
+            warnings: 0,
         }
     }
 
     /// Records a failure; the pause to take before the next `accept`.
     pub fn failed(&mut self, error: &std::io::Error) -> Duration {
         let now = Instant::now();
-        self.failures += 1;
-        match (self.started, self.reminded) {
-            (None, _) => {
-                self.started = Some(now);
-                self.reminded = Some(now);
+        match &mut self.run {
+            None => {
+                self.run = Some(Run {
+                    failures: 1,
+                    started: now,
+                    last_failure: now,
+                    reminded: now,
+                });
+                self.warnings += 1;
                 tracing::warn!(
                     listener = self.listener,
                     %error,
@@ -159,36 +175,43 @@ impl AcceptFailures {
                     MAX_PAUSE.as_secs()
                 );
             }
-            (Some(started), Some(reminded)) if now.duration_since(reminded) >= REMINDER => {
-                self.reminded = Some(now);
-                tracing::warn!(
-                    listener = self.listener,
-                    %error,
-                    failures = self.failures,
-                    "still cannot accept connections after {} s",
-                    now.duration_since(started).as_secs()
-                );
+            Some(run) => {
+                run.failures += 1;
+                run.last_failure = now;
+                if now.duration_since(run.reminded) >= REMINDER {
+                    run.reminded = now;
+                    self.warnings += 1;
+                    tracing::warn!(
+                        listener = self.listener,
+                        %error,
+                        failures = run.failures,
+                        "still cannot accept connections after {} s",
+                        now.duration_since(run.started).as_secs()
+                    );
+                }
             }
-            _ => {}
         }
         let pause = self.pause;
         self.pause = (self.pause * 2).min(MAX_PAUSE);
         pause
     }
 
-    /// Records a successful `accept`, ending a run of failures if there was one.
+    /// Records a successful `accept`: the next failure pauses briefly again, and a run of
+    /// failures that has been over for a while is reported as over.
     pub fn accepted(&mut self) {
-        if let Some(started) = self.started.take() {
-            tracing::warn!(
-                listener = self.listener,
-                failures = self.failures,
-                "accepting connections again after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            self.failures = 0;
-            self.pause = FIRST_PAUSE;
-            self.reminded = None;
+        self.pause = FIRST_PAUSE;
+        let Some(run) = self.run else { return };
+        if run.last_failure.elapsed() < QUIET {
+            return;
         }
+        self.run = None;
+        self.warnings += 1;
+        tracing::warn!(
+            listener = self.listener,
+            failures = run.failures,
+            "accepting connections again; accept had failed for {:.1} s",
+            run.last_failure.duration_since(run.started).as_secs_f64()
+        );
     }
 }
 
@@ -247,6 +270,18 @@ mod tests {
         assert!(pauses.windows(2).all(|w| w[0] <= w[1]), "{pauses:?}");
         failures.accepted();
         assert_eq!(failures.failed(&error), FIRST_PAUSE);
+    }
+
+    #[test]
+    fn accepts_that_fail_and_succeed_in_turn_are_one_warning() {
+        let mut failures = AcceptFailures::new("test");
+        let error = std::io::Error::from_raw_os_error(24);
+        for _ in 0..1000 {
+            failures.failed(&error);
+            failures.accepted();
+        }
+        assert_eq!(failures.warnings, 1);
+        assert_eq!(failures.run.map(|r| r.failures), Some(1000));
     }
 
     #[test]
