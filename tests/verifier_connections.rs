@@ -1,7 +1,8 @@
 //! A real `certauth-verifier serve` process under connection abuse (issue 12): connection churn
 //! leaves memory flat, running out of descriptors pauses `accept` (a few log lines, not a flood)
 //! and serving resumes once they free up, a stalled request body is cut off after
-//! `--body-timeout`, and `--max-connections` refuses the connection over the cap at once.
+//! `--body-timeout`, `--max-connections` refuses the connection over the cap at once, and SIGTERM
+//! still waits for a request in flight.
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
@@ -341,4 +342,50 @@ fn the_connection_over_the_cap_is_closed_and_serving_resumes_below_it() {
     let answer = healthz_within(&config, &admin, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("no answer below the cap again: {e}"));
     assert!(answer.ends_with("ok\n"), "{answer}");
+}
+
+/// Whether a child process has exited (a zombie until its parent reaps it).
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |status| {
+        status.lines().any(|l| l.starts_with("State:\tZ"))
+    })
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start_with(w, state.path(), &["--body-timeout", "2s"]);
+    let key = v.admin_key.clone().unwrap();
+    let tcp = TcpStream::connect(address(&v.admin_url)).unwrap();
+    let mut tls = tls_over(&tls_config(&v, false), tcp).unwrap();
+    // A request in flight: its body stalls, so it ends only at the body timeout.
+    let head = format!(
+        "PATCH /v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/x509Certificate HTTP/1.1\r\nHost: verifier\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a"
+    );
+    tls.write_all(head.as_bytes()).unwrap();
+    tls.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-TERM", &v.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !exited(v.pid()),
+        "the verifier exited with a request in flight"
+    );
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !exited(v.pid()) {
+        assert!(
+            Instant::now() < deadline,
+            "the verifier did not exit after its last request"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
