@@ -25,8 +25,21 @@ impl Verifier {
 
     /// As [`Verifier::start`], with more `serve` arguments (limits, timeouts).
     pub fn start_with(w: &Woodgrove, state_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_logging(w, state_dir, extra, Stdio::inherit())
+    }
+
+    /// As [`Verifier::start_with`], its log (stderr) going to `stderr` (a file, say).
+    pub fn start_logging(
+        w: &Woodgrove,
+        state_dir: &Path,
+        extra: &[&str],
+        stderr: impl Into<Stdio>,
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
-        command.args(Self::serve_args(w, state_dir)).args(extra);
+        command
+            .args(Self::serve_args(w, state_dir))
+            .args(extra)
+            .stderr(stderr);
         Self::spawn(command, state_dir)
     }
 

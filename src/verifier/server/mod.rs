@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod certauth;
+mod limits;
 pub mod settings;
 pub mod tls;
 
@@ -14,12 +15,11 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::CertificateDer;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
+use tokio::sync::Semaphore;
 
 use super::decide::{Engine, Tenant};
 use super::jwt::JwtSigner;
@@ -171,15 +171,19 @@ pub async fn serve(
     let admin_router = admin::router(app.clone());
     let certauth_app = app.clone();
     let certauth_task = tokio::spawn(accept_loop(
+        "certauth",
         certauth,
         move || certauth_app.certauth_tls(),
         certauth_router,
+        app.settings.clone(),
         stopped.clone(),
     ));
     let admin_task = tokio::spawn(accept_loop(
+        "admin",
         admin,
         move || admin_tls.clone(),
         admin_router,
+        app.settings.clone(),
         stopped,
     ));
     shutdown.await;
@@ -190,29 +194,62 @@ pub async fn serve(
     Ok(())
 }
 
+/// Accepts connections and serves each on its own task until `stopped`, then waits for those in
+/// flight. A task is detached and frees itself when its connection ends (a `JoinSet` drained only
+/// at shutdown would keep every finished one); the semaphore counts the open connections, caps
+/// them, and tells the drain when the last one is done.
 async fn accept_loop(
+    name: &'static str,
     listener: TcpListener,
     tls: impl Fn() -> Arc<rustls::ServerConfig> + Send + 'static,
     router: Router,
+    settings: settings::Settings,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut connections = JoinSet::new();
+    // `acquire_many` (the drain) counts in u32.
+    let limit = settings
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+    let open = Arc::new(Semaphore::new(limit));
+    let mut failures = limits::AcceptFailures::new(name);
+    let mut refusals = limits::Refusals::new(name, limit);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stopped.changed() => break,
         };
         let (stream, client_address) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+            Ok(accepted) => {
+                failures.accepted();
+                accepted
+            }
+            Err(e) if limits::only_that_connection(&e) => {
+                tracing::debug!(listener = name, error = %e, "a client gave up before its connection was accepted");
                 continue;
             }
+            Err(e) => {
+                // Out of descriptors (EMFILE) and the like: retrying at once would spin and log
+                // without end, and the condition clears only as open connections close.
+                let pause = failures.failed(&e);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => continue,
+                    _ = stopped.changed() => break,
+                }
+            }
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            // Full: closing at once tells the client plainly, where leaving it in the backlog
+            // would look like a hang.
+            drop(stream);
+            refusals.refused();
+            continue;
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls());
         let router = router.clone();
+        let body_timeout = settings.body_timeout;
         let mut stopped = stopped.clone();
-        connections.spawn(async move {
+        tokio::spawn(async move {
+            let _open = permit;
             let tls = match tokio::time::timeout(SLOW_CLIENT_TIMEOUT, acceptor.accept(stream)).await
             {
                 Ok(Ok(tls)) => tls,
@@ -234,7 +271,8 @@ async fn accept_loop(
                     .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
                     .unwrap_or_default(),
             };
-            let service = TowerToHyperService::new(router.layer(axum::Extension(connection)));
+            let service =
+                limits::body_deadline(router.layer(axum::Extension(connection)), body_timeout);
             let builder = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(SLOW_CLIENT_TIMEOUT)
@@ -254,9 +292,8 @@ async fn accept_loop(
             }
         });
     }
-    // Requests in flight finish; idle keep-alive connections close.
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    // Requests in flight finish; idle keep-alive connections close. Every permit back means every
+    // connection task has ended.
+    let everyone = u32::try_from(limit).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, open.acquire_many(everyone)).await;
 }

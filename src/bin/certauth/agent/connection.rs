@@ -3,8 +3,8 @@
 //! sign-in (questions to the client, its answers).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::OwnedWriteHalf;
@@ -16,8 +16,13 @@ use super::signin::Answer;
 use super::Agent;
 use certauth::picker::remembered::endpoint_key;
 
-/// The longest request line accepted; a longer one ends the connection.
+/// The longest request line accepted, newline not counted; a longer one ends the connection.
 const MAX_REQUEST: usize = 64 * 1024;
+/// The first pause after a failed `accept`, doubling up to [`MAX_PAUSE`] while it keeps failing.
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+/// A run of failed accepts is over once none failed for this long.
+const QUIET: Duration = Duration::from_secs(5);
 /// The methods this agent answers.
 pub const METHODS: &[&str] = &["status", "list", "sign-in", "forget", "lock", "subscribe"];
 
@@ -27,17 +32,53 @@ pub type Failure = (&'static str, String);
 /// Accepts connections until SIGTERM or SIGINT.
 pub async fn serve(listener: UnixListener, agent: Arc<Agent>) -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut pause = FIRST_PAUSE;
+    // A run of failed accepts: when it started, and the latest failure.
+    let mut failing: Option<(Instant, Instant)> = None;
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = accepted.context("accepting a connection")?;
-                let agent = Arc::clone(&agent);
-                tokio::spawn(async move {
-                    if let Err(error) = connection(stream, agent).await {
-                        tracing::debug!(%error, "connection ended");
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    pause = FIRST_PAUSE;
+                    // Descriptors freeing one at a time make accept succeed and fail in turn: that
+                    // is one run of failures, over only after a quiet spell.
+                    let quiet = failing.filter(|(_, last)| last.elapsed() >= QUIET);
+                    if let Some((since, last)) = quiet {
+                        failing = None;
+                        tracing::warn!(
+                            "accepting connections again; accept had failed for {:.1} s",
+                            last.duration_since(since).as_secs_f64()
+                        );
                     }
-                });
-            }
+                    let agent = Arc::clone(&agent);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection(stream, agent).await {
+                            tracing::debug!(%error, "connection ended");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Out of descriptors (EMFILE) and the like: the agent keeps what it holds and
+                    // tries again once open connections close, without spinning or flooding the log.
+                    let now = Instant::now();
+                    match &mut failing {
+                        Some((_, last)) => *last = now,
+                        None => {
+                            failing = Some((now, now));
+                            tracing::warn!(
+                                %error,
+                                "cannot accept connections; retrying with pauses of up to 1 s"
+                            );
+                        }
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        _ = terminate.recv() => break,
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+            },
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
@@ -59,7 +100,7 @@ async fn read_line(
             let refusal = error_response(
                 &Value::Null,
                 "requestTooLarge",
-                &format!("a request line may be at most {MAX_REQUEST} bytes"),
+                &format!("a request line may be at most {MAX_REQUEST} bytes before its newline"),
             );
             writer.write_all(refusal.as_bytes()).await?;
             anyhow::bail!("request too large");

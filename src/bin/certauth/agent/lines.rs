@@ -12,7 +12,7 @@ pub type Line = Zeroizing<Vec<u8>>;
 const CHUNK: usize = 4096;
 
 /// A line longer than the limit.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct TooLong;
 
 pub struct ClientLines {
@@ -23,7 +23,7 @@ pub struct ClientLines {
 }
 
 impl ClientLines {
-    /// Lines of at most `limit` bytes from `reader`.
+    /// Lines of at most `limit` bytes from `reader`, not counting the newline.
     pub fn new(reader: OwnedReadHalf, limit: usize) -> Self {
         Self {
             reader,
@@ -36,7 +36,10 @@ impl ClientLines {
     /// dropped, wiped). Cancel-safe: nothing read is lost if the future is dropped.
     pub async fn next(&mut self) -> std::io::Result<Option<Result<Line, TooLong>>> {
         loop {
-            if let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            // Only the first `limit + 1` bytes can hold the newline of a line within the limit.
+            // (Looking further, a chunk read past the limit would let a longer line through.)
+            let window = &self.pending[..self.pending.len().min(self.limit + 1)];
+            if let Some(end) = window.iter().position(|b| *b == b'\n') {
                 return Ok(Some(Ok(self.take(end + 1))));
             }
             if self.pending.len() > self.limit {
@@ -65,5 +68,69 @@ impl ClientLines {
         self.pending[total - len..].fill(0);
         self.pending.truncate(total - len);
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// What `ClientLines` with `limit` makes of `sent`, the writer then closed.
+    async fn lines_of(sent: &[u8], limit: usize) -> Vec<Result<Vec<u8>, TooLong>> {
+        let (client, server) = tokio::net::UnixStream::pair().unwrap();
+        let (reader, _writer) = server.into_split();
+        let sent = sent.to_vec();
+        let writing = tokio::spawn(async move {
+            let mut client = client;
+            // The reader stops at a line too long, so the rest may find no one to read it.
+            let _ = client.write_all(&sent).await;
+        });
+        let mut lines = ClientLines::new(reader, limit);
+        let mut got = Vec::new();
+        while let Some(line) = lines.next().await.unwrap() {
+            let stop = line.is_err();
+            got.push(line.map(|l| l.to_vec()));
+            if stop {
+                break;
+            }
+        }
+        writing.await.unwrap();
+        got
+    }
+
+    fn line(len: usize) -> Vec<u8> {
+        let mut line = vec![b'x'; len];
+        line.push(b'\n');
+        line
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_limit_passes_and_one_byte_more_is_refused() {
+        let limit = 64 * 1024;
+        assert_eq!(lines_of(&line(limit), limit).await, vec![Ok(line(limit))]);
+        assert_eq!(lines_of(&line(limit + 1), limit).await, vec![Err(TooLong)]);
+        // A line that ends inside the chunk read past the limit is still too long.
+        assert_eq!(
+            lines_of(&line(limit + 100), limit).await,
+            vec![Err(TooLong)]
+        );
+        assert_eq!(
+            lines_of(&line(limit + CHUNK - 1), limit).await,
+            vec![Err(TooLong)]
+        );
+    }
+
+    #[tokio::test]
+    async fn short_lines_after_one_another_each_pass() {
+        let limit = 8;
+        let mut sent = line(8);
+        sent.extend(line(0));
+        sent.extend(line(3));
+        sent.extend(line(9));
+        assert_eq!(
+            lines_of(&sent, limit).await,
+            vec![Ok(line(8)), Ok(line(0)), Ok(line(3)), Err(TooLong)]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Where the agent listens: the socket systemd passed it (socket activation), or one it binds
 //! itself in a directory only its user can enter, mode 0600.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
@@ -80,6 +80,45 @@ fn activated() -> anyhow::Result<Option<Listening>> {
     }))
 }
 
+/// Clears the way for a new socket at `path`: removes a stale socket (one nobody answers on), and
+/// refuses to touch anything else there, be it a live agent's socket, a file, a directory or a
+/// symbolic link (`--socket` naming the wrong path must not cost the user a file).
+fn remove_stale(path: &Path) -> anyhow::Result<()> {
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    };
+    if !metadata.file_type().is_socket() {
+        let what = if metadata.is_dir() {
+            "a directory"
+        } else if metadata.file_type().is_symlink() {
+            "a symbolic link"
+        } else if metadata.is_file() {
+            "a file"
+        } else {
+            "not a socket"
+        };
+        return Err(anyhow!(
+            "{} is {what}, not a socket; it was left alone. Choose another --socket path, or move it away",
+            path.display()
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(anyhow!(
+            "an agent is already serving {}; stop it first",
+            path.display()
+        )),
+        // Nobody listens: what a crashed agent leaves behind.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display())),
+        Err(e) => Err(anyhow!(
+            "cannot tell whether an agent serves {} ({e}); it was left alone",
+            path.display()
+        )),
+    }
+}
+
 /// Binds the socket with mode 0600 in a directory only its user can enter, replacing a stale
 /// socket but never a live agent's.
 fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
@@ -92,16 +131,7 @@ fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    if socket.exists() {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Err(anyhow!(
-                "an agent is already serving {}; stop it first",
-                socket.display()
-            ));
-        }
-        std::fs::remove_file(socket)
-            .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
-    }
+    remove_stale(socket)?;
     let listener = UnixListener::bind(socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
