@@ -48,6 +48,8 @@ const GRACE: f64 = 8.0;
 const CRL_LIFETIME: i64 = 3;
 /// A sign-in or admin request without an answer by then is an unexpected error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Twice the CRL fetch timeout: a sign-in slower than this waited behind other downloads.
+const SLOW_SIGN_IN: Duration = Duration::from_secs(4);
 const SIGN_IN_CLIENTS: usize = 8;
 const ADMIN_WRITERS: usize = 3;
 const MEMORY_LIMIT_KB: i64 = 10 * 1024;
@@ -393,10 +395,8 @@ impl Verifier {
         } else {
             (self.certauth_address.clone(), self.admin_address.clone())
         };
-        let stderr = std::fs::File::create(
-            self.work
-                .join(format!("verifier-{}.log", self.generation)),
-        )?;
+        let stderr =
+            std::fs::File::create(self.work.join(format!("verifier-{}.log", self.generation)))?;
         let mut child = Command::new(&self.bin)
             .arg("serve")
             .arg("--state-dir")
@@ -661,7 +661,10 @@ async fn sign_in_client(
             },
             Ok(Ok((status @ (401 | 403), body))) => {
                 let code = error_code(&body).unwrap_or_default();
-                if scenario.denial.is_some_and(|codes| codes.contains(&code.as_str())) {
+                if scenario
+                    .denial
+                    .is_some_and(|codes| codes.contains(&code.as_str()))
+                {
                     Ok("denial")
                 } else if CRL_CODES.contains(&code.as_str())
                     && scenario.reaches_crl
@@ -836,7 +839,7 @@ fn admin_outcome(shared: &Shared, what: &str, from: f64, answer: &Answer) {
 async fn admin_writer(shared: Arc<Shared>, admin: Admin, writer: usize) -> HashMap<String, Known> {
     let mut ledger: HashMap<String, Known> = HashMap::new();
     let mut live: Vec<String> = Vec::new();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (writer as u64 + 1) * 0x1234_5678);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((writer as u64 + 1) * 0x1234_5678));
     let mut created = 0u64;
     let mut acknowledged = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -1045,6 +1048,271 @@ async fn set_up(admin: &Admin, pki: &Pki, fixture: &Path, crl_base: &str) -> Res
     Ok(())
 }
 
+/// The ledger against what the verifier holds now: what was lost, by kind.
+async fn check_ledger(
+    admin: &Admin,
+    ledger: &HashMap<String, Known>,
+    policy_last: u64,
+    policy_unknown: &[u64],
+) -> Result<BTreeMap<String, u64>, Error> {
+    let users = admin
+        .must(reqwest::Method::GET, "/v1.0/users", None, 200)
+        .await?;
+    let held: HashMap<String, String> = users["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| {
+            Some((
+                u["userPrincipalName"].as_str()?.to_ascii_lowercase(),
+                u["displayName"].as_str().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect();
+    let mut lost: BTreeMap<String, u64> = BTreeMap::new();
+    for (upn, known) in ledger {
+        let why = match (known, held.get(&upn.to_ascii_lowercase())) {
+            (Known::Lost(why), _) => Some(*why),
+            (Known::Present(_), None) => Some("created (201) but missing at the end"),
+            (Known::Present(display), Some(now)) if display != now => {
+                Some("patched (204) but the last acknowledged PATCH is not what is stored")
+            }
+            (Known::Deleted, Some(_)) => Some("deleted (204) but present at the end"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            *lost.entry(why.to_owned()).or_default() += 1;
+        }
+    }
+    for upn in ["alice@woodgrove.com", "bob@woodgrove.com"] {
+        if !held.contains_key(upn) {
+            *lost
+                .entry("a set-up user (201) missing at the end".into())
+                .or_default() += 1;
+        }
+    }
+    let policy_now = admin
+        .must(reqwest::Method::GET, POLICY_PATH, None, 200)
+        .await?;
+    let identifier = policy_now["authenticationModeConfiguration"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|r| {
+            (r["x509CertificateRuleType"] == "policyOID").then(|| r["identifier"].clone())
+        })
+        .and_then(|i| i.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let policy_ok = policy_last == 0
+        || identifier == format!("1.2.3.4.{policy_last}")
+        || policy_unknown
+            .iter()
+            .any(|n| *n > policy_last && identifier == format!("1.2.3.4.{n}"));
+    if !policy_ok {
+        *lost
+            .entry("the policy is not the last acknowledged PATCH".into())
+            .or_default() += 1;
+    }
+
+    Ok(lost)
+}
+
+/// For each process: (generation, kB after warm-up, kB at its end, peak kB, seconds between),
+/// each the median of the samples around that moment.
+fn memory_summary(
+    samples: &[(f64, u32, i64)],
+    generations: u32,
+    warm_up: f64,
+) -> Vec<(u32, i64, i64, i64, f64)> {
+    let mut memory = Vec::new();
+    for generation in 1..=generations {
+        let own: Vec<(f64, i64)> = samples
+            .iter()
+            .filter(|s| s.1 == generation)
+            .map(|s| (s.0, s.2))
+            .collect();
+        let (Some(first), Some(last)) = (own.first(), own.last()) else {
+            continue;
+        };
+        let warm_at = first.0 + warm_up;
+        let mut warm: Vec<i64> = own
+            .iter()
+            .filter(|s| (s.0 - warm_at).abs() <= 2.5)
+            .map(|s| s.1)
+            .collect();
+        let mut end: Vec<i64> = own
+            .iter()
+            .filter(|s| s.0 >= last.0 - 5.0)
+            .map(|s| s.1)
+            .collect();
+        let peak = own.iter().map(|s| s.1).max().unwrap_or(0);
+        if let (Some(warm), Some(end)) = (median(&mut warm), median(&mut end)) {
+            memory.push((generation, warm, end, peak, last.0 - warm_at));
+        }
+    }
+    memory
+}
+
+/// What the run found, besides the counters in [`Stats`].
+struct Report {
+    elapsed: f64,
+    load_elapsed: f64,
+    /// When the restart began and when the new process was ready.
+    restart: (f64, f64),
+    cycle: f64,
+    lost: BTreeMap<String, u64>,
+    memory: Vec<(u32, i64, i64, i64, f64)>,
+    growth: i64,
+    end_rss: Option<i64>,
+    served: BTreeMap<Phase, u64>,
+}
+
+/// The table, and whether the run passed.
+fn report(r: &Report, stats: &Stats) -> (String, bool) {
+    let sign_ins = stats.sign_ins_ok
+        + stats.expected_denials
+        + stats.expected_crl
+        + stats.expected_restart
+        + stats.sign_in_unexpected;
+    let unexpected = stats.sign_in_unexpected + stats.admin_unexpected + stats.stop_failures;
+    let lost_total: u64 = r.lost.values().sum();
+    let mb = |kb: i64| kb as f64 / 1024.0;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "soak: {:.0} s of mixed load on one certauth-verifier, restarted at {:.0} s (down {:.1} s); CRL phases of {:.0} s cycles (good / slow / garbage / HTTP 500), fetch timeout {CRL_FETCH_TIMEOUT}",
+        r.elapsed, r.restart.0, r.restart.1 - r.restart.0, r.cycle
+    ));
+    line(String::new());
+    let rows: [(&str, String); 13] = [
+        ("sign-ins (mutual TLS, 4 kinds)", sign_ins.to_string()),
+        ("  ok (signed in)", stats.sign_ins_ok.to_string()),
+        (
+            "  expected failures",
+            (stats.expected_denials + stats.expected_crl + stats.expected_restart).to_string(),
+        ),
+        ("    policy denials", stats.expected_denials.to_string()),
+        (
+            "    CRL fail-closed (slow/bad CRL)",
+            stats.expected_crl.to_string(),
+        ),
+        (
+            "    connection errors, restart window",
+            stats.expected_restart.to_string(),
+        ),
+        ("  unexpected errors", stats.sign_in_unexpected.to_string()),
+        ("admin requests", stats.admin_requests.to_string()),
+        (
+            "  writes acknowledged (201/204)",
+            stats.writes_acknowledged.to_string(),
+        ),
+        ("  writes lost", lost_total.to_string()),
+        (
+            "  no answer, restart window",
+            stats.admin_expected_restart.to_string(),
+        ),
+        ("  unexpected errors", stats.admin_unexpected.to_string()),
+        (
+            "requests/s (sign-ins + admin)",
+            format!(
+                "{:.1} ({:.1} sign-ins/s)",
+                (sign_ins + stats.admin_requests) as f64 / r.load_elapsed,
+                sign_ins as f64 / r.load_elapsed
+            ),
+        ),
+    ];
+    for (label, value) in rows {
+        line(format!("{label:<44} {value:>12}"));
+    }
+    for (generation, warm, end, peak, span) in &r.memory {
+        line(format!(
+            "{:<44} {:>9.1} MB",
+            format!("VmRSS process {generation} after warm-up"),
+            mb(*warm)
+        ));
+        line(format!(
+            "{:<44} {:>9.1} MB",
+            format!("VmRSS process {generation} at its end ({span:.0} s later)"),
+            mb(*end)
+        ));
+        line(format!(
+            "{:<44} {:>+9.1} MB",
+            format!("  growth (peak {:.1} MB)", mb(*peak)),
+            mb(end - warm)
+        ));
+    }
+    if let Some(kb) = r.end_rss {
+        line(format!(
+            "{:<44} {:>9.1} MB",
+            "VmRSS at the end, load stopped",
+            mb(kb)
+        ));
+    }
+    line(String::new());
+    line("sign-in latency by the CRL phase it started in:".into());
+    for (phase, latencies) in &stats.latencies {
+        let mut sorted = latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        line(format!(
+            "  {:<9} {:>7} sign-ins  p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+            phase.name(),
+            sorted.len(),
+            percentile(&sorted, 0.5) * 1000.0,
+            percentile(&sorted, 0.99) * 1000.0,
+            sorted.last().copied().unwrap_or(0.0) * 1000.0
+        ));
+    }
+    let slow_limit = SLOW_SIGN_IN.as_secs_f64();
+    let slow: usize = stats
+        .latencies
+        .values()
+        .map(|l| l.iter().filter(|s| **s > slow_limit).count())
+        .sum();
+    line(format!(
+        "sign-ins slower than {slow_limit:.0} s (twice the CRL fetch timeout): {slow}"
+    ));
+    line(format!(
+        "issuing CA CRL downloads served: {}",
+        r.served
+            .iter()
+            .map(|(p, n)| format!("{} {n}", p.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if !stats.unexpected.is_empty() {
+        line("unexpected errors:".into());
+        for (what, n) in &stats.unexpected {
+            line(format!("  {n:>7} x {what}"));
+        }
+    }
+    if !r.lost.is_empty() {
+        line("lost writes:".into());
+        for (what, n) in &r.lost {
+            line(format!("  {n:>7} x {what}"));
+        }
+    }
+    let mut verdicts = Vec::new();
+    if lost_total > 0 {
+        verdicts.push(format!("{lost_total} lost writes"));
+    }
+    if unexpected > 0 {
+        verdicts.push(format!("{unexpected} unexpected errors"));
+    }
+    if r.growth >= MEMORY_LIMIT_KB {
+        verdicts.push(format!("memory grew {:.1} MB after warm-up", mb(r.growth)));
+    }
+    line(String::new());
+    if verdicts.is_empty() {
+        line("PASS: no lost writes, no unexpected errors, memory growth under 10 MB".into());
+    } else {
+        line(format!("FAIL: {}", verdicts.join(", ")));
+    }
+    (out, verdicts.is_empty())
+}
+
 fn median(values: &mut [i64]) -> Option<i64> {
     values.sort_unstable();
     values.get(values.len() / 2).copied()
@@ -1251,65 +1519,7 @@ async fn run(options: Options) -> Result<bool, Error> {
     let _ = sampler.await;
     let load_elapsed = clock.t();
 
-    // The ledger against what the verifier now holds.
-    let users = admin
-        .must(reqwest::Method::GET, "/v1.0/users", None, 200)
-        .await?;
-    let held: HashMap<String, String> = users["value"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| {
-            Some((
-                u["userPrincipalName"].as_str()?.to_ascii_lowercase(),
-                u["displayName"].as_str().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect();
-    let mut lost: BTreeMap<String, u64> = BTreeMap::new();
-    for (upn, known) in &ledger {
-        let why = match (known, held.get(&upn.to_ascii_lowercase())) {
-            (Known::Lost(why), _) => Some(*why),
-            (Known::Present(_), None) => Some("created (201) but missing at the end"),
-            (Known::Present(display), Some(now)) if display != now => {
-                Some("patched (204) but the last acknowledged PATCH is not what is stored")
-            }
-            (Known::Deleted, Some(_)) => Some("deleted (204) but present at the end"),
-            _ => None,
-        };
-        if let Some(why) = why {
-            *lost.entry(why.to_owned()).or_default() += 1;
-        }
-    }
-    for upn in ["alice@woodgrove.com", "bob@woodgrove.com"] {
-        if !held.contains_key(upn) {
-            *lost
-                .entry("a set-up user (201) missing at the end".into())
-                .or_default() += 1;
-        }
-    }
-    let policy_now = admin
-        .must(reqwest::Method::GET, POLICY_PATH, None, 200)
-        .await?;
-    let identifier = policy_now["authenticationModeConfiguration"]["rules"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|r| {
-            (r["x509CertificateRuleType"] == "policyOID").then(|| r["identifier"].clone())
-        })
-        .and_then(|i| i.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let policy_ok = policy_last == 0
-        || identifier == format!("1.2.3.4.{policy_last}")
-        || policy_unknown
-            .iter()
-            .any(|n| *n > policy_last && identifier == format!("1.2.3.4.{n}"));
-    if !policy_ok {
-        *lost
-            .entry("the policy is not the last acknowledged PATCH".into())
-            .or_default() += 1;
-    }
+    let lost = check_ledger(&admin, &ledger, policy_last, &policy_unknown).await?;
 
     let (final_pid, generations) = {
         let v = lock(&verifier);
@@ -1322,178 +1532,25 @@ async fn run(options: Options) -> Result<bool, Error> {
 
     // Memory: for each process, the median around the end of its warm-up and over its last 5 s.
     let warm_up = schedule.cycle.min(seconds / 4.0);
-    let samples = lock(&samples).clone();
-    let mut memory = Vec::new();
-    for generation in 1..=generations {
-        let own: Vec<(f64, i64)> = samples
-            .iter()
-            .filter(|s| s.1 == generation)
-            .map(|s| (s.0, s.2))
-            .collect();
-        let (Some(first), Some(last)) = (own.first(), own.last()) else {
-            continue;
-        };
-        let warm_at = first.0 + warm_up;
-        let mut warm: Vec<i64> = own
-            .iter()
-            .filter(|s| (s.0 - warm_at).abs() <= 2.5)
-            .map(|s| s.1)
-            .collect();
-        let mut end: Vec<i64> = own
-            .iter()
-            .filter(|s| s.0 >= last.0 - 5.0)
-            .map(|s| s.1)
-            .collect();
-        let peak = own.iter().map(|s| s.1).max().unwrap_or(0);
-        if let (Some(warm), Some(end)) = (median(&mut warm), median(&mut end)) {
-            memory.push((generation, warm, end, peak, last.0 - warm_at));
-        }
-    }
+    let memory = memory_summary(&lock(&samples).clone(), generations, warm_up);
     let growth = memory.iter().map(|m| m.2 - m.1).max().unwrap_or(0);
 
-    // The report.
-    let stats = lock(&shared.stats);
-    let sign_ins = stats.sign_ins_ok
-        + stats.expected_denials
-        + stats.expected_crl
-        + stats.expected_restart
-        + stats.sign_in_unexpected;
-    let unexpected = stats.sign_in_unexpected + stats.admin_unexpected + stats.stop_failures;
-    let lost_total: u64 = lost.values().sum();
-    let mb = |kb: i64| kb as f64 / 1024.0;
-    let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
-    line(format!(
-        "soak: {:.0} s of mixed load on one certauth-verifier, restarted at {:.0} s (down {:.1} s); CRL phases of {:.0} s cycles (good / slow / garbage / HTTP 500), fetch timeout {CRL_FETCH_TIMEOUT}",
-        elapsed, restart_began, restart_ended - restart_began, schedule.cycle
-    ));
-    line(String::new());
-    line(format!("{:<44} {:>12}", "", "count"));
-    line(format!(
-        "{:<44} {:>12}",
-        "sign-ins (mutual TLS, 4 kinds)", sign_ins
-    ));
-    line(format!("{:<44} {:>12}", "  ok (signed in)", stats.sign_ins_ok));
-    line(format!(
-        "{:<44} {:>12}",
-        "  expected failures: policy denials", stats.expected_denials
-    ));
-    line(format!(
-        "{:<44} {:>12}",
-        "  expected failures: CRL fail-closed", stats.expected_crl
-    ));
-    line(format!(
-        "{:<44} {:>12}",
-        "  expected failures: restart window", stats.expected_restart
-    ));
-    line(format!(
-        "{:<44} {:>12}",
-        "  unexpected errors", stats.sign_in_unexpected
-    ));
-    line(format!("{:<44} {:>12}", "admin requests", stats.admin_requests));
-    line(format!(
-        "{:<44} {:>12}",
-        "  writes acknowledged (201/204)", stats.writes_acknowledged
-    ));
-    line(format!("{:<44} {:>12}", "  writes lost", lost_total));
-    line(format!(
-        "{:<44} {:>12}",
-        "  no answer in the restart window", stats.admin_expected_restart
-    ));
-    line(format!(
-        "{:<44} {:>12}",
-        "  unexpected errors", stats.admin_unexpected
-    ));
-    line(format!(
-        "{:<44} {:>12.1}",
-        "sign-ins/s",
-        sign_ins as f64 / load_elapsed
-    ));
-    line(format!(
-        "{:<44} {:>12.1}",
-        "requests/s (sign-ins + admin)",
-        (sign_ins + stats.admin_requests) as f64 / load_elapsed
-    ));
-    for (generation, warm, end, peak, span) in &memory {
-        line(format!(
-            "{:<44} {:>9.1} MB",
-            format!("VmRSS process {generation} after warm-up"),
-            mb(*warm)
-        ));
-        line(format!(
-            "{:<44} {:>9.1} MB",
-            format!("VmRSS process {generation} at its end ({span:.0} s later)"),
-            mb(*end)
-        ));
-        line(format!(
-            "{:<44} {:>+9.1} MB",
-            format!("  growth (peak {:.1} MB)", mb(*peak)),
-            mb(end - warm)
-        ));
-    }
-    if let Some(kb) = end_rss {
-        line(format!(
-            "{:<44} {:>9.1} MB",
-            "VmRSS at the end, load stopped",
-            mb(kb)
-        ));
-    }
-    line(String::new());
-    line("sign-in latency by the CRL phase it started in:".into());
-    for (phase, latencies) in &stats.latencies {
-        let mut sorted = latencies.clone();
-        sorted.sort_by(f64::total_cmp);
-        line(format!(
-            "  {:<9} {:>7} sign-ins  p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
-            phase.name(),
-            sorted.len(),
-            percentile(&sorted, 0.5) * 1000.0,
-            percentile(&sorted, 0.99) * 1000.0,
-            sorted.last().copied().unwrap_or(0.0) * 1000.0
-        ));
-    }
-    let served = lock(&served.by_phase).clone();
-    line(format!(
-        "issuing CA CRL downloads served: {}",
-        served
-            .iter()
-            .map(|(p, n)| format!("{} {n}", p.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    if !stats.unexpected.is_empty() {
-        line("unexpected errors:".into());
-        for (what, n) in &stats.unexpected {
-            line(format!("  {n:>7} x {what}"));
-        }
-    }
-    if !lost.is_empty() {
-        line("lost writes:".into());
-        for (what, n) in &lost {
-            line(format!("  {n:>7} x {what}"));
-        }
-    }
-    let mut verdicts = Vec::new();
-    if lost_total > 0 {
-        verdicts.push(format!("{lost_total} lost writes"));
-    }
-    if unexpected > 0 {
-        verdicts.push(format!("{unexpected} unexpected errors"));
-    }
-    if growth >= MEMORY_LIMIT_KB {
-        verdicts.push(format!("memory grew {:.1} MB after warm-up", mb(growth)));
-    }
-    line(String::new());
-    if verdicts.is_empty() {
-        line("PASS: no lost writes, no unexpected errors, memory growth under 10 MB".into());
-    } else {
-        line(format!("FAIL: {}", verdicts.join(", ")));
-    }
+    let (out, passed) = report(
+        &Report {
+            elapsed,
+            load_elapsed,
+            restart: (restart_began, restart_ended),
+            cycle: schedule.cycle,
+            lost,
+            memory,
+            growth,
+            end_rss,
+            served: lock(&served.by_phase).clone(),
+        },
+        &lock(&shared.stats),
+    );
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
-    Ok(verdicts.is_empty())
+    Ok(passed)
 }
