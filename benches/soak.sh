@@ -12,7 +12,8 @@
 # VmRSS after warm-up and at the end, and requests/s. Exits non-zero when a write was lost, an
 # error was unexpected, or memory grew by 10 MB or more after warm-up.
 #
-# usage: benches/soak.sh [SECONDS]    (builds in release mode first; keeps nothing behind)
+# usage: benches/soak.sh [SECONDS]    (builds in release mode first; keeps nothing behind, except
+#        the verifier's logs in $SOAK_KEEP_LOGS when set and the run fails)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -24,19 +25,27 @@ work=$(mktemp -d)
 driver_pid=
 cleanup() {
   local status=$?
-  [ -n "$driver_pid" ] && kill "$driver_pid" 2>/dev/null && wait "$driver_pid" 2>/dev/null
-  # The verifier the driver started, if the driver died before stopping it.
+  set +e  # a failing kill or wait here must not skip the rest
+  if [ -n "$driver_pid" ]; then
+    kill "$driver_pid" 2>/dev/null
+    wait "$driver_pid" 2>/dev/null
+  fi
+  # The verifier the driver started, if the driver died before stopping it: SIGTERM, then SIGKILL.
   if [ -s "$work/verifier.pid" ]; then
     pid=$(cat "$work/verifier.pid")
-    kill "$pid" 2>/dev/null && sleep 1 && kill -9 "$pid" 2>/dev/null
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null
+    fi
   fi
   if [ "$status" -ne 0 ] && [ -n "${SOAK_KEEP_LOGS:-}" ]; then
-    mkdir -p "$SOAK_KEEP_LOGS" && cp "$work"/verifier-*.log "$SOAK_KEEP_LOGS"/ 2>/dev/null || true
+    mkdir -p "$SOAK_KEEP_LOGS" && cp "$work"/verifier-*.log "$SOAK_KEEP_LOGS"/
   fi
   rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 "$bin/certauth" fixture --dir "$work/tenant" >/dev/null
 "$bin/examples/certauth-soak" "$bin/certauth-verifier" "$work/tenant" \
