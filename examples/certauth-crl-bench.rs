@@ -8,6 +8,9 @@
 //! - `issue-client CA_PEM CA_KEY UPN OUT_DIR`: a software client certificate (client.pem,
 //!   client.key) for UPN from an existing CA, for load generators.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -215,17 +218,7 @@ fn issue_client(
     let ca_key = KeyPair::from_pem(&std::fs::read_to_string(ca_key)?)?;
     let issuer = rcgen::Issuer::from_ca_cert_der(&der.into(), ca_key)?;
     let key = KeyPair::generate()?;
-    let mut params = CertificateParams::default();
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, format!("{upn} (load test)"));
-    params.distinguished_name = name;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.use_authority_key_identifier_extension = true;
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    params.subject_alt_names = vec![rcgen::SanType::OtherName((
-        vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
-        rcgen::OtherNameValue::Utf8String(upn.into()),
-    ))];
+    let params = support::client_params(upn, "load test");
     let cert = params.signed_by(&key, &issuer)?;
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("client.pem"), cert.pem())?;

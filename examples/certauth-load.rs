@@ -4,6 +4,9 @@
 //!
 //! usage: certauth-load URL CA_PEM CERT_PEM KEY_PEM CLIENTS SECONDS [signin|get]
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,14 +41,8 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(cert)?.collect::<Result<_, _>>()?;
     let key = PrivateKeyDer::from_pem_file(key)?;
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)?;
     // Every connection a full handshake.
-    config.resumption = rustls::client::Resumption::disabled();
+    let config = support::client_config(roots, chain, key)?;
     let request = match mode.as_str() {
         "signin" => {
             let body = r#"{"username":"alice@woodgrove.com"}"#;
@@ -59,7 +56,7 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
     Ok(Options {
         address,
         host,
-        config: Arc::new(config),
+        config,
         clients: clients.parse()?,
         seconds: seconds.parse()?,
         request: request.into_bytes(),

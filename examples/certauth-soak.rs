@@ -17,6 +17,9 @@
 //!
 //! usage: certauth-soak VERIFIER_BIN FIXTURE_DIR POLICY_JSON WORK_DIR SECONDS
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +32,7 @@ use base64::Engine as _;
 use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
 use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
 use certauth::x509::cert_info::CertInfo;
-use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
+use rcgen::KeyPair;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{json, Value};
@@ -217,18 +220,8 @@ impl Pki {
             KeyPair::from_pem(&self.issuing_key.serialize_pem())?,
         )?;
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::default();
-        let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, format!("{upn} (soak)"));
-        params.distinguished_name = name;
+        let mut params = support::client_params(upn, "soak");
         params.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.use_authority_key_identifier_extension = true;
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        params.subject_alt_names = vec![rcgen::SanType::OtherName((
-            vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
-            rcgen::OtherNameValue::Utf8String(upn.into()),
-        ))];
         let cert = params.signed_by(&key, &issuer)?;
         Ok((
             format!("{}{}", cert.pem(), self.issuing_pem),
@@ -559,14 +552,7 @@ fn client_config(
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(chain_pem.as_bytes()).collect::<Result<_, _>>()?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)?;
-    config.resumption = rustls::client::Resumption::disabled();
-    Ok(Arc::new(config))
+    Ok(support::client_config(roots, chain, key)?)
 }
 
 /// One sign-in on a fresh connection: (HTTP status, body), or a transport error.

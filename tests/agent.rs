@@ -11,19 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::agent::{AgentProcess, Client};
+use support::agent::{agent_command, AgentProcess, Client};
 use support::json_stdout;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
-
-/// `certauth agent` with the fixture's SoftHSM module.
-fn agent_command(w: &Woodgrove) -> Command {
-    let mut command = w.certauth();
-    command
-        .args(["agent", "--no-p11-kit", "--module"])
-        .arg(w.module());
-    command
-}
 
 /// A user that is not the one running the tests.
 const OTHER_UID: &str = "65534";

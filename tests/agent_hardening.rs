@@ -12,18 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::agent::{AgentProcess, Client};
+use support::agent::{agent_command, AgentProcess, Client};
 use support::rig;
 use support::woodgrove::{woodgrove, Woodgrove};
-
-/// `certauth agent` with the fixture's SoftHSM module.
-fn agent_command(w: &Woodgrove) -> Command {
-    let mut command = w.certauth();
-    command
-        .args(["agent", "--no-p11-kit", "--module"])
-        .arg(w.module());
-    command
-}
 
 /// Open descriptors of a process.
 fn open_fds(pid: u32) -> usize {

@@ -63,6 +63,17 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     outputs.into_iter().map(Option::unwrap).collect()
 }
 
+/// Of racing duplicates exactly one was created (201); the others got Graph's 400 naming
+/// `property`.
+fn one_winner(answers: &[(u16, Value)], property: &str) {
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(*status, 400, "{body}");
+        assert_eq!(body["error"]["target"], property, "{body}");
+    }
+}
+
 fn new_root_ca(name: &str) -> Value {
     use base64::Engine;
     let key = rcgen::KeyPair::generate().unwrap();
@@ -140,15 +151,7 @@ fn parallel_admin_writers_are_all_kept() {
             })
             .collect(),
     );
-    assert_eq!(
-        answers.iter().filter(|(s, _)| *s == 201).count(),
-        1,
-        "{answers:?}"
-    );
-    for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
-        assert_eq!(*status, 400, "{body}");
-        assert_eq!(body["error"]["target"], "userPrincipalName", "{body}");
-    }
+    one_winner(&answers, "userPrincipalName");
 
     // Parallel PATCHes of different policy fields all stay.
     for round in 0..4 {
@@ -202,15 +205,7 @@ fn identical_ca_uploads_race_to_one_and_the_server_still_restarts() {
             .map(|_| (Method::POST, CAS.to_owned(), Some(ca.clone())))
             .collect(),
     );
-    assert_eq!(
-        answers.iter().filter(|(s, _)| *s == 201).count(),
-        1,
-        "{answers:?}"
-    );
-    for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
-        assert_eq!(*status, 400, "{body}");
-        assert_eq!(body["error"]["target"], "certificate", "{body}");
-    }
+    one_winner(&answers, "certificate");
     let (_, cas) = v.admin(Method::GET, CAS, Some(&key), None);
     let copies = cas["value"]
         .as_array()

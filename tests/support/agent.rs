@@ -11,6 +11,16 @@ use serde_json::{json, Value};
 
 use super::lines::Lines;
 use super::rig;
+use super::woodgrove::Woodgrove;
+
+/// `certauth agent` with the fixture's SoftHSM module.
+pub fn agent_command(w: &Woodgrove) -> Command {
+    let mut command = w.certauth();
+    command
+        .args(["agent", "--no-p11-kit", "--module"])
+        .arg(w.module());
+    command
+}
 
 pub struct AgentProcess {
     child: rig::Stopping,
