@@ -77,7 +77,7 @@ async fn sign_in(
         tracing::error!(error = %e, "writing the sign-in log; the sign-in is refused");
         return failure(
             StatusCode::SERVICE_UNAVAILABLE,
-            UNLOGGED,
+            TRANSIENT,
             "the sign-in could not be recorded in the sign-in log, so it is refused; try again later",
         );
     }
@@ -86,6 +86,8 @@ async fn sign_in(
         // Blocked by policy is 403; not authenticated is 401.
         let status = match code.as_str() {
             "AADSTS130501" | "AADSTS500189" => StatusCode::FORBIDDEN,
+            // The verifier's own storage failed (a CRL mark could not be kept): try again later.
+            TRANSIENT => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         };
         return failure(status, &code, &decision.message);
@@ -136,8 +138,9 @@ async fn sign_in(
     .into_response()
 }
 
-/// The error code of a sign-in refused because it could not be logged (`docs/signin-protocol.md`).
-pub const UNLOGGED: &str = "AADSTS90033";
+/// The error code of a sign-in refused because the verifier could not log it or keep what it
+/// must (`docs/signin-protocol.md`): transient, answered 503.
+pub const TRANSIENT: &str = "AADSTS90033";
 
 /// Every attempt goes to the sign-in log, within the configured retention.
 fn log(

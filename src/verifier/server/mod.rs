@@ -36,7 +36,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Everything the listeners share.
 pub struct App {
-    pub store: Store,
+    pub store: Arc<Store>,
     pub jwt: JwtSigner,
     tenant: RwLock<Arc<Tenant>>,
     /// Held across a reload and its swap, so an older read never replaces a newer one.
@@ -80,13 +80,14 @@ impl App {
         crls: CrlSource,
         settings: settings::Settings,
     ) -> Result<Self, ServeError> {
+        let store = Arc::new(store);
         let jwt = JwtSigner::load_or_create(&store, &now_text())?;
         let loaded = store.tenant()?;
         report(&loaded.problems, &[]);
         let tenant = Arc::new(loaded.tenant);
         let certauth_tls = tls::certauth_config(&identity, &tenant)?;
         Ok(Self {
-            crls: CrlCache::persistent(crls, store.crl_marks()?, settings.crl_failure_memory),
+            crls: CrlCache::persistent(crls, store.clone(), settings.crl_failure_memory),
             store,
             jwt,
             tenant: RwLock::new(tenant),
