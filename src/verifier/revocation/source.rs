@@ -50,8 +50,8 @@ pub enum FetchError {
     Unreachable { url: String, reason: String },
     #[error("the CRL at {url} is larger than the {limit}-byte limit")]
     TooLarge { url: String, limit: usize },
-    #[error("downloading {url} took longer than {seconds} s")]
-    TimedOut { url: String, seconds: u64 },
+    #[error("downloading {url} took longer than {} s", *millis as f64 / 1000.0)]
+    TimedOut { url: String, millis: u64 },
     #[error("no {kind} was given for `{ca}`, and fetching over the network is off")]
     NotProvided { ca: String, kind: CrlKind },
 }
@@ -189,6 +189,6 @@ async fn download(
         .await
         .map_err(|_| FetchError::TimedOut {
             url: url.to_owned(),
-            seconds: limits.timeout.as_secs(),
+            millis: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
         })?
 }
