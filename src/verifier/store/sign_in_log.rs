@@ -77,8 +77,10 @@ impl Store {
                 params![record.id, record.created_date_time, record.user_principal_name, record.status, record.error_code, json],
             )?;
             tx.execute("DELETE FROM sign_ins WHERE created < ?1", params![oldest])?;
+            // Rowids only grow (rows go from the old end), so the newest `keep` rows are those above
+            // max(rowid) - keep: an index lookup, where an OFFSET would walk the whole log.
             tx.execute(
-                "DELETE FROM sign_ins WHERE rowid <= (SELECT rowid FROM sign_ins ORDER BY rowid DESC LIMIT 1 OFFSET ?1)",
+                "DELETE FROM sign_ins WHERE rowid <= (SELECT max(rowid) FROM sign_ins) - ?1",
                 params![keep],
             )?;
             Ok(())
