@@ -172,6 +172,32 @@ fn key_algorithm(info: &CertInfo) -> Result<KeyAlgorithm, SignInError> {
     }
 }
 
+/// The slot holding `token` now. A token busy in another process can fail C_GetTokenInfo, or
+/// drop out of the slot list, for a moment (SoftHSM does while another process writes its
+/// files): the look is tried again for about half a second before the token is called gone.
+fn find_slot(pkcs11: &Pkcs11, token: &TokenReport) -> Result<Slot, SignInError> {
+    const LOOKS: u32 = 5;
+    for look in 1..=LOOKS {
+        for slot in pkcs11
+            .get_slots_with_token()
+            .map_err(token_error(&token.label, "C_GetSlotList"))?
+        {
+            let matches = pkcs11.get_token_info(slot).is_ok_and(|info| {
+                info.serial_number() == token.serial && info.label() == token.label
+            });
+            if matches {
+                return Ok(slot);
+            }
+        }
+        if look < LOOKS {
+            std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(look)));
+        }
+    }
+    Err(SignInError::TokenGone {
+        token: token.label.clone(),
+    })
+}
+
 fn open_token(
     module: &LoadedModule,
     token: &TokenReport,
@@ -182,18 +208,7 @@ fn open_token(
     let pkcs11 = module.pkcs11.clone();
     let p11 = |operation| token_error(&token.label, operation);
     // Slot ids change when a card is re-inserted or a module re-initialises: find it again.
-    let slot = pkcs11
-        .get_slots_with_token()
-        .map_err(p11("C_GetSlotList"))?
-        .into_iter()
-        .find(|slot| {
-            pkcs11.get_token_info(*slot).is_ok_and(|info| {
-                info.serial_number() == token.serial && info.label() == token.label
-            })
-        })
-        .ok_or_else(|| SignInError::TokenGone {
-            token: token.label.clone(),
-        })?;
+    let slot = find_slot(&pkcs11, token)?;
     let session = pkcs11.open_ro_session(slot).map_err(p11("C_OpenSession"))?;
     let pin_pad = pkcs11
         .get_token_info(slot)
