@@ -63,11 +63,10 @@ impl SignInError {
             }
             Self::Pin(_) => FailureClass::Pin,
             Self::Denied { .. } => FailureClass::Denied,
-            Self::Network(_) | Self::Redirected { .. }
+            Self::Network(_)
+            | Self::Redirected { .. }
             | Self::RedirectRefused(_)
-            | Self::NotHttps { .. } => {
-                FailureClass::Network
-            }
+            | Self::NotHttps { .. } => FailureClass::Network,
             Self::TokenGone { .. }
             | Self::RemovedWhileSigning { .. }
             | Self::Token { .. }
