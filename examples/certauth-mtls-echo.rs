@@ -9,7 +9,9 @@
 //!
 //! usage: certauth-mtls-echo --cert PEM --key PEM --client-ca PEM [--client-ca PEM ...]
 //!        [--listen 127.0.0.1:0] [--tls12-only | --tls13-only] [--client-signatures-pkcs1-only]
-//!        [--signin-response FILE]
+//!        [--signin-response FILE] [--redirect PATH STATUS LOCATION ...]
+//! With `--redirect`, a request for PATH is answered with STATUS and `Location: LOCATION`, to test
+//! which redirects the client follows.
 //! It prints `listening on https://ADDR` on stdout once ready. Session resumption is off, so every
 //! connection proves the client's key afresh.
 
@@ -54,6 +56,7 @@ struct Options {
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
     pkcs1_only: bool,
     signin_response: Option<PathBuf>,
+    redirects: Vec<(String, u16, String)>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -64,6 +67,7 @@ fn parse_args() -> Result<Options, String> {
     let mut versions = vec![&rustls::version::TLS13, &rustls::version::TLS12];
     let mut signin_response = None;
     let mut pkcs1_only = false;
+    let mut redirects = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -76,6 +80,13 @@ fn parse_args() -> Result<Options, String> {
             "--tls13-only" => versions = vec![&rustls::version::TLS13],
             "--client-signatures-pkcs1-only" => pkcs1_only = true,
             "--signin-response" => signin_response = Some(PathBuf::from(value()?)),
+            "--redirect" => {
+                let path = value()?;
+                let status = value()?
+                    .parse()
+                    .map_err(|e| format!("--redirect status: {e}"))?;
+                redirects.push((path, status, value()?));
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -90,6 +101,7 @@ fn parse_args() -> Result<Options, String> {
         versions,
         pkcs1_only,
         signin_response,
+        redirects,
     })
 }
 
@@ -169,10 +181,29 @@ async fn answer(
     request: Request<Incoming>,
     connection: ConnectionFacts,
     signin_response: Option<Arc<(u16, Value)>>,
+    redirects: Arc<Vec<(String, u16, String)>>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
+    let headers: serde_json::Map<String, Value> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
     let body = request.into_body().collect().await?.to_bytes();
+    if let Some((_, status, location)) = redirects.iter().find(|(p, _, _)| *p == path) {
+        let response = Response::builder()
+            .status(*status)
+            .header("location", location.as_str())
+            .body(Full::new(Bytes::new()))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+        return Ok(response);
+    }
     let (status, document) = match (&signin_response, method.as_str(), path.as_str()) {
         (Some(canned), "POST", "/certauth/signin") => (canned.0, canned.1.clone()),
         _ => (
@@ -181,6 +212,7 @@ async fn answer(
                 "method": method,
                 "path": path,
                 "body": String::from_utf8_lossy(&body),
+                "headers": headers,
                 "tlsVersion": connection.tls_version,
                 "client": {
                     "subject": connection.subject,
@@ -224,10 +256,12 @@ async fn serve(options: Options) -> Result<(), String> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let redirects = Arc::new(options.redirects);
     loop {
         let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
         let acceptor = acceptor.clone();
         let signin_response = signin_response.clone();
+        let redirects = Arc::clone(&redirects);
         tokio::spawn(async move {
             let tls = match acceptor.accept(stream).await {
                 Ok(tls) => tls,
@@ -238,7 +272,12 @@ async fn serve(options: Options) -> Result<(), String> {
             };
             let connection = facts(tls.get_ref().1);
             let service = hyper::service::service_fn(move |request| {
-                answer(request, connection.clone(), signin_response.clone())
+                answer(
+                    request,
+                    connection.clone(),
+                    signin_response.clone(),
+                    Arc::clone(&redirects),
+                )
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)

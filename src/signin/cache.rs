@@ -257,6 +257,16 @@ pub fn answer_expiry(answer: &SignInAnswer) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
+/// How long a sign-in is cached: until its token expires, but never longer than `max` from `now`
+/// (the expiry is the server's claim, and a server can claim anything).
+pub fn capped_expiry(
+    claimed: OffsetDateTime,
+    now: OffsetDateTime,
+    max: time::Duration,
+) -> OffsetDateTime {
+    claimed.min(now + max)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -295,6 +305,16 @@ mod tests {
             certificate_sha256: "ab".repeat(32),
             certificate_uri: "pkcs11:id=%01".into(),
         }
+    }
+
+    #[test]
+    fn a_claimed_expiry_is_capped_at_the_maximum_lifetime() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let max = Duration::hours(12);
+        let far = now + Duration::days(3650);
+        assert_eq!(capped_expiry(far, now, max), now + max);
+        let soon = now + Duration::minutes(5);
+        assert_eq!(capped_expiry(soon, now, max), soon);
     }
 
     fn entry(endpoint: &str, username: &str, expires: OffsetDateTime, s: Signer) -> CachedSignIn {

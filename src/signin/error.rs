@@ -39,6 +39,16 @@ pub enum SignInError {
     Denied { code: String, message: String },
     #[error("{0}")]
     Network(String),
+    #[error("{url} answered HTTP {status}, a redirect to {}; a sign-in follows no redirect, so nothing was sent there: sign in to the endpoint the server names if you trust it", location.as_deref().unwrap_or("(no Location given)"))]
+    Redirected {
+        url: String,
+        status: u16,
+        location: Option<String>,
+    },
+    #[error("{url} is not an https URL: the certificate on your token signs in only over https, so nothing was sent and no PIN was asked")]
+    NotHttps { url: String },
+    #[error(transparent)]
+    RedirectRefused(crate::signin::RedirectRefused),
     #[error("choosing a certificate was cancelled")]
     Cancelled,
     #[error("{0}")]
@@ -53,7 +63,10 @@ impl SignInError {
             }
             Self::Pin(_) => FailureClass::Pin,
             Self::Denied { .. } => FailureClass::Denied,
-            Self::Network(_) => FailureClass::Network,
+            Self::Network(_)
+            | Self::Redirected { .. }
+            | Self::RedirectRefused(_)
+            | Self::NotHttps { .. } => FailureClass::Network,
             Self::TokenGone { .. }
             | Self::RemovedWhileSigning { .. }
             | Self::Token { .. }

@@ -35,6 +35,64 @@ pub struct ClientOptions {
     pub chain_files: Vec<PathBuf>,
     pub final_try: FinalTry,
     pub timeout: Option<Duration>,
+    /// Which HTTP redirects the client follows; none unless the caller asks.
+    pub redirects: Redirects,
+}
+
+/// Which HTTP redirects a client with the token identity follows. A redirect aims the next
+/// request, with the client certificate, the headers and (for 307/308) the body, wherever the
+/// server says, so following is opt-in and never leaves the first URL's origin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Redirects {
+    /// A 3xx answer is returned as it is (and `sign_in` refuses it).
+    #[default]
+    None,
+    /// Follow redirects within the first URL's origin (scheme, host, port) over https, up to
+    /// [`MAX_REDIRECTS`]; any other redirect fails with [`RedirectRefused`].
+    SameOrigin,
+}
+
+/// How many same-origin redirects [`Redirects::SameOrigin`] follows.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// A redirect the client would not follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the server at {from} redirected to {to}, which {reason}, so the redirect was not followed (the certificate, headers and body go only to the origin you gave)")]
+pub struct RedirectRefused {
+    pub from: String,
+    pub to: String,
+    pub reason: &'static str,
+}
+
+fn redirect_policy(redirects: Redirects) -> reqwest::redirect::Policy {
+    match redirects {
+        Redirects::None => reqwest::redirect::Policy::none(),
+        Redirects::SameOrigin => reqwest::redirect::Policy::custom(|attempt| {
+            let Some(first) = attempt.previous().first() else {
+                return attempt.stop();
+            };
+            let reason = if attempt.url().scheme() != "https" {
+                Some("is not https")
+            } else if attempt.url().origin() != first.origin() {
+                Some("is another origin")
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                Some("is one redirect too many")
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    let refused = RedirectRefused {
+                        from: first.origin().ascii_serialization(),
+                        to: attempt.url().to_string(),
+                        reason,
+                    };
+                    attempt.error(refused)
+                }
+                None => attempt.follow(),
+            }
+        }),
+    }
 }
 
 /// An HTTPS client that presents a token certificate.
@@ -90,6 +148,7 @@ pub fn prepare(
         .map_err(|e| SignInError::Setup(e.to_string()))?;
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(config)
+        .redirect(redirect_policy(options.redirects))
         .connect_timeout(Duration::from_secs(10))
         .timeout(options.timeout.unwrap_or(Duration::from_secs(60)))
         .build()
@@ -187,6 +246,19 @@ impl PreparedClient {
             .await
             .map_err(|e| self.classify(e))?;
         let status = response.status();
+        if status.is_redirection() {
+            // The sign-in follows no redirect: its answer must come from the endpoint the user
+            // chose, and the certificate must not be presented anywhere else.
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+            return Err(SignInError::Redirected {
+                url: url.to_string(),
+                status: status.as_u16(),
+                location,
+            });
+        }
         let body = response.bytes().await.map_err(|e| self.classify(e))?;
         serde_json::from_slice::<SignInAnswer>(&body).map_err(|_| {
             SignInError::Network(format!(
@@ -222,6 +294,9 @@ impl PreparedClient {
         tracing::debug!(?error, "request failed");
         let report = self.resolver.report();
         let token_error = self.identities.iter().find_map(|i| i.key.last_error());
+        if let Some(refused) = find_source::<RedirectRefused>(&error) {
+            return SignInError::RedirectRefused(refused.clone());
+        }
         let tls_error = find_rustls_error(&error);
         if let (Some(rustls::Error::Other(_)), Some(failure)) = (tls_error, token_error) {
             return match failure.removed_token {
@@ -243,13 +318,21 @@ impl PreparedClient {
                     details: refusal_details(&report),
                 }
             }
-            Some(rustls::Error::AlertReceived(alert)) => SignInError::Denied {
-                code: format!("TLS alert {alert:?}"),
-                message: format!(
-                    "the server rejected {} during the TLS handshake",
-                    report.offered.as_deref().unwrap_or("the connection")
-                ),
-            },
+            // Only an alert after our certificate went out is the server refusing the sign-in;
+            // one before (a TLS version or cipher suite in common missing) is a TLS failure.
+            Some(rustls::Error::AlertReceived(alert)) if report.offered.is_some() => {
+                SignInError::Denied {
+                    code: format!("TLS alert {alert:?}"),
+                    message: format!(
+                        "the server rejected {} during the TLS handshake",
+                        report.offered.as_deref().unwrap_or("the connection")
+                    ),
+                }
+            }
+            Some(rustls::Error::AlertReceived(alert)) => SignInError::Network(format!(
+                "the TLS handshake failed before any certificate was asked for (the server answered {alert:?}): \
+                 the server and certauth share no TLS version or cipher suite (certauth speaks TLS 1.2 and 1.3)"
+            )),
             _ => SignInError::Network(describe_error(&error)),
         }
     }
@@ -268,10 +351,14 @@ fn refusal_details(report: &ResolverReport) -> String {
 }
 
 fn find_rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
+    find_source::<rustls::Error>(error)
+}
+
+fn find_source<T: std::error::Error + 'static>(error: &reqwest::Error) -> Option<&T> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = current {
-        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
         }
         // io::Error's source() skips the error it wraps; TLS errors arrive wrapped, sometimes twice.
         current = match error.downcast_ref::<std::io::Error>() {

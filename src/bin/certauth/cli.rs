@@ -136,6 +136,11 @@ pub struct AgentArgs {
     /// `lock_on_removal = false` does the same).
     #[arg(long)]
     pub no_lock_on_removal: bool,
+
+    /// The longest a sign-in is cached, in seconds, whatever expiry the server's answer claims
+    /// (default 12 hours).
+    #[arg(long, value_name = "SECONDS", default_value_t = 43_200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_cache_lifetime: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -289,6 +294,11 @@ pub struct RequestArgs {
     /// Exit 22 when the server answers with an HTTP error status, like curl --fail.
     #[arg(long, short = 'f')]
     pub fail: bool,
+
+    /// Follow redirects, like curl -L, but only within the URL's origin (scheme, host, port) and
+    /// never to http:; any other redirect is an error (exit 6). Without it no redirect is followed.
+    #[arg(long = "location", short = 'L')]
+    pub follow_redirects: bool,
 
     #[command(flatten)]
     pub identity: IdentityArgs,

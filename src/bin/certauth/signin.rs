@@ -1,8 +1,9 @@
 //! `certauth sign-in`, `certauth request` and `certauth forget`.
 //!
 //! Exit codes of sign-in and request: 0 success, 3 refused by the server, 4 no usable certificate,
-//! 5 PIN problem, 6 network or TLS error, 1 anything else; `request --fail` exits 22 on an HTTP
-//! error status.
+//! 5 PIN problem, 6 network or TLS error (a redirect a sign-in will not follow, a plain http: URL
+//! and a TLS version or cipher mismatch among them), 1 anything else; `request --fail` exits 22 on
+//! an HTTP error status.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use certauth::pin::{PinAsker, PinSource};
 use certauth::signin::error::{FailureClass, SignInError};
 use certauth::signin::protocol::SignInAnswer;
 use certauth::signin::select::{self, Chooser, SelectOptions, Selection};
-use certauth::signin::{self as flow, ClientOptions, PreparedClient};
+use certauth::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
 use certauth::token::inventory::{self, ScanOptions, TokenReport};
 use serde_json::{json, Value};
 
@@ -191,6 +192,7 @@ fn open_session(
     identity: &IdentityArgs,
     heading: String,
     remembered: Option<RememberedCertificate>,
+    redirects: Redirects,
 ) -> Result<Session, Failure> {
     let (config, config_file) = certauth::config::load().context("cannot use the config file")?;
     let auto_select_single = config.auto_select_single && !identity.always_pick;
@@ -215,6 +217,7 @@ fn open_session(
             FinalTry::Refuse
         },
         timeout: None,
+        redirects,
     };
     let client = flow::prepare(&modules, &tokens, &selection, &mut prompt, &client_options)?;
     for note in &client.notes {
@@ -233,7 +236,18 @@ fn open_session(
     })
 }
 
+/// The token identity goes only over https: refused before any token, PIN or network contact.
+fn require_https(url: &reqwest::Url) -> Result<(), SignInError> {
+    if url.scheme() == "https" {
+        return Ok(());
+    }
+    Err(SignInError::NotHttps {
+        url: url.to_string(),
+    })
+}
+
 fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
+    require_https(&args.url)?;
     if args.via_agent {
         return sign_in_via_agent(args);
     }
@@ -245,7 +259,7 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         "Choose a certificate to sign in to {endpoint} as {}",
         args.username
     );
-    let session = open_session(&args.identity, heading, remembered)?;
+    let session = open_session(&args.identity, heading, remembered, Redirects::None)?;
     let answer = session
         .runtime
         .block_on(session.client.sign_in(&args.url, &args.username))?;
@@ -429,8 +443,14 @@ fn describe_value(value: &Value) -> String {
 }
 
 fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
+    require_https(&args.url)?;
     let heading = format!("Choose a certificate for {}", endpoint_key(&args.url));
-    let session = open_session(&args.identity, heading, None)?;
+    let redirects = if args.follow_redirects {
+        Redirects::SameOrigin
+    } else {
+        Redirects::None
+    };
+    let session = open_session(&args.identity, heading, None, redirects)?;
     let headers = args
         .header
         .iter()
@@ -447,18 +467,28 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
         }),
         None => None,
     };
-    let (status, bytes) = session.runtime.block_on(async {
+    let (status, location, bytes) = session.runtime.block_on(async {
         let response = session
             .client
             .request(args.method.clone(), args.url.clone(), &headers, body)
             .await?;
         let status = response.status();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .filter(|_| status.is_redirection())
+            .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
         let bytes = response
             .bytes()
             .await
             .map_err(|e| session.client.classify(e))?;
-        Ok::<_, SignInError>((status, bytes))
+        Ok::<_, SignInError>((status, location, bytes))
     })?;
+    if let Some(location) = location {
+        eprintln!(
+            "certauth: the server answered HTTP {status} with a redirect to {location}, which was not followed (-L follows redirects within the same origin)"
+        );
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes).map_err(|e| anyhow!(e))?;
     out.flush().map_err(|e| anyhow!(e))?;

@@ -44,6 +44,8 @@ pub struct Agent {
     events: broadcast::Sender<String>,
     /// Whether a card's sign-ins and logins are dropped when it is removed.
     lock_on_removal: bool,
+    /// The longest a sign-in is cached, whatever expiry the server claims.
+    max_cache_lifetime: time::Duration,
 }
 
 /// What one scan saw: the module reports (updated by the scan) and the tokens.
@@ -98,6 +100,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             started: Instant::now(),
             events,
             lock_on_removal,
+            max_cache_lifetime: time::Duration::seconds(i64::from(args.max_cache_lifetime)),
         });
         if lock_on_removal && !agent.sessions.is_empty() {
             // Sign-ins kept from an earlier run: the cards that made them may have gone since.

@@ -11,11 +11,11 @@ use certauth::picker::choice::CertChoice;
 use certauth::picker::remembered::{endpoint_key, RememberedChoices};
 use certauth::picker::terminal::{PickerError, PickerRow};
 use certauth::pin::login::{FinalTry, PinPrompt, PinPromptError, PinRequest};
-use certauth::signin::cache::{answer_expiry, CachedSignIn, Signer};
+use certauth::signin::cache::{answer_expiry, capped_expiry, CachedSignIn, Signer};
 use certauth::signin::error::SignInError;
 use certauth::signin::protocol::{sign_in_url, SignInAnswer};
 use certauth::signin::select::{self, Chooser, SelectOptions};
-use certauth::signin::{self as flow, ClientOptions, PreparedClient};
+use certauth::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -133,7 +133,12 @@ pub async fn sign_in(
             }
         }
         match answer_expiry(&answer) {
-            Some(expires) => {
+            Some(claimed) => {
+                let expires = capped_expiry(
+                    claimed,
+                    time::OffsetDateTime::now_utc(),
+                    agent.max_cache_lifetime,
+                );
                 let entry = CachedSignIn {
                     endpoint: request.endpoint.clone(),
                     username: request.params.username.clone(),
@@ -311,6 +316,8 @@ fn prepare(
             FinalTry::Refuse
         },
         timeout: None,
+        // A sign-in follows no redirect: its answer is cached under this endpoint.
+        redirects: Redirects::None,
     };
     let client = flow::prepare(
         &agent.modules,
