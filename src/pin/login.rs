@@ -34,7 +34,7 @@ pub fn known_warning(text: &str) -> Option<&'static str> {
 
 impl PinState {
     pub fn read(pkcs11: &Pkcs11, slot: Slot) -> Result<Self, CkError> {
-        let info = pkcs11.get_token_info(slot)?;
+        let info = crate::token::info::token_info(pkcs11, slot)?;
         Ok(Self {
             count_low: info.user_pin_count_low(),
             final_try: info.user_pin_final_try(),

@@ -13,6 +13,7 @@ use cryptoki::slot::Slot;
 use super::error::SignInError;
 use crate::pin::login::{self, FinalTry, PinPrompt};
 use crate::tls::signing_key::{Capabilities, ContextLogin, KeyAlgorithm, KeySigner, Pkcs11Key};
+use crate::token::info::token_info;
 use crate::token::inventory::{CertificateReport, TokenReport};
 use crate::token::module::LoadedModule;
 use crate::x509::cert_info::{CertInfo, KeyKind};
@@ -182,7 +183,7 @@ fn find_slot(pkcs11: &Pkcs11, token: &TokenReport) -> Result<Slot, SignInError> 
             .get_slots_with_token()
             .map_err(token_error(&token.label, "C_GetSlotList"))?
         {
-            let matches = pkcs11.get_token_info(slot).is_ok_and(|info| {
+            let matches = token_info(pkcs11, slot).is_ok_and(|info| {
                 info.serial_number() == token.serial && info.label() == token.label
             });
             if matches {
@@ -210,8 +211,7 @@ fn open_token(
     // Slot ids change when a card is re-inserted or a module re-initialises: find it again.
     let slot = find_slot(&pkcs11, token)?;
     let session = pkcs11.open_ro_session(slot).map_err(p11("C_OpenSession"))?;
-    let pin_pad = pkcs11
-        .get_token_info(slot)
+    let pin_pad = token_info(&pkcs11, slot)
         .map(|info| info.protected_authentication_path())
         .map_err(p11("C_GetTokenInfo"))?;
     let logged_in = login::log_in(

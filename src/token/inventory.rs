@@ -254,7 +254,7 @@ fn scan_module(module: &LoadedModule, options: &ScanOptions) -> Result<Vec<Token
     let p11 = &module.pkcs11;
     let mut tokens = Vec::new();
     for slot in p11.get_slots_with_token()? {
-        let info = match p11.get_token_info(slot) {
+        let info = match super::info::token_info(p11, slot) {
             Ok(info) => info,
             // Pulled out between the slot list and now.
             Err(CkError::Pkcs11(RvError::TokenNotPresent | RvError::DeviceRemoved, _)) => continue,

@@ -5,6 +5,7 @@
 //! module re-initialises.
 
 pub mod discovery;
+pub mod info;
 pub mod inventory;
 pub mod module;
 pub mod uri;
