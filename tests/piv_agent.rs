@@ -115,7 +115,10 @@ fn run(mut command: Command, pin: &str) -> (i32, String, String) {
         stderr,
     } = command.output().unwrap();
     let (stdout, stderr) = (text(&stdout), text(&stderr));
-    assert!(!stderr.contains(pin), "the PIN reached the log:\n{stderr}");
+    assert!(
+        !support::shows_secret(&stderr, pin),
+        "the PIN reached the log:\n{stderr}"
+    );
     (status.code().unwrap(), stdout, stderr)
 }
 
@@ -446,7 +449,7 @@ fn hot_plug_watch_and_removal_just_before_signing() {
         "the agent hung"
     );
     let stderr = text(&output.stderr);
-    assert!(!stderr.contains(PIN));
+    assert!(!support::shows_secret(&stderr, PIN));
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -631,7 +634,7 @@ fn card_removal_drops_the_agents_cached_sign_in_and_login() {
     assert!(pins_received(&piv) > pins_before_removal);
     for agent in [&locking, &keeping] {
         assert!(
-            !agent.stderr().contains(PIN),
+            !support::shows_secret(&agent.stderr(), PIN),
             "the PIN reached the agent's log"
         );
     }

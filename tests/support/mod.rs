@@ -39,3 +39,17 @@ pub fn json_stdout(output: &std::process::Output) -> serde_json::Value {
     );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
+
+/// Whether `secret` (a PIN) shows in `text` as a value of its own: not inside a longer run of
+/// letters and digits, where a short numeric PIN turns up by chance (a hex dump of a random
+/// signature at trace level holds `123456` now and then).
+pub fn shows_secret(text: &str, secret: &str) -> bool {
+    text.match_indices(secret).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + secret.len()..].chars().next();
+        ![before, after]
+            .into_iter()
+            .flatten()
+            .any(|c| c.is_ascii_alphanumeric())
+    })
+}
