@@ -7,4 +7,5 @@
 pub mod discovery;
 pub mod inventory;
 pub mod module;
+pub mod pin_length;
 pub mod uri;
