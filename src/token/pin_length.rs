@@ -75,7 +75,7 @@ mod tests {
         let softhsm = PinLength::from_token(4, 255);
         assert_eq!(softhsm, PinLength { min: 4, max: 255 });
         assert_eq!(softhsm.check(""), Err(PinRefusal::Empty));
-        assert_eq!(softhsm.check("12\034"), Err(PinRefusal::Nul));
+        assert_eq!(softhsm.check("12\u{0}34"), Err(PinRefusal::Nul));
         assert_eq!(softhsm.check("123"), Err(PinRefusal::TooShort(softhsm)));
         assert_eq!(
             softhsm.check(&"1".repeat(256)),
