@@ -288,3 +288,30 @@ fn the_agent_refuses_an_empty_pin_and_stops_after_three() {
     assert_eq!(pin_questions, 3, "{questions:?}");
     assert_eq!(logins(&log), 3, "{}", agent.stderr());
 }
+
+/// `list --token --pin` logs in too (to show private keys): a PIN holding NUL is not sent there
+/// either.
+#[test]
+fn list_does_not_send_a_nul_pin() {
+    let w = woodgrove();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pin");
+    std::fs::write(&file, format!("{}\0", w.pin("Woodgrove Bob"))).unwrap();
+    let log = dir.path().join("spy.log");
+    let output = w
+        .certauth()
+        .args(["list", "--no-p11-kit", "--module", SPY])
+        .args(["--token", "Woodgrove Bob", "--pin"])
+        .arg(format!("file:{}", file.display()))
+        .env("PKCS11SPY", w.module())
+        .env("PKCS11SPY_OUTPUT", &log)
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "certauth: error: could not log in to `Woodgrove Bob`: the PIN was not sent to the token: it contains a NUL character; no try was spent"
+    );
+    assert_eq!(logins(&log), 0);
+}

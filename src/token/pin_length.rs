@@ -6,10 +6,10 @@
 /// one is a mistake (a wrong file, a paste) that must not cost a try.
 pub const MAX_PIN_BYTES: usize = 256;
 
-/// The PIN lengths a token accepts (`ulMinPinLen..=ulMaxPinLen`), in bytes, made sane: a minimum
-/// of 0 means 1 (an empty PIN is never sent), a maximum of 0, beyond [`MAX_PIN_BYTES`] or
-/// `CK_UNAVAILABLE_INFORMATION` means [`MAX_PIN_BYTES`], and a minimum above the maximum is
-/// ignored.
+/// The PIN lengths a token accepts (`ulMinPinLen..=ulMaxPinLen`), in bytes (messages say
+/// characters: PINs are ASCII in practice), made sane: a minimum of 0 means 1 (an empty PIN is
+/// never sent), a maximum of 0, beyond [`MAX_PIN_BYTES`] or `CK_UNAVAILABLE_INFORMATION` means
+/// [`MAX_PIN_BYTES`], and a minimum above the maximum is ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinLength {
     pub min: usize,
