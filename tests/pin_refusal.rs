@@ -17,6 +17,16 @@ use std::time::{Duration, Instant};
 use support::echo_server::EchoServer;
 use support::woodgrove::{woodgrove, Woodgrove};
 
+/// The tests share the fixture's SoftHSM tokens, and wrong PINs make SoftHSM rewrite Bob's token
+/// state on disk: one test at a time, so no test reads it mid-write.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 const SPY: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so";
 /// certauth's exit code for a PIN failure.
 const EXIT_PIN: i32 = 5;
@@ -92,6 +102,7 @@ fn assert_refused(output: &Output, log: &Path, expected: &str) {
 #[test]
 fn the_spy_counts_logins() {
     // The counting itself: the right PIN logs in once.
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -109,6 +120,7 @@ fn the_spy_counts_logins() {
 
 #[test]
 fn empty_long_and_nul_pins_from_env_are_never_sent() {
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     for (pin, expected) in [
@@ -137,6 +149,7 @@ fn empty_long_and_nul_pins_from_env_are_never_sent() {
 
 #[test]
 fn empty_long_and_nul_pins_from_a_file_are_never_sent() {
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let pin = w.pin("Woodgrove Bob");
@@ -163,6 +176,7 @@ fn empty_long_and_nul_pins_from_a_file_are_never_sent() {
 
 #[test]
 fn a_pin_file_of_dev_zero_is_refused_at_once() {
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -195,6 +209,7 @@ fn instant_pinentry(dir: &Path, answer: &str) -> PathBuf {
 
 #[test]
 fn an_instant_pinentry_gets_three_tries_at_most() {
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -217,6 +232,7 @@ fn an_instant_pinentry_gets_three_tries_at_most() {
 
 #[test]
 fn a_pinentry_answering_ok_with_no_pin_is_never_sent() {
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -242,6 +258,7 @@ fn the_agent_refuses_an_empty_pin_and_stops_after_three() {
     use serde_json::json;
     use support::agent::{AgentProcess, Client};
 
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -293,6 +310,7 @@ fn the_agent_refuses_an_empty_pin_and_stops_after_three() {
 /// either.
 #[test]
 fn list_does_not_send_a_nul_pin() {
+    let _serial = one_at_a_time();
     let w = woodgrove();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pin");
