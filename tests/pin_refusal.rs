@@ -333,3 +333,30 @@ fn list_does_not_send_a_nul_pin() {
     );
     assert_eq!(logins(&log), 0);
 }
+
+/// A pinentry whose answer runs on (`D` followed by endless data) is refused once the line
+/// passes Assuan's 1000 bytes, stopped, and nothing is sent to the token.
+#[test]
+fn a_pinentry_with_a_runaway_answer_is_refused_and_stopped() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = one_at_a_time();
+    let w = woodgrove();
+    let server = EchoServer::start(w, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pinentry = dir.path().join("pinentry-runaway");
+    std::fs::write(
+        &pinentry,
+        "#!/bin/sh\necho 'OK fake pinentry'\nwhile read -r cmd rest; do\n  case \"$cmd\" in\n    GETPIN) printf 'D '; exec tr '\\0' 1 < /dev/zero ;;\n    *) echo OK ;;\n  esac\ndone\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&pinentry, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (command, log) = request(
+        w,
+        &server,
+        dir.path(),
+        &format!("pinentry:{}", pinentry.display()),
+    );
+    let (output, took) = run_for(command, Duration::from_secs(30));
+    assert_refused(&output, &log, "a line longer than 1002 bytes (not shown)");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
