@@ -171,6 +171,9 @@ fn empty_long_and_nul_pins_from_a_file_are_never_sent() {
         let (command, log) = request(w, &server, dir.path(), &format!("file:{}", file.display()));
         let (output, _) = run_for(command, Duration::from_secs(60));
         assert_refused(&output, &log, &expected);
+        // Run at -vvv, and the refused PIN appears nowhere.
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains(&pin), "the PIN reached the log");
     }
 }
 
