@@ -303,3 +303,63 @@ fn through_the_agent_the_picker_and_pin_prompt_come_once_on_this_terminal() {
     assert!(!done.contains("PIN for token"), "{done}");
     assert!(!done.contains("Choose a certificate"), "{done}");
 }
+
+/// Enter at the terminal's PIN prompt gives an empty PIN: it is refused, never sent. The logins
+/// are counted with OpenSC's PKCS#11 spy in front of SoftHSM.
+#[test]
+fn an_empty_pin_at_the_prompt_is_not_sent_to_the_token() {
+    const SPY: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so";
+    assert!(
+        Path::new(SPY).is_file(),
+        "{SPY} is missing: install Debian's opensc-pkcs11"
+    );
+    let w = woodgrove();
+    let server = EchoServer::start(w, &[]);
+    let home = tempfile::tempdir().unwrap();
+    let log = home.path().join("spy.log");
+    let thumbprint = w
+        .fixture
+        .manifest
+        .certificate("bob-p256-rfc822")
+        .unwrap()
+        .sha256
+        .clone();
+    let command = certauth_line(
+        w,
+        home.path(),
+        &[
+            "request".into(),
+            quote(&server.url),
+            "--no-p11-kit --module".into(),
+            SPY.into(),
+            "--ca-file".into(),
+            quoted(&server.ca_file),
+            "--chain".into(),
+            quoted(&server.chain_file),
+            "--cert".into(),
+            thumbprint,
+            "--pin prompt".into(),
+        ],
+    );
+    let command = format!(
+        "PKCS11SPY={} PKCS11SPY_OUTPUT={} {command}",
+        quoted(w.module()),
+        quoted(&log)
+    );
+    let tmux = Tmux::start("empty-pin", &command);
+    let prompt = tmux.wait_for("PIN for token `Woodgrove Bob`");
+    assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
+    tmux.keys(&["Enter"]);
+    let done = tmux.wait_for("EXIT=");
+    assert!(
+        done.contains("the PIN for `Woodgrove Bob` was not sent to the token: it is empty"),
+        "{done}"
+    );
+    let spied = std::fs::read_to_string(&log).unwrap();
+    assert!(spied.contains("C_GetTokenInfo"), "the spy logged nothing");
+    assert_eq!(
+        spied.lines().filter(|l| l.ends_with(" C_Login")).count(),
+        0,
+        "a C_Login was made"
+    );
+}

@@ -3,13 +3,21 @@
 //! Before each attempt the token's flags are read again: a locked PIN stops at once, a PIN on its
 //! final try is not sent unless the user insists, a PIN pad gets `C_Login` with no PIN. A wrong PIN
 //! is reported with the token's new state and retried only while that is safe and someone can type
-//! a different PIN.
+//! a different PIN. A PIN the token could never accept (empty, holding NUL, outside the token's
+//! length range) is refused before `C_Login`, and one sign-in sends at most [`MAX_ATTEMPTS`] PINs
+//! whatever the token's flags say, so a source that answers instantly cannot wear the token down.
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+
+pub use crate::token::pin_length::{PinLength, PinRefusal, MAX_PIN_BYTES};
+
+/// The most PINs one sign-in sends to a token. A card that reports no COUNT_LOW/FINAL_TRY flags
+/// would otherwise be locked by a PIN source that keeps answering.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The PIN state a token reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,6 +26,7 @@ pub struct PinState {
     pub final_try: bool,
     pub locked: bool,
     pub pin_pad: bool,
+    pub length: PinLength,
 }
 
 /// The PIN prompt's warnings ([`PinState::warning`]).
@@ -40,6 +49,7 @@ impl PinState {
             final_try: info.user_pin_final_try(),
             locked: info.user_pin_locked(),
             pin_pad: info.protected_authentication_path(),
+            length: PinLength::from_token(info.min_pin_length(), info.max_pin_length()),
         })
     }
 
@@ -62,6 +72,8 @@ pub enum Step {
     StopLocked,
     /// Use the reader's PIN pad.
     UsePinPad,
+    /// [`MAX_ATTEMPTS`] PINs were sent in this sign-in: send no more.
+    StopAttemptsSpent,
     /// Final try and the user has not said to go ahead: ask them, or refuse.
     ConfirmFinalTry,
     /// Ask for the PIN and send it.
@@ -77,12 +89,15 @@ pub enum FinalTry {
     Allow,
 }
 
-/// The decision for one attempt. Pure, so every branch is tested without a card.
-pub fn next_step(state: PinState, final_try: FinalTry) -> Step {
+/// The decision for one attempt, after `attempts_made` PINs were sent in this sign-in. Pure, so
+/// every branch is tested without a card.
+pub fn next_step(state: PinState, final_try: FinalTry, attempts_made: u32) -> Step {
     if state.locked {
         Step::StopLocked
     } else if state.pin_pad {
         Step::UsePinPad
+    } else if attempts_made >= MAX_ATTEMPTS {
+        Step::StopAttemptsSpent
     } else if state.final_try && final_try == FinalTry::Refuse {
         Step::ConfirmFinalTry
     } else {
@@ -130,6 +145,14 @@ pub enum LoginError {
     FinalTryRefused { token: String },
     #[error("wrong PIN for `{token}`{}", state_suffix(.state))]
     WrongPin { token: String, state: PinState },
+    #[error("stopped after {attempts} wrong PINs for `{token}`{}: no further PIN is sent in one sign-in. Check the PIN, then sign in again", state_suffix(.state))]
+    AttemptsSpent {
+        token: String,
+        attempts: u32,
+        state: PinState,
+    },
+    #[error("the PIN for `{token}` was not sent to the token: {refusal}. No try was spent; give the right PIN")]
+    PinRefused { token: String, refusal: PinRefusal },
     #[error("no PIN for `{token}`: {reason}")]
     NoPin { token: String, reason: String },
     #[error("the PIN pad entry on `{token}` was cancelled")]
@@ -174,7 +197,7 @@ pub fn log_in(
     loop {
         attempt += 1;
         let state = PinState::read(pkcs11, slot).map_err(token_error)?;
-        match next_step(state, allow) {
+        match next_step(state, allow, attempt - 1) {
             Step::StopLocked => {
                 return Err(LoginError::Locked {
                     token: token.to_owned(),
@@ -199,6 +222,13 @@ pub fn log_in(
                     }),
                     Err(e) => Err(token_error(e)),
                 };
+            }
+            Step::StopAttemptsSpent => {
+                return Err(LoginError::AttemptsSpent {
+                    token: token.to_owned(),
+                    attempts: attempt - 1,
+                    state,
+                })
             }
             Step::ConfirmFinalTry => {
                 if prompt.confirm_final_try(token) {
@@ -228,6 +258,13 @@ pub fn log_in(
                 token: token.to_owned(),
                 reason: "none was given".to_owned(),
             })?;
+        // Refused before C_Login: an empty, NUL-holding or mis-sized PIN would only spend a try.
+        if let Err(refusal) = state.length.check(pin.expose_secret()) {
+            return Err(LoginError::PinRefused {
+                token: token.to_owned(),
+                refusal,
+            });
+        }
         match session.login(UserType::User, Some(&pin)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
                 return Ok(LoggedIn { pin: Some(pin) })
@@ -265,7 +302,7 @@ mod tests {
             locked: true,
             ..PinState::default()
         };
-        assert_eq!(next_step(state, FinalTry::Allow), Step::StopLocked);
+        assert_eq!(next_step(state, FinalTry::Allow, 0), Step::StopLocked);
     }
 
     #[test]
@@ -275,8 +312,8 @@ mod tests {
             count_low: true,
             ..PinState::default()
         };
-        assert_eq!(next_step(state, FinalTry::Refuse), Step::ConfirmFinalTry);
-        assert_eq!(next_step(state, FinalTry::Allow), Step::AskPin);
+        assert_eq!(next_step(state, FinalTry::Refuse, 0), Step::ConfirmFinalTry);
+        assert_eq!(next_step(state, FinalTry::Allow, 0), Step::AskPin);
         assert_eq!(
             state.warning(),
             Some("FINAL TRY: one more wrong PIN locks this token")
@@ -289,13 +326,13 @@ mod tests {
             pin_pad: true,
             ..PinState::default()
         };
-        assert_eq!(next_step(state, FinalTry::Refuse), Step::UsePinPad);
+        assert_eq!(next_step(state, FinalTry::Refuse, 0), Step::UsePinPad);
     }
 
     #[test]
     fn an_ordinary_token_is_asked() {
         assert_eq!(
-            next_step(PinState::default(), FinalTry::Refuse),
+            next_step(PinState::default(), FinalTry::Refuse, 0),
             Step::AskPin
         );
         assert_eq!(PinState::default().warning(), None);
@@ -313,6 +350,51 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "wrong PIN for `Card`; the next wrong PIN locks the token"
+        );
+    }
+
+    #[test]
+    fn no_more_than_max_attempts_are_sent_whatever_the_flags() {
+        let quiet = PinState::default();
+        assert_eq!(next_step(quiet, FinalTry::Refuse, 1), Step::AskPin);
+        assert_eq!(next_step(quiet, FinalTry::Refuse, 2), Step::AskPin);
+        assert_eq!(
+            next_step(quiet, FinalTry::Refuse, MAX_ATTEMPTS),
+            Step::StopAttemptsSpent
+        );
+        assert_eq!(
+            next_step(quiet, FinalTry::Allow, MAX_ATTEMPTS + 7),
+            Step::StopAttemptsSpent
+        );
+        // A locked token still says so first.
+        let locked = PinState {
+            locked: true,
+            ..quiet
+        };
+        assert_eq!(
+            next_step(locked, FinalTry::Refuse, MAX_ATTEMPTS),
+            Step::StopLocked
+        );
+    }
+
+    #[test]
+    fn refusal_messages_name_the_token_and_spend_nothing() {
+        let err = LoginError::PinRefused {
+            token: "Card".into(),
+            refusal: PinRefusal::Empty,
+        };
+        assert_eq!(
+            err.to_string(),
+            "the PIN for `Card` was not sent to the token: it is empty. No try was spent; give the right PIN"
+        );
+        let err = LoginError::AttemptsSpent {
+            token: "Card".into(),
+            attempts: 3,
+            state: PinState::default(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "stopped after 3 wrong PINs for `Card`: no further PIN is sent in one sign-in. Check the PIN, then sign in again"
         );
     }
 }

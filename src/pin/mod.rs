@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+use crate::token::pin_length::MAX_PIN_BYTES;
+
 /// A PIN source, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PinSource {
@@ -35,6 +37,8 @@ pub enum PinSourceError {
     MissingVariable(String),
     #[error("cannot read the PIN file {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("the first line of the PIN file {path} is longer than {max} bytes; it cannot be a PIN, so it was not read further")]
+    FileLineTooLong { path: PathBuf, max: usize },
     #[error("the PIN from {0} is empty")]
     Empty(String),
     #[error("{0} asks on a terminal, and there is none")]
@@ -77,15 +81,7 @@ impl PinSource {
                     std::env::var(var).map_err(|_| PinSourceError::MissingVariable(var.clone()))?;
                 (Zeroizing::new(value), format!("${var}"))
             }
-            Self::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| PinSourceError::File {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                let text = Zeroizing::new(text);
-                let first = Zeroizing::new(text.lines().next().unwrap_or_default().to_owned());
-                (first, path.display().to_string())
-            }
+            Self::File(path) => (read_first_line(path)?, path.display().to_string()),
             Self::Terminal => return Err(PinSourceError::NoTerminal("prompt".into())),
             Self::Pinentry(program) => {
                 return Err(PinSourceError::NoTerminal(program.display().to_string()))
@@ -96,6 +92,48 @@ impl PinSource {
         }
         Ok(SecretString::from(pin.as_str()))
     }
+}
+
+/// Reads the first line of a PIN file, and never more than [`MAX_PIN_BYTES`] and a line end, so
+/// `file:/dev/zero` or a wrong path to a large file is refused at once instead of read whole.
+fn read_first_line(path: &std::path::Path) -> Result<Zeroizing<String>, PinSourceError> {
+    use std::io::Read;
+
+    let file_error = |reason: String| PinSourceError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| file_error(e.to_string()))?;
+    // A fixed buffer, never reallocated, so no copy of the PIN is left behind unwiped.
+    let mut buf = Zeroizing::new([0u8; MAX_PIN_BYTES + 2]);
+    let mut len = 0;
+    let mut limited = file.take(buf.len() as u64);
+    while len < buf.len() {
+        match limited.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(file_error(e.to_string())),
+        }
+        if buf[..len].contains(&b'\n') {
+            break;
+        }
+    }
+    let read = &buf[..len];
+    let line = match read.iter().position(|&b| b == b'\n') {
+        Some(end) => &read[..end],
+        None => read,
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() > MAX_PIN_BYTES {
+        return Err(PinSourceError::FileLineTooLong {
+            path: path.to_owned(),
+            max: MAX_PIN_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(line)
+        .map_err(|_| file_error("its first line is not UTF-8 text".into()))?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// Asks for PINs from one [`PinSource`], and tells the user about PIN state on stderr.
@@ -218,5 +256,44 @@ mod tests {
         std::fs::write(&path, "2468\nignored\n").unwrap();
         let pin = PinSource::File(path).read().unwrap();
         assert_eq!(pin.expose_secret(), "2468");
+    }
+
+    #[test]
+    fn a_pin_file_is_read_one_bounded_line_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pin");
+        std::fs::write(&path, "1357\r\n").unwrap();
+        assert_eq!(
+            PinSource::File(path.clone())
+                .read()
+                .unwrap()
+                .expose_secret(),
+            "1357"
+        );
+        let longest = "7".repeat(MAX_PIN_BYTES);
+        std::fs::write(&path, format!("{longest}\r\n")).unwrap();
+        assert_eq!(
+            PinSource::File(path.clone())
+                .read()
+                .unwrap()
+                .expose_secret(),
+            longest
+        );
+        std::fs::write(&path, "7".repeat(MAX_PIN_BYTES + 1)).unwrap();
+        assert_eq!(
+            PinSource::File(path.clone()).read().unwrap_err(),
+            PinSourceError::FileLineTooLong {
+                path: path.clone(),
+                max: MAX_PIN_BYTES
+            }
+        );
+        let zero = std::path::PathBuf::from("/dev/zero");
+        assert_eq!(
+            PinSource::File(zero.clone()).read().unwrap_err(),
+            PinSourceError::FileLineTooLong {
+                path: zero,
+                max: MAX_PIN_BYTES
+            }
+        );
     }
 }

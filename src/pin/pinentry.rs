@@ -1,7 +1,7 @@
 //! Asking for a PIN through a `pinentry` program (GnuPG's Assuan protocol), so the desktop's own
 //! PIN dialog (GTK, Qt, curses, tty) does the asking.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -28,6 +28,9 @@ pub struct Pinentry {
     input: ChildStdin,
     output: BufReader<ChildStdout>,
 }
+
+/// The longest Assuan line, its line end included (ASSUAN_LINELENGTH is 1000 bytes before it).
+const MAX_LINE: usize = 1002;
 
 /// Assuan error code 83886179: operation cancelled (GPG_ERR_CANCELED from the pinentry source).
 const CANCELLED: &str = "83886179";
@@ -125,9 +128,11 @@ impl Pinentry {
     /// The next line that is not a comment or status line.
     fn read_line(&mut self) -> Result<String, PinentryError> {
         loop {
-            let mut line = String::new();
-            let read = self
-                .output
+            let mut line = Zeroizing::new(String::new());
+            // Assuan lines are at most 1000 bytes; a pinentry sending more (a runaway `D` line)
+            // is refused without reading it all.
+            let read = (&mut self.output)
+                .take(MAX_LINE as u64 + 1)
                 .read_line(&mut line)
                 .map_err(|e| PinentryError::Io {
                     program: self.program.clone(),
@@ -137,6 +142,12 @@ impl Pinentry {
                 return Err(PinentryError::Io {
                     program: self.program.clone(),
                     reason: "it exited".into(),
+                });
+            }
+            if read > MAX_LINE {
+                return Err(PinentryError::Protocol {
+                    program: self.program.clone(),
+                    line: format!("a line longer than {MAX_LINE} bytes (not shown)"),
                 });
             }
             let line = line.trim_end_matches(['\r', '\n']).to_owned();
@@ -172,6 +183,25 @@ impl Pinentry {
 impl Drop for Pinentry {
     fn drop(&mut self) {
         let _ = self.send("BYE");
+        // A pinentry refused mid-answer (a runaway line) may be blocked writing to a pipe nobody
+        // reads: give it a moment to leave after BYE, then stop it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "waiting for pinentry");
+                    return;
+                }
+            }
+        }
+        if let Err(e) = self.child.kill() {
+            tracing::debug!(error = %e, "stopping pinentry");
+        }
         if let Err(e) = self.child.wait() {
             tracing::debug!(error = %e, "waiting for pinentry");
         }

@@ -9,12 +9,13 @@ use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::{Slot, TokenInfo};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::discovery::{Discovered, ModuleOrigin};
 use super::module::{self, LibraryInfo, LoadedModule, ModuleError};
+use super::pin_length::PinLength;
 use super::uri::ObjectUri;
 use crate::picker::eligibility::{self, Eligibility, KeyPresence};
 use crate::x509::cert_info::{CertInfo, CertParseError, KeyKind};
@@ -318,7 +319,8 @@ fn scan_token(
         .as_ref()
         .filter(|l| l.token_label == report.label)
     {
-        match log_in(&session, &report.flags, login) {
+        let length = PinLength::from_token(info.min_pin_length(), info.max_pin_length());
+        match log_in(&session, &report.flags, length, login) {
             Ok(()) => report.logged_in = true,
             Err(problem) => report.login_problem = Some(problem),
         }
@@ -333,8 +335,13 @@ fn scan_token(
 }
 
 /// Logs in for the inventory, never risking a lockout: a token on its final try or locked is not
-/// tried, and a PIN-pad token is left alone.
-fn log_in(session: &Session, flags: &TokenFlags, login: &Login) -> Result<(), String> {
+/// tried, a PIN-pad token is left alone, and a PIN the token could never take is not sent.
+fn log_in(
+    session: &Session,
+    flags: &TokenFlags,
+    length: PinLength,
+    login: &Login,
+) -> Result<(), String> {
     if flags.user_pin_locked {
         return Err("the user PIN is locked; not tried".into());
     }
@@ -345,6 +352,11 @@ fn log_in(session: &Session, flags: &TokenFlags, login: &Login) -> Result<(), St
     }
     if flags.protected_authentication_path {
         return Err("the token has a PIN pad; listing does not log in to it".into());
+    }
+    if let Err(refusal) = length.check(login.pin.expose_secret()) {
+        return Err(format!(
+            "the PIN was not sent to the token: {refusal}; no try was spent"
+        ));
     }
     match session.login(UserType::User, Some(&login.pin)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),

@@ -8,4 +8,5 @@ pub mod discovery;
 pub mod info;
 pub mod inventory;
 pub mod module;
+pub mod pin_length;
 pub mod uri;
