@@ -42,13 +42,25 @@ impl RememberedChoices {
             .ok_or(RememberedError::NoConfigDir)
     }
 
-    /// Loads `path`; a missing file is an empty store.
+    /// Loads `path`; a missing file is an empty store. A file that does not parse (a crash, an
+    /// edit gone wrong) must not stop the sign-in or the `forget` meant to reset it: it is moved
+    /// aside to `<file>.corrupt`, said once, and the store starts empty.
     pub fn load(path: &Path) -> Result<Self, RememberedError> {
         let entries = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| RememberedError::Read {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?,
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    let aside = path.with_extension("json.corrupt");
+                    let kept = std::fs::rename(path, &aside).is_ok();
+                    tracing::warn!(
+                        path = %path.display(),
+                        error = %e,
+                        "the remembered certificate choices do not read back and start afresh{}",
+                        if kept { format!(" (the old file is {})", aside.display()) } else { String::new() }
+                    );
+                    BTreeMap::new()
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => {
                 return Err(RememberedError::Read {
@@ -100,10 +112,19 @@ impl RememberedChoices {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })?;
-        let partial = self.path.with_extension("json.partial");
-        std::fs::write(&partial, text)
-            .and_then(|()| std::fs::rename(&partial, &self.path))
-            .map_err(write_error)
+        // A new file with a random name, created exclusively and owner-only, then renamed over the
+        // old one: a link planted at a predictable temporary path is never written through, and a
+        // link at the file's own path is replaced, not followed.
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        let mut file = tempfile::Builder::new()
+            .prefix(".remembered-certificates-")
+            .tempfile_in(dir)
+            .map_err(write_error)?;
+        std::io::Write::write_all(&mut file, &text)
+            .and_then(|()| file.as_file().sync_all())
+            .map_err(write_error)?;
+        file.persist(&self.path).map_err(|e| write_error(e.error))?;
+        Ok(())
     }
 }
 
@@ -161,6 +182,44 @@ mod tests {
         assert_eq!(again.forget(Some("https://a:443")), 2);
         assert_eq!(again.get("https://a:443", "bob@woodgrove.com"), None);
         assert_eq!(again.forget(None), 1);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_and_forget_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, b"{\"https://a:443\": {\"bob\": tru").unwrap();
+        let mut store = RememberedChoices::load(&path).unwrap();
+        assert_eq!(store.forget(None), 0);
+        store.set("https://a:443", "bob@woodgrove.com", choice(1));
+        store.save().unwrap();
+        assert_eq!(
+            RememberedChoices::load(&path)
+                .unwrap()
+                .get("https://a:443", "bob@woodgrove.com"),
+            Some(&choice(1))
+        );
+        assert!(path.with_extension("json.corrupt").is_file());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saving_never_writes_through_a_planted_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, path.with_extension("json.partial")).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let mut store = RememberedChoices::load(&path).unwrap_or_default();
+        store.path = path.clone();
+        store.set("https://a:443", "bob@woodgrove.com", choice(1));
+        store.save().unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "the link itself is replaced");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
 
     #[test]
