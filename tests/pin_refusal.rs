@@ -54,11 +54,9 @@ fn request(w: &Woodgrove, server: &EchoServer, dir: &Path, pin_source: &str) -> 
     command
         .args(["-vvv", "request", &server.url, "--cert", &sha256])
         .args(["--pin", pin_source])
-        .args(["--no-p11-kit", "--module", SPY])
-        .args(["--ca-file"])
-        .arg(&server.ca_file)
-        .args(["--chain"])
-        .arg(&server.chain_file)
+        .args(["--no-p11-kit", "--module", SPY]);
+    server.trusted_by(&mut command);
+    command
         .env("PKCS11SPY", w.module())
         .env("PKCS11SPY_OUTPUT", &log)
         .env("XDG_CONFIG_HOME", dir)

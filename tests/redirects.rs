@@ -122,11 +122,9 @@ fn certauth(w: &Woodgrove, server: &EchoServer, home: &std::path::Path, args: &[
     command
         .args(args)
         .args(["--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--ca-file"])
-        .arg(&server.ca_file)
-        .args(["--chain"])
-        .arg(&server.chain_file)
+        .arg(w.module());
+    server.trusted_by(&mut command);
+    command
         .args(["--cert", &sha256(w, CERT), "--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", w.pin(TOKEN))
         .env("XDG_CONFIG_HOME", home)

@@ -26,11 +26,9 @@ fn certauth(
         .args(["-vvv"])
         .args(args)
         .args(["--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--ca-file"])
-        .arg(&server.ca_file)
-        .args(["--chain"])
-        .arg(&server.chain_file)
+        .arg(w.module());
+    server.trusted_by(&mut command);
+    command
         .env("XDG_CONFIG_HOME", config_home)
         .env("HOME", config_home);
     command

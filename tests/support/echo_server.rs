@@ -24,6 +24,16 @@ pub struct EchoServer {
 }
 
 impl EchoServer {
+    /// Adds `--ca-file` (this server's CA) and `--chain` (the Woodgrove CAs) to a `certauth`
+    /// command, so it trusts this server and can send its certificate's chain.
+    pub fn trusted_by<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .arg("--ca-file")
+            .arg(&self.ca_file)
+            .arg("--chain")
+            .arg(&self.chain_file)
+    }
+
     /// Starts the server trusting the Woodgrove root; `args` adds options such as `--tls12-only`.
     pub fn start(w: &Woodgrove, args: &[&str]) -> Self {
         Self::start_with_client_ca(w, &w.fixture.path("pki/ca/woodgrove-root.pem"), args)
