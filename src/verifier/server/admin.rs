@@ -89,7 +89,7 @@ impl GraphError {
     /// 503 (nothing was written), anything else opaque.
     fn store(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict { property, .. } => Self::bad_request(
+            StoreError::Conflict { property } => Self::bad_request(
                 format!(
                     "Another object with the same value for property {property} already exists."
                 ),
@@ -343,7 +343,6 @@ async fn add_ca(
                 .map_err(|e| match e {
                     TrustStoreError::Duplicate { .. } => GraphError::store(StoreError::Conflict {
                         property: "certificate".into(),
-                        value: String::new(),
                     }),
                     other => GraphError::bad_request(other.to_string(), Some("certificate".into())),
                 })

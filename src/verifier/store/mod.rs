@@ -60,7 +60,7 @@ pub enum StoreError {
     #[error("stored data is invalid: {0}")]
     Invalid(String),
     #[error("another object with the same value for property {property} already exists")]
-    Conflict { property: String, value: String },
+    Conflict { property: String },
     #[error("no such object")]
     NotFound,
     #[error("{field}: {message}")]

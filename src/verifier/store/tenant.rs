@@ -541,7 +541,6 @@ fn conflict(error: rusqlite::Error, constraint: &str, property: &str) -> StoreEr
     if unique {
         StoreError::Conflict {
             property: property.to_owned(),
-            value: String::new(),
         }
     } else {
         StoreError::Sql(error)
