@@ -333,6 +333,15 @@ impl PreparedClient {
                 "the TLS handshake failed before any certificate was asked for (the server answered {alert:?}): \
                  the server and certauth share no TLS version or cipher suite (certauth speaks TLS 1.2 and 1.3)"
             )),
+            // In TLS 1.3 the server's alert can race the first request: the client has finished
+            // its side of the handshake, the server refuses the empty certificate, and hyper
+            // reports only that the connection closed. The handshake report still tells why.
+            None if report.asked && report.offered.is_none() && !report.refusals.is_empty() => {
+                SignInError::NoUsableCertificate {
+                    summary: "no certificate fits what the server accepts, so none was sent (the server then closed the connection)".to_owned(),
+                    details: refusal_details(&report),
+                }
+            }
             _ => SignInError::Network(describe_error(&error)),
         }
     }
