@@ -8,6 +8,17 @@
 //! auto_select_single = true
 //! # The agent drops a card's cached sign-ins and logins the moment it is removed (default true).
 //! lock_on_removal = true
+//! # The longest the agent keeps a sign-in, in seconds, whatever expiry the server claims
+//! # (default 43200, 12 h; `certauth agent --max-cache-lifetime` overrides it).
+//! max_cache_lifetime = 3600
+//! # A pinentry program the agent asks itself when an endpoint wants confirmation.
+//! confirm_program = "/usr/bin/pinentry-gnome3"
+//!
+//! # Endpoints that want the user's confirmation before the agent answers a sign-in from its
+//! # cache or with a login it holds (`docs/agent-api.md`, "Trust model").
+//! [[endpoint]]
+//! url = "https://verifier.example:8443"
+//! confirm = true
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -31,6 +42,15 @@ pub struct Config {
     /// The agent drops cached sign-ins and logins of a card when it is removed.
     #[serde(default = "yes")]
     pub lock_on_removal: bool,
+    /// The longest the agent caches a sign-in, in seconds.
+    #[serde(default)]
+    pub max_cache_lifetime: Option<std::num::NonZeroU32>,
+    /// A pinentry program the agent runs itself to ask for confirmation.
+    #[serde(default)]
+    pub confirm_program: Option<PathBuf>,
+    /// Settings for particular endpoints.
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<EndpointConfig>,
 }
 
 impl Default for Config {
@@ -39,8 +59,46 @@ impl Default for Config {
             modules: Vec::new(),
             auto_select_single: true,
             lock_on_removal: true,
+            max_cache_lifetime: None,
+            confirm_program: None,
+            endpoints: Vec::new(),
         }
     }
+}
+
+/// One `[[endpoint]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The endpoint: an https URL, of which the scheme, host and port count.
+    #[serde(deserialize_with = "https_url")]
+    pub url: reqwest::Url,
+    /// Ask the user before the agent answers a sign-in to it without a PIN.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+impl Config {
+    /// Whether sign-ins to `url` want confirmation: an `[[endpoint]]` with `confirm = true` has
+    /// the same scheme, host and port.
+    pub fn confirms(&self, url: &reqwest::Url) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| e.confirm && e.url.origin() == url.origin())
+    }
+}
+
+fn https_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<reqwest::Url, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(deserializer)?;
+    let url = reqwest::Url::parse(&text)
+        .map_err(|e| D::Error::custom(format!("`{text}` is not a URL: {e}")))?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err(D::Error::custom(format!(
+            "`{text}` is not an https URL with a host"
+        )));
+    }
+    Ok(url)
 }
 
 fn yes() -> bool {
@@ -86,4 +144,54 @@ pub fn load() -> Result<(Config, Option<PathBuf>), ConfigError> {
 /// Parses config text; `path` names it in errors.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     Ok(crate::toml_file::parse(text, path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
+    use super::*;
+
+    fn url(text: &str) -> reqwest::Url {
+        reqwest::Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn endpoints_that_want_confirmation_match_on_scheme_host_and_port() {
+        let config = parse(
+            "max_cache_lifetime = 600\n[[endpoint]]\nurl = 'https://verifier.example:8443/certauth/signin'\nconfirm = true\n[[endpoint]]\nurl = 'https://other.example'\n",
+            Path::new("config.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.max_cache_lifetime.map(std::num::NonZeroU32::get),
+            Some(600)
+        );
+        assert!(config.confirms(&url("https://verifier.example:8443")));
+        assert!(config.confirms(&url("https://VERIFIER.example:8443/elsewhere")));
+        assert!(!config.confirms(&url("https://verifier.example")));
+        assert!(!config.confirms(&url("https://other.example")));
+        assert!(!Config::default().confirms(&url("https://verifier.example:8443")));
+    }
+
+    #[test]
+    fn an_endpoint_must_be_an_https_url_and_the_cache_lifetime_positive() {
+        for (text, expected) in [
+            (
+                "[[endpoint]]\nurl = 'http://verifier.example'\n",
+                "not an https URL",
+            ),
+            ("[[endpoint]]\nurl = 'verifier.example'\n", "is not a URL"),
+            (
+                "[[endpoint]]\nurl = 'https://x'\nconfim = true\n",
+                "unknown field",
+            ),
+            ("max_cache_lifetime = 0\n", "max_cache_lifetime"),
+        ] {
+            let error = parse(text, Path::new("config.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
 }

@@ -349,22 +349,32 @@ fn the_agent_caps_a_cached_sign_in_at_its_maximum_lifetime() {
     )
     .unwrap();
     let server = EchoServer::start(w, &["--signin-response", file.to_str().unwrap()]);
-    // The cache drops an entry 60 s before it expires: a 63 s cap leaves it about 3 s.
-    let mut command = agent_command(w);
-    command.args(["--session-store", "memory", "--max-cache-lifetime", "63"]);
-    let agent = AgentProcess::start(command);
-    let mut client = Client::connect(&agent.socket);
-    let params = agent_params(w, &server, &server.url);
-    let (first, _) = client.sign_in(params.clone(), &w.pin(TOKEN));
-    assert_eq!(first["result"]["cached"], false, "{first}");
-    let (second, _) = client.sign_in(params.clone(), &w.pin(TOKEN));
-    assert_eq!(second["result"]["cached"], true, "{second}");
-    std::thread::sleep(Duration::from_secs(4));
-    let (third, _) = client.sign_in(params, &w.pin(TOKEN));
-    assert_eq!(
-        third["result"]["cached"], false,
-        "a 2099 expiry outlived the cap: {third}"
-    );
+    // The cache drops an entry 60 s before it expires: a 63 s cap leaves it about 3 s. The cap
+    // is set on the command line, then in the config file.
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("config.toml");
+    std::fs::write(&config, "max_cache_lifetime = 63\n").unwrap();
+    for how in ["flag", "config file"] {
+        let mut command = agent_command(w);
+        command.args(["--session-store", "memory"]);
+        match how {
+            "flag" => command.args(["--max-cache-lifetime", "63"]),
+            _ => command.env("CERTAUTH_CONFIG", &config),
+        };
+        let agent = AgentProcess::start(command);
+        let mut client = Client::connect(&agent.socket);
+        let params = agent_params(w, &server, &server.url);
+        let (first, _) = client.sign_in(params.clone(), &w.pin(TOKEN));
+        assert_eq!(first["result"]["cached"], false, "{how}: {first}");
+        let (second, _) = client.sign_in(params.clone(), &w.pin(TOKEN));
+        assert_eq!(second["result"]["cached"], true, "{how}: {second}");
+        std::thread::sleep(Duration::from_secs(4));
+        let (third, _) = client.sign_in(params, &w.pin(TOKEN));
+        assert_eq!(
+            third["result"]["cached"], false,
+            "{how}: a 2099 expiry outlived the cap: {third}"
+        );
+    }
 }
 
 /// `openssl s_server` speaking TLS 1.0 only, on a free loopback port.

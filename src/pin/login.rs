@@ -6,10 +6,13 @@
 //! a different PIN. A PIN the token could never accept (empty, holding NUL, outside the token's
 //! length range) is refused before `C_Login`, and one sign-in sends at most [`MAX_ATTEMPTS`] PINs
 //! whatever the token's flags say, so a source that answers instantly cannot wear the token down.
+//! A token this process is already logged in to (the agent holds logins for other endpoints) is
+//! logged out before `C_Login`, so the PIN is checked rather than answered with
+//! `USER_ALREADY_LOGGED_IN`, whatever it was.
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -115,6 +118,12 @@ pub trait PinPrompt {
     fn can_retry(&self) -> bool;
     /// Asks the user whether to spend the final try; `false` without a person to ask.
     fn confirm_final_try(&mut self, token: &str) -> bool;
+    /// Asks the user to allow a sign-in that needs no PIN (`question` says which); `false`
+    /// without a person to ask.
+    fn confirm_sign_in(&mut self, question: &str) -> bool {
+        let _ = question;
+        false
+    }
     /// Tells the user something (wrong PIN, use the PIN pad).
     fn notice(&mut self, message: &str);
 }
@@ -207,10 +216,8 @@ pub fn log_in(
                 prompt.notice(&format!(
                     "Enter the PIN for `{token}` on the reader's PIN pad."
                 ));
-                return match session.login(UserType::User, None) {
-                    Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
-                        Ok(LoggedIn { pin: None })
-                    }
+                return match fresh_login(session, None) {
+                    Ok(()) => Ok(LoggedIn { pin: None }),
                     Err(CkError::Pkcs11(RvError::FunctionCanceled, _)) => {
                         Err(LoginError::PinPadCancelled {
                             token: token.to_owned(),
@@ -265,10 +272,8 @@ pub fn log_in(
                 refusal,
             });
         }
-        match session.login(UserType::User, Some(&pin)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
-                return Ok(LoggedIn { pin: Some(pin) })
-            }
+        match fresh_login(session, Some(&pin)) {
+            Ok(()) => return Ok(LoggedIn { pin: Some(pin) }),
             Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
                 return Err(LoginError::Locked {
                     token: token.to_owned(),
@@ -290,6 +295,31 @@ pub fn log_in(
             Err(e) => return Err(token_error(e)),
         }
     }
+}
+
+/// One login at a time in this process: the log-out and the `C_Login` after it must not
+/// interleave with another thread's, or that thread's login would let an unchecked PIN through.
+static LOGIN_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `C_Login` with `pin` (the PIN pad's when `None`), logging the token out first when this
+/// process is logged in to it already: login state belongs to the process, not the session, so
+/// `C_Login` would otherwise answer `USER_ALREADY_LOGGED_IN` without looking at the PIN. Held
+/// logins of the token are logged in again by this login when the PIN is right.
+fn fresh_login(session: &Session, pin: Option<&SecretString>) -> Result<(), CkError> {
+    let _turn = LOGIN_TURN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let logged_in = matches!(
+        session.get_session_info()?.session_state(),
+        SessionState::RoUser | SessionState::RwUser
+    );
+    if logged_in {
+        match session.logout() {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserNotLoggedIn, _)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    session.login(UserType::User, pin)
 }
 
 #[cfg(test)]

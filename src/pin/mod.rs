@@ -182,6 +182,25 @@ impl PinAsker {
     }
 }
 
+impl PinAsker {
+    /// Asks a person `question` and then `button`: on the terminal, where `word` must be typed,
+    /// or through pinentry. `false` when no person can answer.
+    fn ask_yes(&self, question: &str, button: &str, word: &str) -> bool {
+        match &self.source {
+            PinSource::Terminal => {
+                eprint!("{question} {button} Type {word}: ");
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == word
+            }
+            PinSource::Pinentry(program) => pinentry::Pinentry::start(program)
+                .and_then(|mut p| p.confirm(&format!("{question}\n{button}")))
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+}
+
 impl login::PinPrompt for PinAsker {
     fn ask(
         &mut self,
@@ -202,18 +221,11 @@ impl login::PinPrompt for PinAsker {
     fn confirm_final_try(&mut self, token: &str) -> bool {
         let question =
             format!("The PIN of `{token}` is on its FINAL TRY: a wrong PIN locks the token.");
-        match &self.source {
-            PinSource::Terminal => {
-                eprint!("{question} Type YES to try anyway: ");
-                let _ = std::io::stderr().flush();
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "YES"
-            }
-            PinSource::Pinentry(program) => pinentry::Pinentry::start(program)
-                .and_then(|mut p| p.confirm(&format!("{question}\nTry anyway?")))
-                .unwrap_or(false),
-            _ => false,
-        }
+        self.ask_yes(&question, "Try anyway?", "YES")
+    }
+
+    fn confirm_sign_in(&mut self, question: &str) -> bool {
+        self.ask_yes(question, "Allow it?", "yes")
     }
 
     fn notice(&mut self, message: &str) {

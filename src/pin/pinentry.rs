@@ -97,6 +97,11 @@ impl Pinentry {
         }
     }
 
+    /// Gives up a question after `seconds` unanswered (the pinentry then answers as cancelled).
+    pub fn set_timeout(&mut self, seconds: u32) -> Result<(), PinentryError> {
+        self.command(&format!("SETTIMEOUT {seconds}"))
+    }
+
     /// Asks a yes/no question; `Ok(false)` when the user declines.
     pub fn confirm(&mut self, description: &str) -> Result<bool, PinentryError> {
         self.command(&format!("SETDESC {}", escape(description)))?;

@@ -137,15 +137,45 @@ impl Client {
                 .write_all(format!("{line}\n").as_bytes())
                 .unwrap();
         }
+        self.answer_until_done(|question| {
+            (question["ask"] == "pin").then(|| json!({"id": "s", "pin": pin}))
+        })
+    }
+
+    /// `sign-in` with `params`, answering PIN questions with `pin` and confirmation questions
+    /// with `confirm`.
+    pub fn sign_in_confirming(
+        &mut self,
+        params: Value,
+        pin: &str,
+        confirm: bool,
+    ) -> (Value, Vec<Value>) {
+        let request = json!({"id": "s", "method": "sign-in", "params": params});
+        self.writer
+            .write_all(format!("{request}\n").as_bytes())
+            .unwrap();
+        self.answer_until_done(|question| match question["ask"].as_str() {
+            Some("pin") => Some(json!({"id": "s", "pin": pin})),
+            Some("confirm") => Some(json!({"id": "s", "confirm": confirm})),
+            _ => None,
+        })
+    }
+
+    /// Answers the sign-in's questions with `answer` (none when it gives `None`) until its
+    /// response: that response and the questions asked.
+    fn answer_until_done(
+        &mut self,
+        answer: impl Fn(&Value) -> Option<Value>,
+    ) -> (Value, Vec<Value>) {
         let mut questions = Vec::new();
         loop {
             let message = self.next_line();
             if message.get("result").is_some() || message.get("error").is_some() {
                 return (message, questions);
             }
-            if message["ask"] == "pin" {
+            if let Some(answer) = answer(&message) {
                 self.writer
-                    .write_all(format!("{}\n", json!({"id": "s", "pin": pin})).as_bytes())
+                    .write_all(format!("{answer}\n").as_bytes())
                     .unwrap();
             }
             questions.push(message);

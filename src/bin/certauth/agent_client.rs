@@ -207,6 +207,12 @@ impl AgentConnection {
                     let token = message["token"].as_str().unwrap_or("the token");
                     json!({ "confirm": prompt.confirm_final_try(token) })
                 }
+                Some("confirm") => {
+                    let question = message["question"]
+                        .as_str()
+                        .unwrap_or("The agent asks to sign in without a PIN.");
+                    json!({ "confirm": prompt.confirm_sign_in(question) })
+                }
                 Some("choose") => answer_choice(&message, chooser),
                 Some(other) => {
                     return Err(anyhow!(

@@ -138,9 +138,9 @@ pub struct AgentArgs {
     pub no_lock_on_removal: bool,
 
     /// The longest a sign-in is cached, in seconds, whatever expiry the server's answer claims
-    /// (default 12 hours).
-    #[arg(long, value_name = "SECONDS", default_value_t = 43_200, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_cache_lifetime: u32,
+    /// (default: the config file's `max_cache_lifetime`, else 43200, 12 hours).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_cache_lifetime: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

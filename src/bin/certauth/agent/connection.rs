@@ -11,6 +11,7 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc};
 
+use super::confirm::Requester;
 use super::lines::{ClientLines, Line, TooLong};
 use super::signin::Answer;
 use super::Agent;
@@ -137,7 +138,8 @@ async fn connection(stream: UnixStream, agent: Arc<Agent>) -> anyhow::Result<()>
                 return stream_events(events, reader, writer).await;
             }
             Reply::SignIn { id, params } => {
-                converse(&agent, id, params, &mut reader, &mut writer).await?;
+                let requester = Requester { pid: peer.pid() };
+                converse(&agent, id, params, requester, &mut reader, &mut writer).await?;
             }
         }
     }
@@ -180,6 +182,7 @@ async fn converse(
     agent: &Arc<Agent>,
     id: Value,
     params: Value,
+    requester: Requester,
     reader: &mut ClientLines,
     writer: &mut OwnedWriteHalf,
 ) -> anyhow::Result<()> {
@@ -191,6 +194,7 @@ async fn converse(
         params,
         questions,
         answered,
+        requester,
     ));
     loop {
         tokio::select! {

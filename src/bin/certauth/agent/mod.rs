@@ -4,6 +4,7 @@
 //! API (`docs/agent-api.md`) on a Unix socket: newline-delimited JSON requests and responses, and a
 //! stream of events to subscribers, for the user who runs it and no one else.
 
+mod confirm;
 mod connection;
 mod lines;
 mod listen;
@@ -27,6 +28,8 @@ use sessions::Sessions;
 
 /// Events kept for a slow subscriber before it is told some were lost.
 const EVENT_BACKLOG: usize = 256;
+/// The longest a sign-in is cached, in seconds, unless configured: 12 hours.
+const DEFAULT_MAX_CACHE_LIFETIME: u32 = 43_200;
 
 pub struct Agent {
     /// Loaded once: a module is initialised once per process (SoftHSM crashes when two threads
@@ -82,6 +85,10 @@ impl Agent {
 pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let (config, config_file) = certauth::config::load().context("cannot use the config file")?;
     let lock_on_removal = config.lock_on_removal && !args.no_lock_on_removal;
+    let max_cache_lifetime = args
+        .max_cache_lifetime
+        .or(config.max_cache_lifetime.map(std::num::NonZeroU32::get))
+        .unwrap_or(DEFAULT_MAX_CACHE_LIFETIME);
     let (modules, reports) = crate::tokens::load_with(&args.modules, config, config_file);
     let cache = open_cache(args.session_store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -100,7 +107,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             started: Instant::now(),
             events,
             lock_on_removal,
-            max_cache_lifetime: time::Duration::seconds(i64::from(args.max_cache_lifetime)),
+            max_cache_lifetime: time::Duration::seconds(i64::from(max_cache_lifetime)),
         });
         if lock_on_removal && !agent.sessions.is_empty() {
             // Sign-ins kept from an earlier run: the cards that made them may have gone since.

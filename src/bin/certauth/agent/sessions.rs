@@ -1,6 +1,7 @@
 //! What the agent holds between requests: cached sign-ins (persisted through the keyring) and
-//! token logins kept open for the next sign-in with the same certificate. Everything dropped is
-//! announced on the event stream (names only, never a token).
+//! token logins kept open for the next sign-in to the same endpoint, as the same user, with the
+//! same certificate. Everything dropped is announced on the event stream (names only, never a
+//! token).
 //!
 //! Every method may wait for the keyring (or close PKCS#11 sessions): call them from blocking
 //! contexts, never on an async worker.
@@ -21,11 +22,20 @@ pub struct ClientSettings {
     pub chain_files: Vec<PathBuf>,
 }
 
-/// A logged-in token session, ready to sign again without a PIN.
+/// A logged-in token session, ready to sign again without a PIN, for what it was made for.
 struct HeldLogin {
     signer: Signer,
+    /// The sign-in URL and username the PIN was given for: the login serves only these.
+    endpoint: String,
+    username: String,
     settings: ClientSettings,
     client: Arc<PreparedClient>,
+}
+
+impl HeldLogin {
+    fn serves(&self, endpoint: Option<&str>, username: Option<&str>) -> bool {
+        endpoint.is_none_or(|e| e == self.endpoint) && username.is_none_or(|u| u == self.username)
+    }
 }
 
 struct Held {
@@ -133,36 +143,49 @@ impl Sessions {
             return;
         }
         let signer = entry.signer.clone();
+        let (endpoint, username) = (entry.endpoint.clone(), entry.username.clone());
         if let Err(e) = held.cache.insert(entry) {
             tracing::warn!(error = %e, "the sign-in could not be saved to the keyring; it is cached in memory only");
         }
         if !client.holds_pin() {
-            held.logins
-                .retain(|l| !(l.signer == signer && l.settings == settings));
+            held.logins.retain(|l| {
+                !(l.signer == signer
+                    && l.settings == settings
+                    && l.serves(Some(&endpoint), Some(&username)))
+            });
             held.logins.push(HeldLogin {
                 signer,
+                endpoint,
+                username,
                 settings,
                 client,
             });
         }
     }
 
-    /// The held login for the certificate with this thumbprint and these settings.
+    /// The login held for signing in to `endpoint` as `username` with the certificate with this
+    /// thumbprint and these settings. A login made for another endpoint or user never serves.
     pub fn login_for(
         &self,
+        endpoint: &str,
+        username: &str,
         certificate_sha256: &str,
         settings: &ClientSettings,
     ) -> Option<Arc<PreparedClient>> {
         self.held()
             .logins
             .iter()
-            .find(|l| l.signer.certificate_sha256 == certificate_sha256 && &l.settings == settings)
+            .find(|l| {
+                l.signer.certificate_sha256 == certificate_sha256
+                    && &l.settings == settings
+                    && l.serves(Some(endpoint), Some(username))
+            })
             .map(|l| Arc::clone(&l.client))
     }
 
-    /// Closes the held login `signer` used, after a sign-in with it failed.
+    /// Closes the held logins of `signer`'s certificate, after a sign-in with one failed.
     pub fn release_login(&self, signer: &Signer) {
-        self.drop_where("signInFailed", false, |_| None, |s| s == signer);
+        self.drop_where("signInFailed", false, |_| None, |l| &l.signer == signer);
     }
 
     /// A card left `reader`: its sign-ins and logins go at once.
@@ -171,7 +194,7 @@ impl Sessions {
             "cardRemoved",
             true,
             |c| Some(c.drop_reader(reader)),
-            |s| s.was_in(reader),
+            |l| l.signer.was_in(reader),
         );
     }
 
@@ -181,17 +204,18 @@ impl Sessions {
             "tokenGone",
             true,
             |c| Some(c.drop_absent(tokens)),
-            |s| !tokens.iter().any(|t| s.is_on(t)),
+            |l| !tokens.iter().any(|t| l.signer.is_on(t)),
         );
     }
 
-    /// Drops the sign-ins for `endpoint` and `username` (each if given).
+    /// Drops the sign-ins and closes the logins held for `endpoint` and `username` (each if
+    /// given).
     pub fn forget(&self, endpoint: Option<&str>, username: Option<&str>) -> DropCount {
         self.drop_where(
             "forgotten",
             false,
             |c| Some(c.forget(endpoint, username)),
-            |_| false,
+            |l| l.serves(endpoint, username),
         )
     }
 
@@ -207,7 +231,7 @@ impl Sessions {
         reason: &str,
         new_generation: bool,
         drop_sign_ins: impl FnOnce(&mut SignInCache) -> Option<Removal>,
-        drops_login: impl Fn(&Signer) -> bool,
+        drops_login: impl Fn(&HeldLogin) -> bool,
     ) -> DropCount {
         let mut held = self.held();
         if new_generation {
@@ -216,7 +240,7 @@ impl Sessions {
         let removal = drop_sign_ins(&mut held.cache);
         let (closed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut held.logins)
             .into_iter()
-            .partition(|l| drops_login(&l.signer));
+            .partition(|l| drops_login(l));
         held.logins = kept;
         drop(held);
         let mut count =
@@ -225,6 +249,7 @@ impl Sessions {
         for login in &closed {
             self.emit(&json!({
                 "event": "loginClosed",
+                "endpoint": login.endpoint,
                 "tokenLabel": login.signer.token_label,
                 "reader": login.signer.reader,
                 "reason": reason,

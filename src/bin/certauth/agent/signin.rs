@@ -1,12 +1,15 @@
 //! The agent's `sign-in` method: a cached sign-in when one is valid; otherwise the certificate
-//! choice and the PIN asked of the client over the connection (or a held login reused), the mutual
-//! TLS sign-in, and the result cached until its token expires.
+//! choice and the PIN asked of the client over the connection (or a login held for the same
+//! endpoint and user reused), the mutual TLS sign-in, and the result cached until its token
+//! expires. An endpoint configured with `confirm = true` gets the user's confirmation before
+//! either is answered without a PIN.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
+use certauth::config::Config;
 use certauth::picker::choice::CertChoice;
 use certauth::picker::remembered::{endpoint_key, RememberedChoices};
 use certauth::picker::terminal::{PickerError, PickerRow};
@@ -21,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::confirm::{Confirmation, Confirmer, Requester};
 use super::connection::{line_of, Failure};
 use super::sessions::ClientSettings;
 use super::Agent;
@@ -67,21 +71,41 @@ pub async fn sign_in(
     params: Value,
     questions: UnboundedSender<String>,
     answers: Receiver<Answer>,
+    requester: Requester,
 ) -> Result<Value, Failure> {
-    let request = Request::parse(params)?;
+    let config = blocking(certauth::config::load)
+        .await?
+        .map_err(|e| ("internal", format!("cannot use the config file: {e}")))?
+        .0;
+    let request = Arc::new(Request::parse(params, &config, requester)?);
+    let mut conversation = Conversation {
+        id,
+        questions,
+        answers,
+        interactive: request.params.interactive,
+    };
     if !request.params.fresh {
-        let cached = {
-            let agent = Arc::clone(&agent);
-            let (endpoint, username) = (request.endpoint.clone(), request.params.username.clone());
-            let choice = request.choice.clone();
+        let cached;
+        (cached, conversation) = {
+            let (agent, request) = (Arc::clone(&agent), Arc::clone(&request));
             blocking(move || {
-                agent.sessions.cached(&endpoint, &username, |signer| {
-                    choice.as_ref().is_none_or(|c| {
-                        c.matches_identified(&signer.certificate_uri, &signer.certificate_sha256)
-                    })
-                })
+                let found =
+                    agent
+                        .sessions
+                        .cached(&request.endpoint, &request.params.username, |signer| {
+                            request.choice.as_ref().is_none_or(|c| {
+                                c.matches_identified(
+                                    &signer.certificate_uri,
+                                    &signer.certificate_sha256,
+                                )
+                            })
+                        });
+                if let Some(found) = &found {
+                    request.confirm(&found.signer, true, &mut conversation)?;
+                }
+                Ok((found, conversation))
             })
-            .await?
+            .await??
         };
         if let Some(cached) = cached {
             agent.emit(&sign_in_event(
@@ -94,13 +118,6 @@ pub async fn sign_in(
         }
     }
 
-    let request = Arc::new(request);
-    let conversation = Conversation {
-        id,
-        questions,
-        answers,
-        interactive: request.params.interactive,
-    };
     let (mut prepared, conversation) =
         prepare_blocking(&agent, &request, conversation, true).await?;
     let mut outcome = prepared
@@ -169,10 +186,15 @@ struct Request {
     endpoint: String,
     choice: Option<CertChoice>,
     settings: ClientSettings,
+    /// Who confirms a sign-in answered without a PIN, when the endpoint wants that.
+    confirmer: Option<Confirmer>,
+    requester: Requester,
+    /// The config file's `auto_select_single`.
+    auto_select_single: bool,
 }
 
 impl Request {
-    fn parse(params: Value) -> Result<Self, Failure> {
+    fn parse(params: Value, config: &Config, requester: Requester) -> Result<Self, Failure> {
         let params: Params = serde_path_to_error::deserialize(params)
             .map_err(|e| ("badRequest", format!("sign-in parameters: {e}")))?;
         let url = reqwest::Url::parse(&params.url)
@@ -190,6 +212,12 @@ impl Request {
             ),
             None => None,
         };
+        let confirmer = config
+            .confirms(&url)
+            .then(|| match &config.confirm_program {
+                Some(program) => Confirmer::Program(program.clone()),
+                None => Confirmer::Client,
+            });
         Ok(Self {
             endpoint: sign_in_url(&url).to_string(),
             settings: ClientSettings {
@@ -199,7 +227,31 @@ impl Request {
             params,
             url,
             choice,
+            confirmer,
+            requester,
+            auto_select_single: config.auto_select_single,
         })
+    }
+
+    /// Gets the user's confirmation to answer without a PIN, signed by `signer`, when the
+    /// endpoint wants it. Blocking.
+    fn confirm(
+        &self,
+        signer: &Signer,
+        cached: bool,
+        conversation: &mut Conversation,
+    ) -> Result<(), Failure> {
+        let Some(confirmer) = &self.confirmer else {
+            return Ok(());
+        };
+        let confirmation = Confirmation {
+            endpoint: &self.endpoint,
+            username: &self.params.username,
+            signer,
+            requester: &self.requester,
+            cached,
+        };
+        confirmer.confirm(&confirmation, |question| conversation.confirm(question))
     }
 }
 
@@ -258,13 +310,10 @@ fn prepare(
         .and_then(|path| RememberedChoices::load(&path))
         .ok()
         .and_then(|store| store.get(&endpoint, username).cloned());
-    let auto_select_single = certauth::config::load()
-        .map(|(config, _)| config.auto_select_single)
-        .unwrap_or(true);
     let options = SelectOptions {
         choice: request.choice.clone(),
         remembered,
-        auto_select_single,
+        auto_select_single: request.auto_select_single,
     };
     let selection = select::select(&scan.tokens, &options, conversation).map_err(failure)?;
     let [candidate] = selection.candidates.as_slice() else {
@@ -296,7 +345,12 @@ fn prepare(
                 description: certauth::signin::identity::describe(info),
             });
     if reuse_login {
-        if let Some(client) = agent.sessions.login_for(&info.sha256, &request.settings) {
+        if let Some(client) =
+            agent
+                .sessions
+                .login_for(&request.endpoint, username, &info.sha256, &request.settings)
+        {
+            request.confirm(&signer, false, conversation)?;
             tracing::debug!(token = %token.label, "reusing a held login");
             return Ok(Prepared {
                 client,
@@ -455,6 +509,12 @@ impl Conversation {
             Answer::Other(mut answer) => answer.remove(field),
             Answer::Pin(_) => None,
         }
+    }
+
+    /// Asks the client to confirm a sign-in without a PIN; `None` without an answer.
+    fn confirm(&mut self, question: &str) -> Option<bool> {
+        self.ask_for(json!({ "ask": "confirm", "question": question }), "confirm")
+            .map(|answer| answer == Value::Bool(true))
     }
 
     fn say(&mut self, message: &str) {
