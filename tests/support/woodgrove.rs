@@ -43,6 +43,10 @@ impl Woodgrove {
             // No agent of the machine's user answers for these commands.
             .env_remove("CERTAUTH_AGENT_SOCKET")
             .env_remove("XDG_RUNTIME_DIR");
+        // Loopback only: no proxy (with one, the server is not checked before the PIN either).
+        for proxy in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            command.env_remove(proxy);
+        }
         command
     }
 

@@ -189,7 +189,9 @@ struct Session {
     runtime: tokio::runtime::Runtime,
 }
 
+/// `url`'s server is reached before any PIN is asked.
 fn open_session(
+    url: &reqwest::Url,
     identity: &IdentityArgs,
     heading: String,
     remembered: Option<RememberedCertificate>,
@@ -219,6 +221,7 @@ fn open_session(
         },
         timeout: None,
         redirects,
+        preflight: Some(url.clone()),
     };
     let client = flow::prepare(&modules, &tokens, &selection, &mut prompt, &client_options)?;
     for note in &client.notes {
@@ -260,7 +263,13 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         "Choose a certificate to sign in to {endpoint} as {}",
         args.username
     );
-    let session = open_session(&args.identity, heading, remembered, Redirects::None)?;
+    let session = open_session(
+        &args.url,
+        &args.identity,
+        heading,
+        remembered,
+        Redirects::None,
+    )?;
     let answer = session
         .runtime
         .block_on(session.client.sign_in(&args.url, &args.username))?;
@@ -462,7 +471,7 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
     } else {
         Redirects::None
     };
-    let session = open_session(&args.identity, heading, None, redirects)?;
+    let session = open_session(&args.url, &args.identity, heading, None, redirects)?;
     let headers = args
         .header
         .iter()
