@@ -4,13 +4,15 @@
 //! The agent half ([`token`], [`reader`], [`pin`], [`picker`]) finds tokens and signs in with the key
 //! held on them; the reference verifier half ([`verifier`]) decides, as Entra CBA would, who a
 //! certificate signs in and how strongly. [`x509`] is the only module both share. [`fixtures`]
-//! builds the demo and test PKI.
+//! builds the demo and test PKI. [`printable`] shows token, certificate and server text safely on
+//! a terminal.
 
 pub mod config;
 pub mod fixtures;
 pub mod logging;
 pub mod picker;
 pub mod pin;
+pub mod printable;
 pub mod reader;
 pub mod signin;
 pub mod tls;

@@ -1,6 +1,7 @@
 //! The interactive certificate picker: a list on the terminal, arrow keys and Enter to choose, and
 //! a details view (issuer, serial, policy OIDs, EKU, thumbprints) to check before choosing. It draws
-//! on stderr, so the command's output on stdout stays clean.
+//! on stderr, so the command's output on stdout stays clean. Every row's text comes from a token
+//! or a certificate (or an agent), so it is drawn through [`printable`].
 
 use std::io::{IsTerminal, Write};
 
@@ -9,6 +10,8 @@ use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifier
 use crossterm::style::{Attribute, Print, SetAttribute};
 use crossterm::terminal::{self, Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{execute, queue};
+
+use crate::printable::printable;
 
 /// One candidate as the picker shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,67 +114,120 @@ impl Screen {
 
     fn draw(&mut self, heading: &str, rows: &[PickerRow], state: &State) -> std::io::Result<()> {
         let out = &mut self.out;
-        queue!(out, Clear(ClearType::All), MoveTo(0, 0))?;
-        let mut line = 0u16;
-        let mut say = |out: &mut std::io::Stderr, text: &str, bold: bool| -> std::io::Result<()> {
+        queue!(out, Clear(ClearType::All))?;
+        for (line, (text, highlighted)) in (0u16..).zip(screen_lines(heading, rows, state)) {
             queue!(out, MoveTo(0, line))?;
-            if bold {
-                queue!(out, SetAttribute(Attribute::Reverse))?;
-            }
-            queue!(out, Print(text))?;
-            if bold {
+            if highlighted {
+                queue!(out, SetAttribute(Attribute::Reverse), Print(text))?;
                 queue!(out, SetAttribute(Attribute::Reset))?;
+            } else {
+                queue!(out, Print(text))?;
             }
-            line += 1;
-            Ok(())
-        };
-        say(out, heading, false)?;
-        say(out, "", false)?;
-        if state.details {
-            let row = &rows[state.selected];
-            say(
-                out,
-                &format!("Certificate information: {}", row.title),
-                false,
-            )?;
-            say(out, "", false)?;
-            let width = row.details.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-            for (label, value) in &row.details {
-                say(out, &format!("  {label:<width$}  {value}"), false)?;
-            }
-            say(out, "", false)?;
-            say(
-                out,
-                "Enter: use this certificate   Esc/d: back to the list",
-                false,
-            )?;
-        } else {
-            for (i, row) in rows.iter().enumerate() {
-                let marker = if i == state.selected { ">" } else { " " };
-                say(out, &format!("{marker} {}", row.title), i == state.selected)?;
-                say(
-                    out,
-                    &format!(
-                        "    issued by {}  ·  expires {}  ·  token {}",
-                        row.issuer, row.expires, row.token
-                    ),
-                    false,
-                )?;
-            }
-            say(out, "", false)?;
-            say(
-                out,
-                "Up/Down: move   d: details   Enter: use this certificate   Esc: cancel",
-                false,
-            )?;
         }
         out.flush()
     }
+}
+
+/// The lines of one screen, each with whether it is highlighted. Every text from a row (from a
+/// token, a certificate or the agent) goes through [`printable`].
+fn screen_lines(heading: &str, rows: &[PickerRow], state: &State) -> Vec<(String, bool)> {
+    let mut lines = vec![
+        (printable(heading).to_string(), false),
+        (String::new(), false),
+    ];
+    let mut say = |text: String| lines.push((text, false));
+    if state.details {
+        let row = &rows[state.selected];
+        say(format!(
+            "Certificate information: {}",
+            printable(&row.title)
+        ));
+        say(String::new());
+        let details: Vec<(String, String)> = row
+            .details
+            .iter()
+            .map(|(k, v)| (printable(k).to_string(), printable(v).to_string()))
+            .collect();
+        let width = details
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (label, value) in &details {
+            say(format!("  {label:<width$}  {value}"));
+        }
+        say(String::new());
+        say("Enter: use this certificate   Esc/d: back to the list".to_owned());
+    } else {
+        for (i, row) in rows.iter().enumerate() {
+            let marker = if i == state.selected { ">" } else { " " };
+            lines.push((
+                format!("{marker} {}", printable(&row.title)),
+                i == state.selected,
+            ));
+            lines.push((
+                format!(
+                    "    issued by {}  ·  expires {}  ·  token {}",
+                    printable(&row.issuer),
+                    printable(&row.expires),
+                    printable(&row.token)
+                ),
+                false,
+            ));
+        }
+        lines.push((String::new(), false));
+        lines.push((
+            "Up/Down: move   d: details   Enter: use this certificate   Esc: cancel".to_owned(),
+            false,
+        ));
+    }
+    lines
 }
 
 impl Drop for Screen {
     fn drop(&mut self) {
         let _ = execute!(self.out, Show, LeaveAlternateScreen);
         let _ = terminal::disable_raw_mode();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_from_a_hostile_token_are_drawn_escaped() {
+        let rows = vec![PickerRow {
+            title: "Eve\x1b[2J <eve@example.com>".into(),
+            issuer: "Evil\u{202e}AC".into(),
+            expires: "2030-01-01".into(),
+            token: "Bank\x1b]0;title\x07".into(),
+            details: vec![("Token".into(), "Bank\x1b[1A (serial 1)".into())],
+        }];
+        for details in [false, true] {
+            let state = State {
+                selected: 0,
+                details,
+            };
+            let lines = screen_lines("Choose\x1b[H", &rows, &state);
+            let all: String = lines.iter().map(|(text, _)| text.as_str()).collect();
+            assert!(
+                !all.contains('\x1b') && !all.contains('\u{202e}'),
+                "{all:?}"
+            );
+            assert_eq!(lines[0].0, "Choose\\x1b[H");
+            if details {
+                assert!(all.contains("Token  Bank\\x1b[1A (serial 1)"), "{all}");
+            } else {
+                assert_eq!(
+                    lines[2],
+                    ("> Eve\\x1b[2J <eve@example.com>".to_owned(), true)
+                );
+                assert_eq!(
+                    lines[3].0,
+                    "    issued by Evil\\u{202e}AC  ·  expires 2030-01-01  ·  token Bank\\x1b]0;title\\x07"
+                );
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+use crate::printable::{printable, printable_message};
 use crate::token::pin_length::MAX_PIN_BYTES;
 
 /// A PIN source, as given on the command line.
@@ -153,11 +154,9 @@ impl PinAsker {
         if let Some(warning) = request.warning {
             eprintln!("Warning: {warning}.");
         }
-        let prompt = format!(
-            "PIN for token `{}` (to use {}): ",
-            request.token, request.certificate
+        let typed = Zeroizing::new(
+            rpassword::prompt_password(terminal_prompt(request)).map_err(|e| e.to_string())?,
         );
-        let typed = Zeroizing::new(rpassword::prompt_password(prompt).map_err(|e| e.to_string())?);
         Ok(SecretString::from(typed.as_str()))
     }
 
@@ -167,17 +166,13 @@ impl PinAsker {
         request: &login::PinRequest<'_>,
     ) -> Result<SecretString, String> {
         let mut pinentry = pinentry::Pinentry::start(program).map_err(|e| e.to_string())?;
-        let description = format!(
-            "Enter the PIN of token \"{}\" to sign in with\n{}",
-            request.token, request.certificate
-        );
         let error = match (request.attempt, request.warning) {
             (1, warning) => warning.map(str::to_owned),
             (_, Some(warning)) => Some(format!("Wrong PIN. {warning}")),
             (_, None) => Some("Wrong PIN".to_owned()),
         };
         pinentry
-            .get_pin(&description, error.as_deref())
+            .get_pin(&pinentry_description(request), error.as_deref())
             .map_err(|e| e.to_string())
     }
 }
@@ -201,6 +196,35 @@ impl PinAsker {
     }
 }
 
+// The token label and the certificate's name come from the token: shown through `printable`, so
+// a label holding escape sequences cannot redraw the prompt to name another token.
+
+/// The terminal's PIN prompt.
+fn terminal_prompt(request: &login::PinRequest<'_>) -> String {
+    format!(
+        "PIN for token `{}` (to use {}): ",
+        printable(request.token),
+        printable(request.certificate)
+    )
+}
+
+/// The text a pinentry shows above the PIN field.
+fn pinentry_description(request: &login::PinRequest<'_>) -> String {
+    format!(
+        "Enter the PIN of token \"{}\" to sign in with\n{}",
+        printable(request.token),
+        printable(request.certificate)
+    )
+}
+
+/// The final-try question, for the terminal and for a pinentry.
+fn final_try_question(token: &str) -> String {
+    format!(
+        "The PIN of `{}` is on its FINAL TRY: a wrong PIN locks the token.",
+        printable(token)
+    )
+}
+
 impl login::PinPrompt for PinAsker {
     fn ask(
         &mut self,
@@ -219,17 +243,15 @@ impl login::PinPrompt for PinAsker {
     }
 
     fn confirm_final_try(&mut self, token: &str) -> bool {
-        let question =
-            format!("The PIN of `{token}` is on its FINAL TRY: a wrong PIN locks the token.");
-        self.ask_yes(&question, "Try anyway?", "YES")
+        self.ask_yes(&final_try_question(token), "Try anyway?", "YES")
     }
 
     fn confirm_sign_in(&mut self, question: &str) -> bool {
-        self.ask_yes(question, "Allow it?", "yes")
+        self.ask_yes(&printable_message(question).to_string(), "Allow it?", "yes")
     }
 
     fn notice(&mut self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", printable_message(message));
     }
 }
 
@@ -258,6 +280,45 @@ mod tests {
         assert_eq!(
             "123456".parse::<PinSource>(),
             Err(PinSourceError::Syntax("123456".into()))
+        );
+    }
+
+    #[test]
+    fn prompts_show_a_hostile_label_escaped() {
+        let request = login::PinRequest {
+            token: "Evil\x1b[2J\x1b]0;Bank\x07\u{202e}kcab",
+            certificate: "Eve \x1b[1A<eve@example.com>",
+            warning: None,
+            attempt: 1,
+        };
+        let texts = [
+            terminal_prompt(&request),
+            pinentry_description(&request),
+            final_try_question(request.token),
+        ];
+        for text in &texts {
+            assert!(
+                !text.contains('\x1b') && !text.contains('\u{202e}'),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            texts[0],
+            "PIN for token `Evil\\x1b[2J\\x1b]0;Bank\\x07\\u{202e}kcab` (to use Eve \\x1b[1A<eve@example.com>): "
+        );
+        assert_eq!(
+            texts[1],
+            "Enter the PIN of token \"Evil\\x1b[2J\\x1b]0;Bank\\x07\\u{202e}kcab\" to sign in with\nEve \\x1b[1A<eve@example.com>"
+        );
+        let ordinary = login::PinRequest {
+            token: "Carte de Zoë",
+            certificate: "山田太郎",
+            warning: None,
+            attempt: 1,
+        };
+        assert_eq!(
+            terminal_prompt(&ordinary),
+            "PIN for token `Carte de Zoë` (to use 山田太郎): "
         );
     }
 

@@ -1,10 +1,12 @@
 //! The sign-in: from chosen certificates to an HTTPS client whose TLS identity lives on the token,
 //! then the `POST /certauth/signin` of the certauth protocol (or any request, for
 //! `certauth request`). Failures come back classified so the command line can pick an exit code.
+//! When the caller names the server, it is reached first ([`preflight`]), before any PIN.
 
 pub mod cache;
 pub mod error;
 pub mod identity;
+pub mod preflight;
 pub mod protocol;
 pub mod secret_store;
 pub mod select;
@@ -37,7 +39,13 @@ pub struct ClientOptions {
     pub timeout: Option<Duration>,
     /// Which HTTP redirects the client follows; none unless the caller asks.
     pub redirects: Redirects,
+    /// The URL about to be used: its server is reached, and its certificate verified, before
+    /// any token login, so an unreachable or untrusted server costs no PIN. `None` skips that.
+    pub preflight: Option<reqwest::Url>,
 }
+
+/// How long connecting to the server may take (the preflight and the HTTPS client alike).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which HTTP redirects a client with the token identity follows. A redirect aims the next
 /// request, with the client certificate, the headers and (for 307/308) the body, wherever the
@@ -108,7 +116,8 @@ pub struct PreparedClient {
     sessions: std::sync::Mutex<TokenSessions>,
 }
 
-/// Logs in to the chosen certificates' tokens and builds the client.
+/// Reaches [`ClientOptions::preflight`]'s server, then logs in to the chosen certificates'
+/// tokens and builds the client.
 pub fn prepare(
     modules: &[LoadedModule],
     tokens: &[TokenReport],
@@ -123,6 +132,11 @@ pub fn prepare(
                 .map_err(|e| SignInError::Setup(format!("{}: {e}", file.display())))?;
             pool.push(info);
         }
+    }
+    let roots = client_config::trusted_roots(options.ca_file.as_deref())
+        .map_err(|e| SignInError::Setup(e.to_string()))?;
+    if let Some(url) = &options.preflight {
+        preflight::check_server(url, roots.clone())?;
     }
     let mut sessions = TokenSessions::default();
     let mut identities = Vec::new();
@@ -141,15 +155,13 @@ pub fn prepare(
     sessions.forget_unneeded_pins();
     let (versions, note) = versions_for(&identities);
     notes.extend(note);
-    let roots = client_config::trusted_roots(options.ca_file.as_deref())
-        .map_err(|e| SignInError::Setup(e.to_string()))?;
     let resolver = Arc::new(TokenCertResolver::new(identities.clone()));
     let config = client_config::client_config(roots, resolver.clone(), versions)
         .map_err(|e| SignInError::Setup(e.to_string()))?;
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .redirect(redirect_policy(options.redirects))
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(CONNECT_TIMEOUT)
         .timeout(options.timeout.unwrap_or(Duration::from_secs(60)))
         .build()
         .map_err(|e| SignInError::Setup(format!("cannot build the HTTPS client: {e}")))?;
@@ -307,9 +319,9 @@ impl PreparedClient {
             };
         }
         match tls_error {
-            Some(rustls::Error::InvalidCertificate(why)) => SignInError::Network(format!(
-                "the server's certificate is not trusted ({why:?}); give the CA that issued it with --ca-file"
-            )),
+            Some(rustls::Error::InvalidCertificate(why)) => {
+                SignInError::Network(untrusted_server(why))
+            }
             Some(rustls::Error::AlertReceived(alert)) if report.asked && report.offered.is_none() => {
                 SignInError::NoUsableCertificate {
                     summary: format!(
@@ -329,10 +341,9 @@ impl PreparedClient {
                     ),
                 }
             }
-            Some(rustls::Error::AlertReceived(alert)) => SignInError::Network(format!(
-                "the TLS handshake failed before any certificate was asked for (the server answered {alert:?}): \
-                 the server and certauth share no TLS version or cipher suite (certauth speaks TLS 1.2 and 1.3)"
-            )),
+            Some(rustls::Error::AlertReceived(alert)) => {
+                SignInError::Network(no_common_tls(*alert))
+            }
             // In TLS 1.3 the server's alert can race the first request: the client has finished
             // its side of the handshake, the server refuses the empty certificate, and hyper
             // reports only that the connection closed. The handshake report still tells why.
@@ -345,6 +356,21 @@ impl PreparedClient {
             _ => SignInError::Network(describe_error(&error)),
         }
     }
+}
+
+/// A server certificate the roots do not vouch for.
+fn untrusted_server(why: &rustls::CertificateError) -> String {
+    format!(
+        "the server's certificate is not trusted ({why:?}); give the CA that issued it with --ca-file"
+    )
+}
+
+/// An alert before any certificate was asked for or shown.
+fn no_common_tls(alert: rustls::AlertDescription) -> String {
+    format!(
+        "the TLS handshake failed before any certificate was asked for (the server answered {alert:?}): \
+         the server and certauth share no TLS version or cipher suite (certauth speaks TLS 1.2 and 1.3)"
+    )
 }
 
 fn refusal_details(report: &ResolverReport) -> String {

@@ -1,10 +1,12 @@
 //! The rustls client configuration for a sign-in: server certificates are always verified (system
 //! roots or a CA file), and an RSA identity whose token cannot make PSS signatures is limited to
-//! TLS 1.2.
+//! TLS 1.2. The server check before the PIN uses the same provider, versions and roots.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
@@ -22,6 +24,8 @@ pub enum TlsSetupError {
     NoRoots(String),
     #[error("TLS configuration failed: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("cannot check server certificates: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
 }
 
 /// Which TLS versions an identity can use.
@@ -85,13 +89,38 @@ pub fn client_config(
     resolver: Arc<TokenCertResolver>,
     versions: Versions,
 ) -> Result<ClientConfig, TlsSetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(builder(versions)?
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(resolver))
+}
+
+/// A client configuration for reaching a server before any token is used: the same versions and
+/// cipher suites as [`client_config`] can offer, the server's certificate checked by `verifier`
+/// (which must verify it against the same roots), and no client certificate at all.
+pub fn server_check_config(
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> Result<ClientConfig, TlsSetupError> {
+    Ok(builder(Versions::Tls13And12)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// The verifier [`client_config`] builds from `roots`, for wrapping.
+pub fn server_verifier(roots: RootCertStore) -> Result<Arc<WebPkiServerVerifier>, TlsSetupError> {
+    Ok(WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider()).build()?)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn builder(
+    versions: Versions,
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, TlsSetupError> {
     let versions: &[&'static rustls::SupportedProtocolVersion] = match versions {
         Versions::Tls13And12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         Versions::Tls12Only => &[&rustls::version::TLS12],
     };
-    Ok(ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)?
-        .with_root_certificates(roots)
-        .with_client_cert_resolver(resolver))
+    Ok(ClientConfig::builder_with_provider(provider()).with_protocol_versions(versions)?)
 }

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod echo_server;
 pub mod lines;
+pub mod pinentry;
 pub mod piv;
 pub mod rig;
 pub mod software_cert;

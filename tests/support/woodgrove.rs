@@ -43,6 +43,10 @@ impl Woodgrove {
             // No agent of the machine's user answers for these commands.
             .env_remove("CERTAUTH_AGENT_SOCKET")
             .env_remove("XDG_RUNTIME_DIR");
+        // Loopback only: no proxy (with one, the server is not checked before the PIN either).
+        for proxy in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            command.env_remove(proxy);
+        }
         command
     }
 
@@ -54,11 +58,17 @@ impl Woodgrove {
 
 pub fn woodgrove() -> &'static Woodgrove {
     static FIXTURE: OnceLock<Woodgrove> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
+    FIXTURE.get_or_init(|| Woodgrove::provision(Spec::embedded_woodgrove().unwrap()))
+}
+
+impl Woodgrove {
+    /// Provisions `spec` (the Woodgrove one, or another with the same authority ids, so the
+    /// helpers find its CA files) onto fresh SoftHSM tokens. One per test process: SoftHSM keeps
+    /// the first token directory a process uses.
+    pub fn provision(spec: Spec) -> Self {
         // A static is never dropped, so the directory outlives the process: keep it under the
         // target directory, where `cargo clean` finds it, rather than in /tmp.
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let spec = Spec::embedded_woodgrove().unwrap();
         let (fixture, outcome) = provision(
             &spec,
             &dir.path().join("woodgrove"),
@@ -74,5 +84,5 @@ pub fn woodgrove() -> &'static Woodgrove {
             fixture,
             config,
         }
-    })
+    }
 }

@@ -104,7 +104,7 @@ impl PinPrompt for FixturePin {
         false
     }
     fn notice(&mut self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", certauth::printable::printable_message(message));
     }
 }
 

@@ -1,10 +1,12 @@
 //! `certauth list`: the certificates on every token, as a table grouped by reader and token, or as
-//! JSON in the schema `docs/list-json.md` documents.
+//! JSON in the schema `docs/list-json.md` documents. What a token or a reader says of itself is
+//! shown through `printable`; the JSON keeps it exact.
 
 use std::io::Write;
 
 use anyhow::anyhow;
 use certauth::picker::eligibility::KeyPresence;
+use certauth::printable::{self, printable};
 use certauth::reader::{self, PcscStatus};
 use certauth::token::inventory::{
     self, CertificateReport, Login, ModuleReport, ScanOptions, TokenReport,
@@ -24,7 +26,7 @@ pub const SCHEMA: &str = "certauth.list/1";
 pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     if let Some(document) = from_agent(args)? {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &document)?;
+        printable::write_json(&mut out, &document, true)?;
         writeln!(out)?;
         out.flush()?;
         return match document["modules"].as_array().and_then(|modules| {
@@ -71,7 +73,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let document = to_json(&pcsc, &reports, &tokens, args.all, options.now);
-        serde_json::to_writer_pretty(&mut out, &document)?;
+        printable::write_json(&mut out, &document, true)?;
         writeln!(out)?;
     } else {
         print_human(&mut out, &pcsc, &reports, &tokens, args.all)?;
@@ -233,21 +235,17 @@ fn print_human(
     };
     match pcsc {
         PcscStatus::Running { .. } => {}
-        other => writeln!(out, "Note: {}.\n", other.describe())?,
+        other => writeln!(out, "Note: {}.\n", printable(&other.describe()))?,
     }
     for reader in readers {
         let on_reader: Vec<&TokenReport> = tokens
             .iter()
             .filter(|t| t.slot_description == reader.name)
             .collect();
+        let name = printable(&reader.name);
         match &reader.atr {
-            Some(atr) => writeln!(
-                out,
-                "Reader {} (card present, ATR {})",
-                reader.name,
-                hex(atr)
-            )?,
-            None => writeln!(out, "Reader {} (no card)", reader.name)?,
+            Some(atr) => writeln!(out, "Reader {name} (card present, ATR {})", hex(atr))?,
+            None => writeln!(out, "Reader {name} (no card)")?,
         }
         if reader.card_present && on_reader.is_empty() {
             writeln!(out, "  no PKCS#11 module recognises this card")?;
@@ -277,7 +275,7 @@ fn print_human(
                 "  {} (from {}): {}",
                 module.path.display(),
                 module.origin,
-                module.error.as_deref().unwrap_or_default()
+                printable(module.error.as_deref().unwrap_or_default())
             )?;
         }
     }
@@ -293,7 +291,10 @@ fn print_token(
     writeln!(
         out,
         "{indent}Token `{}`: {} {}, serial {}",
-        token.label, token.manufacturer, token.model, token.serial
+        printable(&token.label),
+        printable(&token.manufacturer),
+        printable(&token.model),
+        printable(&token.serial)
     )?;
     writeln!(out, "{indent}  module {}", token.module.display())?;
     let mut flags = Vec::new();
@@ -313,10 +314,10 @@ fn print_token(
         writeln!(out, "{indent}  {}", flags.join(", "))?;
     }
     if let Some(problem) = &token.login_problem {
-        writeln!(out, "{indent}  not logged in: {problem}")?;
+        writeln!(out, "{indent}  not logged in: {}", printable(problem))?;
     }
     if let Some(error) = &token.error {
-        writeln!(out, "{indent}  error: {error}")?;
+        writeln!(out, "{indent}  error: {}", printable(error))?;
     }
     let mut table = Table::new(&[
         "ID",
@@ -349,7 +350,7 @@ fn print_token(
         writeln!(
             out,
             "{indent}  Private keys on this token are hidden until you log in: --token '{}' --pin env:VAR checks them.",
-            token.label
+            printable(&token.label)
         )?;
     }
     Ok(())

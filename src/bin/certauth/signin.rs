@@ -14,6 +14,7 @@ use certauth::picker::remembered::{endpoint_key, RememberedCertificate, Remember
 use certauth::picker::terminal::{self, PickerError, PickerRow};
 use certauth::pin::login::FinalTry;
 use certauth::pin::{PinAsker, PinSource};
+use certauth::printable::{self, printable, printable_message};
 use certauth::signin::error::{FailureClass, SignInError};
 use certauth::signin::protocol::SignInAnswer;
 use certauth::signin::select::{self, Chooser, SelectOptions, Selection};
@@ -155,11 +156,11 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
         Ok(code) => code,
         Err(Failure::Other(e)) => crate::report::exit_with("certauth", &e),
         Err(Failure::SignIn(e)) => {
-            eprintln!("certauth: error: {e}");
+            eprintln!("certauth: error: {}", printable_message(&e.to_string()));
             ExitCode::from(exit_code(e.class()))
         }
         Err(Failure::Agent(e)) => {
-            eprintln!("certauth: error: {e}");
+            eprintln!("certauth: error: {}", printable_message(&e.to_string()));
             ExitCode::from(exit_code_for(&e.code))
         }
     }
@@ -176,7 +177,7 @@ impl Chooser for TerminalChooser {
     }
 
     fn notice(&mut self, message: &str) {
-        eprintln!("Note: {message}");
+        eprintln!("Note: {}", printable_message(message));
     }
 }
 
@@ -188,7 +189,9 @@ struct Session {
     runtime: tokio::runtime::Runtime,
 }
 
+/// `url`'s server is reached before any PIN is asked.
 fn open_session(
+    url: &reqwest::Url,
     identity: &IdentityArgs,
     heading: String,
     remembered: Option<RememberedCertificate>,
@@ -218,10 +221,11 @@ fn open_session(
         },
         timeout: None,
         redirects,
+        preflight: Some(url.clone()),
     };
     let client = flow::prepare(&modules, &tokens, &selection, &mut prompt, &client_options)?;
     for note in &client.notes {
-        eprintln!("Note: {note}");
+        eprintln!("Note: {}", printable_message(note));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -259,14 +263,20 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         "Choose a certificate to sign in to {endpoint} as {}",
         args.username
     );
-    let session = open_session(&args.identity, heading, remembered, Redirects::None)?;
+    let session = open_session(
+        &args.url,
+        &args.identity,
+        heading,
+        remembered,
+        Redirects::None,
+    )?;
     let answer = session
         .runtime
         .block_on(session.client.sign_in(&args.url, &args.username))?;
 
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &answer).map_err(|e| anyhow!(e))?;
+        printable::write_json(&mut out, &answer, true).map_err(|e| anyhow!(e))?;
         writeln!(out).map_err(|e| anyhow!(e))?;
     } else {
         let offered = session.client.resolver.report().offered;
@@ -325,7 +335,7 @@ fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| anyhow!("the agent's answer is not a sign-in result: {e}"))?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &result).map_err(|e| anyhow!(e))?;
+        printable::write_json(&mut out, &result, true).map_err(|e| anyhow!(e))?;
         writeln!(out).map_err(|e| anyhow!(e))?;
     } else {
         let offered = result["signedWith"]["token"].as_str().map(|token| {
@@ -360,40 +370,51 @@ pub fn print_answer(
     answer: &SignInAnswer,
     offered: Option<String>,
 ) -> std::io::Result<()> {
+    // Every value is the server's or the token's words: shown through `printable`.
     if !answer.succeeded() {
         writeln!(
             out,
             "Sign-in refused: {}: {}",
-            answer.error_code.as_deref().unwrap_or("(no error code)"),
-            answer.message.as_deref().unwrap_or("(no message)")
+            printable(answer.error_code.as_deref().unwrap_or("(no error code)")),
+            printable(answer.message.as_deref().unwrap_or("(no message)"))
         )?;
         if let Some(offered) = offered {
-            writeln!(out, "  certificate       {offered}")?;
+            writeln!(out, "  certificate       {}", printable(&offered))?;
         }
         return Ok(());
     }
     writeln!(
         out,
         "Signed in as {}",
-        answer
-            .user_principal_name
-            .as_deref()
-            .unwrap_or("(the server did not say)")
+        printable(
+            answer
+                .user_principal_name
+                .as_deref()
+                .unwrap_or("(the server did not say)")
+        )
     )?;
     if let Some(strength) = &answer.authentication_strength {
-        writeln!(out, "  strength          {strength}")?;
+        writeln!(out, "  strength          {}", printable(strength))?;
     }
     if let Some(binding) = &answer.username_binding {
-        writeln!(out, "  username binding  {}", describe_binding(binding))?;
+        writeln!(
+            out,
+            "  username binding  {}",
+            printable(&describe_binding(binding))
+        )?;
     }
     if let Some(rule) = &answer.authentication_rule {
-        writeln!(out, "  rule              {}", describe_rule(rule))?;
+        writeln!(
+            out,
+            "  rule              {}",
+            printable(&describe_rule(rule))
+        )?;
     }
     if let Some(offered) = offered {
-        writeln!(out, "  certificate       {offered}")?;
+        writeln!(out, "  certificate       {}", printable(&offered))?;
     }
     if let Some(expires) = &answer.expires_at {
-        writeln!(out, "  token expires     {expires}")?;
+        writeln!(out, "  token expires     {}", printable(expires))?;
     }
     Ok(())
 }
@@ -450,7 +471,7 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
     } else {
         Redirects::None
     };
-    let session = open_session(&args.identity, heading, None, redirects)?;
+    let session = open_session(&args.url, &args.identity, heading, None, redirects)?;
     let headers = args
         .header
         .iter()
@@ -486,7 +507,8 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
     })?;
     if let Some(location) = location {
         eprintln!(
-            "certauth: the server answered HTTP {status} with a redirect to {location}, which was not followed (-L follows redirects within the same origin)"
+            "certauth: the server answered HTTP {status} with a redirect to {}, which was not followed (-L follows redirects within the same origin)",
+            printable(&location)
         );
     }
     let mut out = std::io::stdout().lock();

@@ -1,6 +1,9 @@
-//! Plain-text tables whose columns fit their widest cell.
+//! Plain-text tables whose columns fit their widest cell. Cells hold text from tokens and
+//! certificates, so each is kept as `printable` shows it.
 
 use std::io::Write;
+
+use certauth::printable::printable;
 
 /// Rows of cells under a header.
 pub struct Table {
@@ -17,7 +20,8 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|c| printable(c).to_string()).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -45,5 +49,23 @@ impl Table {
             writeln!(out, "{}", line.trim_end())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_escaped_and_aligned_as_shown() {
+        let mut table = Table::new(&["ID", "NAME"]);
+        table.row(vec!["01".into(), "Eve\x1b[2J\u{202e}".into()]);
+        table.row(vec!["0a0b\x1b".into(), "Zoë".into()]);
+        let mut out = Vec::new();
+        table.write(&mut out, "  ").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "  ID        NAME\n  01        Eve\\x1b[2J\\u{202e}\n  0a0b\\x1b  Zoë\n"
+        );
     }
 }

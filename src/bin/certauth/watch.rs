@@ -1,8 +1,10 @@
 //! `certauth watch`: reader and card events as they happen, and the tokens after each card event.
+//! Reader names and token labels come from drivers and tokens: printed through `printable`.
 
 use std::io::Write;
 use std::time::Duration;
 
+use certauth::printable::{self, printable};
 use certauth::reader::{ReaderEvent, Watcher};
 use certauth::token::inventory::{self, ScanOptions, TokenReport};
 use certauth::x509::hex;
@@ -57,9 +59,9 @@ fn now() -> String {
 
 fn print_event(out: &mut impl Write, event: &ReaderEvent, json: bool) -> std::io::Result<()> {
     if json {
-        writeln!(out, "{}", event_json(event))
+        json_line(out, &event_json(event))
     } else {
-        writeln!(out, "{} {event}", now())
+        writeln!(out, "{} {}", now(), printable(&event.to_string()))
     }
 }
 
@@ -101,7 +103,7 @@ pub fn tokens_json(tokens: &[TokenReport]) -> Value {
 
 fn print_tokens(out: &mut impl Write, tokens: &[TokenReport], json: bool) -> std::io::Result<()> {
     if json {
-        return writeln!(out, "{}", tokens_json(tokens));
+        return json_line(out, &tokens_json(tokens));
     }
     if tokens.is_empty() {
         return writeln!(out, "{} tokens now: none", now());
@@ -116,10 +118,16 @@ fn print_tokens(out: &mut impl Write, tokens: &[TokenReport], json: bool) -> std
                 .count();
             format!(
                 "`{}` ({eligible} of {} certificates can sign in)",
-                t.label,
+                printable(&t.label),
                 t.certificates.len()
             )
         })
         .collect();
     writeln!(out, "{} tokens now: {}", now(), names.join(", "))
+}
+
+/// One JSON document on one line.
+fn json_line(out: &mut impl Write, value: &Value) -> std::io::Result<()> {
+    printable::write_json(&mut *out, value, false)?;
+    writeln!(out)
 }

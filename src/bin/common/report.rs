@@ -1,6 +1,10 @@
 //! How both binaries end on an error: one line on stderr that says what happened, and an exit code.
+//! The message can quote a token label, a certificate name or a server's words, so it is printed
+//! through `printable_message`.
 
 use std::process::ExitCode;
+
+use certauth::printable::printable_message;
 
 /// Prints `err` for a person and returns the exit code. A closed stdout (`certauth ... | head`) is
 /// not an error.
@@ -15,7 +19,7 @@ pub fn exit_with(program: &str, err: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
-    eprintln!("{program}: error: {}", describe(err));
+    eprintln!("{program}: error: {}", printable_message(&describe(err)));
     ExitCode::FAILURE
 }
 

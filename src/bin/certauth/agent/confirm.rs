@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use certauth::pin::pinentry::Pinentry;
+use certauth::printable::printable;
 use certauth::signin::cache::Signer;
 
 use super::connection::Failure;
@@ -63,10 +64,12 @@ impl Confirmation<'_> {
         format!(
             "{} asks certauth to {how} {} as {} with the certificate {} on `{}`.",
             self.requester.describe(),
-            self.endpoint,
-            self.username,
-            &self.signer.certificate_sha256[..16.min(self.signer.certificate_sha256.len())],
-            self.signer.token_label,
+            printable(self.endpoint),
+            printable(self.username),
+            printable(
+                &self.signer.certificate_sha256[..16.min(self.signer.certificate_sha256.len())]
+            ),
+            printable(&self.signer.token_label),
         )
     }
 

@@ -372,6 +372,7 @@ fn prepare(
         timeout: None,
         // A sign-in follows no redirect: its answer is cached under this endpoint.
         redirects: Redirects::None,
+        preflight: Some(request.url.clone()),
     };
     let client = flow::prepare(
         &agent.modules,
