@@ -1,5 +1,6 @@
 //! The agent under load (issue 13, item 5): ten thousand connections leave the agent's memory
-//! where it was.
+//! where it was, and `lock` and `status` answer while hundreds of sign-ins wait for a PIN (those
+//! over the agent's limit are refused as `busy`).
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
@@ -8,9 +9,10 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use support::agent::{agent_command, AgentProcess, Client};
 use support::woodgrove::woodgrove;
 
@@ -93,4 +95,157 @@ fn ten_thousand_connections_leave_the_agents_memory_where_it_was() {
     );
     let status = Client::connect(&agent.socket).call(json!({"id": 3, "method": "status"}));
     assert_eq!(status["result"]["pid"], pid, "{status}");
+}
+
+/// Makes sure this process (and so the agent it starts) may open `needed` descriptors, raising
+/// the soft limit up to the hard one if it must.
+fn allow_open_files(needed: u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    let parse = |v: &str| v.parse::<u64>().unwrap_or(u64::MAX);
+    if parse(soft) >= needed {
+        return;
+    }
+    assert!(
+        parse(hard) >= needed,
+        "this test needs {needed} open files and the hard limit is {hard}"
+    );
+    let status = Command::new("prlimit")
+        .arg(format!("--nofile={needed}:{hard}"))
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit: {status}");
+}
+
+/// A request on a fresh connection, answered within `patience` or not at all: the answer and how
+/// long it took.
+fn call_within(socket: &Path, request: &Value, patience: Duration) -> (Option<Value>, Duration) {
+    let started = Instant::now();
+    let stream = UnixStream::connect(socket).unwrap();
+    stream.set_read_timeout(Some(patience)).unwrap();
+    (&stream)
+        .write_all(format!("{request}\n").as_bytes())
+        .unwrap();
+    let mut line = String::new();
+    let answer = BufReader::new(&stream)
+        .read_line(&mut line)
+        .ok()
+        .and_then(|_| serde_json::from_str(&line).ok());
+    (answer, started.elapsed())
+}
+
+/// The first line the agent sends on `stream`, waiting no later than `deadline`.
+fn first_line(stream: &UnixStream, deadline: Instant) -> Option<Value> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    stream.set_read_timeout(Some(left)).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+/// The agent's limit on sign-ins under way at once (`docs/agent-api.md`).
+const SIGN_IN_LIMIT: usize = 32;
+
+#[test]
+fn lock_and_status_answer_while_600_sign_ins_wait_for_a_pin() {
+    const SIGN_INS: usize = 600;
+    allow_open_files(4096);
+    let w = woodgrove();
+    let agent = AgentProcess::start(agent_command(w));
+    let cert = &w
+        .fixture
+        .manifest
+        .certificate("alice-rsa2048-mfa")
+        .unwrap()
+        .sha256;
+    // Nothing listens there, and nothing gets that far: every sign-in stops at its PIN question.
+    let request = json!({"id": "s", "method": "sign-in", "params": {
+        "url": "https://127.0.0.1:9/",
+        "username": "alice@woodgrove.com",
+        "cert": cert,
+    }});
+    let pending: Vec<UnixStream> = (0..SIGN_INS)
+        .map(|_| {
+            let stream = UnixStream::connect(&agent.socket).unwrap();
+            (&stream)
+                .write_all(format!("{request}\n").as_bytes())
+                .unwrap();
+            stream
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let firsts: Vec<Option<Value>> = pending.iter().map(|s| first_line(s, deadline)).collect();
+    let asked = firsts
+        .iter()
+        .filter(|l| l.as_ref().is_some_and(|l| l["ask"] == "pin"))
+        .count();
+    let refused: Vec<&Value> = firsts
+        .iter()
+        .flatten()
+        .filter(|l| l.get("error").is_some())
+        .collect();
+    let silent = firsts.iter().filter(|l| l.is_none()).count();
+    eprintln!(
+        "{asked} PIN questions, {} refusals, {silent} silent",
+        refused.len()
+    );
+    // The PIN questions are still open: status and lock answer all the same, at once.
+    let patience = Duration::from_secs(2);
+    let (status, took) = call_within(
+        &agent.socket,
+        &json!({"id": 1, "method": "status"}),
+        patience,
+    );
+    let status = status.unwrap_or_else(|| panic!("no status within {took:?}"));
+    assert!(status["result"]["sessions"].is_object(), "{status}");
+    let (lock, took) = call_within(&agent.socket, &json!({"id": 2, "method": "lock"}), patience);
+    let lock = lock.unwrap_or_else(|| panic!("no lock answer within {took:?}"));
+    assert_eq!(lock["result"]["signIns"], 0, "{lock}");
+    // And `list` (on the blocking pool with the sign-ins) is not starved either.
+    let (list, took) = call_within(
+        &agent.socket,
+        &json!({"id": 3, "method": "list"}),
+        Duration::from_secs(20),
+    );
+    let list = list.unwrap_or_else(|| panic!("no list answer within {took:?}"));
+    assert!(
+        !list["result"]["tokens"].as_array().unwrap().is_empty(),
+        "{list}"
+    );
+
+    assert_eq!(asked, SIGN_IN_LIMIT, "{:?}", refused.first());
+    assert_eq!(refused.len(), SIGN_INS - SIGN_IN_LIMIT, "{silent} silent");
+    for refusal in &refused {
+        assert_eq!(refusal["id"], "s", "{refusal}");
+        assert_eq!(refusal["error"]["code"], "busy", "{refusal}");
+        let message = refusal["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{SIGN_IN_LIMIT} sign-ins")),
+            "{message}"
+        );
+    }
+
+    // Clients that hang up give their places back: the next sign-in gets its question.
+    drop(pending);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let stream = UnixStream::connect(&agent.socket).unwrap();
+        (&stream)
+            .write_all(format!("{request}\n").as_bytes())
+            .unwrap();
+        let answer = first_line(&stream, deadline).unwrap();
+        if answer["ask"] == "pin" || Instant::now() >= deadline {
+            break answer;
+        }
+    };
+    assert_eq!(answer["ask"], "pin", "{answer}");
 }
