@@ -1,20 +1,24 @@
-//! The agent under load (issue 13, item 5): ten thousand connections leave the agent's memory
-//! where it was, and `lock` and `status` answer while hundreds of sign-ins wait for a PIN (those
-//! over the agent's limit are refused as `busy`).
+//! The agent and the command line under load and with a stuck module (issue 13, item 5): ten
+//! thousand connections leave the agent's memory where it was, `lock` and `status` answer while
+//! hundreds of sign-ins wait for a PIN (those over the agent's limit are refused as `busy`), and a
+//! PKCS#11 module that never returns from C_Initialize is reported as failed after a deadline while
+//! the others are listed.
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::agent::{agent_command, AgentProcess, Client};
-use support::woodgrove::woodgrove;
+use support::piv::opensc_module;
+use support::rig;
+use support::woodgrove::{woodgrove, Woodgrove};
 
 /// The agent's resident memory in KiB (`VmRSS`).
 fn rss_kib(pid: u32) -> u64 {
@@ -248,4 +252,184 @@ fn lock_and_status_answer_while_600_sign_ins_wait_for_a_pin() {
         }
     };
     assert_eq!(answer["ask"], "pin", "{answer}");
+}
+
+/// A FIFO nobody writes to: a module that opens it as its config file waits in C_Initialize for
+/// ever.
+fn fifo(dir: &Path) -> PathBuf {
+    let path = dir.join("stuck.conf");
+    let made = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(made.success(), "mkfifo: {made}");
+    path
+}
+
+/// The deadline the tests give a module's C_Initialize.
+const DEADLINE_MS: &str = "1500";
+/// How the failure reads, after that deadline.
+const STUCK: &str = "did not finish initialising within 1.5 s; it is skipped";
+
+/// Asserts that `stderr` has a warning that the module at `path` was skipped.
+fn assert_warned(stderr: &str, path: &Path) {
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains(path.to_str().unwrap()) && l.contains(STUCK)),
+        "{stderr}"
+    );
+}
+
+/// Runs `command` to its end, at most `patience`; `None` (the child stopped) if it took longer.
+fn output_within(mut command: Command, patience: Duration) -> Option<Output> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = from.read_to_end(&mut all);
+            all
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let Some(status) = rig::exit_within(&mut child, patience) else {
+        rig::stop(&mut child);
+        return None;
+    };
+    Some(Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    })
+}
+
+/// The `modules[]` entry of a `list` document for `path`.
+fn module_entry<'a>(list: &'a Value, path: &Path) -> &'a Value {
+    list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == path.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no module {} in {list}", path.display()))
+}
+
+#[test]
+fn list_reports_softhsm_stuck_on_a_fifo_and_goes_on_with_opensc() {
+    let w = woodgrove();
+    let dir = tempfile::tempdir().unwrap();
+    let stuck = fifo(dir.path());
+    // SoftHSM named by the config file, OpenSC on the command line.
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("modules = [{}]\n", json!(w.module().to_str().unwrap())),
+    )
+    .unwrap();
+    let list = |json: bool| {
+        let mut command = w.certauth();
+        command
+            .args(["list", "--no-p11-kit", "--module"])
+            .arg(opensc_module())
+            .args(json.then_some("--json"))
+            .env("CERTAUTH_CONFIG", &config)
+            .env("SOFTHSM2_CONF", &stuck)
+            .env("CERTAUTH_MODULE_TIMEOUT_MS", DEADLINE_MS);
+        let started = Instant::now();
+        let output = output_within(command, Duration::from_secs(30))
+            .expect("`certauth list` still runs after 30 s");
+        (output, started.elapsed())
+    };
+
+    let (output, took) = list(true);
+    let document = support::json_stdout(&output);
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let softhsm = module_entry(&document, w.module());
+    assert_eq!(softhsm["error"], STUCK, "{softhsm}");
+    assert_eq!(softhsm["library"], Value::Null, "{softhsm}");
+    let opensc = module_entry(&document, &opensc_module());
+    assert_eq!(opensc["error"], Value::Null, "{opensc}");
+    assert_eq!(
+        opensc["library"]["manufacturer"], "OpenSC Project",
+        "{opensc}"
+    );
+    assert_warned(&String::from_utf8_lossy(&output.stderr), w.module());
+
+    let (output, _) = list(false);
+    assert!(output.status.success(), "{output:?}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains(&format!(
+            "Modules that could not be used:\n  {} (from config {}): {STUCK}",
+            w.module().display(),
+            config.display()
+        )),
+        "{table}"
+    );
+}
+
+/// `certauth` with OpenSC, whose config is a FIFO, before the fixture's SoftHSM.
+fn with_opensc_stuck(w: &Woodgrove, mut command: Command, stuck: &Path) -> Command {
+    command
+        .arg("--no-p11-kit")
+        .arg("--module")
+        .arg(opensc_module())
+        .arg("--module")
+        .arg(w.module())
+        .env("OPENSC_CONF", stuck)
+        .env("CERTAUTH_MODULE_TIMEOUT_MS", DEADLINE_MS);
+    command
+}
+
+/// Labels of the tokens a `list` document holds.
+fn token_labels(list: &Value) -> Vec<&str> {
+    list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn list_and_the_agent_skip_opensc_stuck_on_a_fifo_and_show_softhsms_tokens() {
+    let w = woodgrove();
+    let dir = tempfile::tempdir().unwrap();
+    let stuck = fifo(dir.path());
+
+    let mut list = w.certauth();
+    list.args(["list", "--json"]);
+    let output = output_within(with_opensc_stuck(w, list, &stuck), Duration::from_secs(30))
+        .expect("`certauth list` still runs after 30 s");
+    let document = support::json_stdout(&output);
+    assert_eq!(
+        module_entry(&document, &opensc_module())["error"],
+        STUCK,
+        "{document}"
+    );
+    assert_eq!(module_entry(&document, w.module())["error"], Value::Null);
+    assert!(
+        token_labels(&document).contains(&"Woodgrove Alice"),
+        "{document}"
+    );
+
+    let mut command = w.certauth();
+    command.arg("agent");
+    let agent = AgentProcess::start(with_opensc_stuck(w, command, &stuck));
+    let mut client = Client::connect(&agent.socket);
+    let status = client.call(json!({"id": 1, "method": "status"}));
+    assert!(status["result"]["pid"].is_u64(), "{status}");
+    let listed = client.call(json!({"id": 2, "method": "list"}));
+    let document = &listed["result"];
+    assert_eq!(
+        module_entry(document, &opensc_module())["error"],
+        STUCK,
+        "{document}"
+    );
+    assert!(
+        token_labels(document).contains(&"Woodgrove Alice"),
+        "{document}"
+    );
+    assert_warned(&agent.stderr(), &opensc_module());
 }
