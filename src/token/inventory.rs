@@ -3,6 +3,7 @@
 //! `pkcs11:` URI, the certificateUserIds it would match, and whether it can sign in.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::MechanismType;
@@ -190,12 +191,16 @@ pub struct Inventory {
     pub tokens: Vec<TokenReport>,
 }
 
-/// Loads every discovered module; failures become reports, never errors.
-pub fn load_modules(discovered: &Discovered) -> (Vec<LoadedModule>, Vec<ModuleReport>) {
+/// Loads every discovered module, one after another, each given `deadline` to load and
+/// initialise; failures become reports, never errors.
+pub fn load_modules(
+    discovered: &Discovered,
+    deadline: Duration,
+) -> (Vec<LoadedModule>, Vec<ModuleReport>) {
     let mut loaded = Vec::new();
     let mut reports = Vec::new();
     for candidate in &discovered.modules {
-        match module::load(candidate) {
+        match module::load_within(candidate, deadline) {
             Ok(module) => {
                 reports.push(ModuleReport {
                     path: candidate.path.clone(),
@@ -207,13 +212,23 @@ pub fn load_modules(discovered: &Discovered) -> (Vec<LoadedModule>, Vec<ModuleRe
                 loaded.push(module);
             }
             Err(error) => {
-                tracing::info!(module = %candidate.path.display(), origin = %candidate.origin, %error, "PKCS#11 module unusable");
+                let described = describe_module_error(&error);
+                if matches!(error, ModuleError::TimedOut { .. }) {
+                    // Said even without -v: the user has just sat through the wait.
+                    tracing::warn!(
+                        "the PKCS#11 module {} (from {}) {described}",
+                        candidate.path.display(),
+                        candidate.origin
+                    );
+                } else {
+                    tracing::info!(module = %candidate.path.display(), origin = %candidate.origin, %error, "PKCS#11 module unusable");
+                }
                 reports.push(ModuleReport {
                     path: candidate.path.clone(),
                     origin: candidate.origin.clone(),
                     critical: candidate.critical,
                     info: None,
-                    error: Some(describe_module_error(&error)),
+                    error: Some(described),
                 });
             }
         }
@@ -228,6 +243,7 @@ fn describe_module_error(error: &ModuleError) -> String {
             format!("not a loadable PKCS#11 library: {reason}")
         }
         ModuleError::Initialize { reason, .. } => format!("C_Initialize failed: {reason}"),
+        ModuleError::TimedOut { after, .. } => module::stuck_message(*after),
     }
 }
 

@@ -127,7 +127,8 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
         command_line: vec![fixture.manifest.module.clone()],
         ..DiscoveryOptions::default()
     });
-    let (modules, mut reports) = inventory::load_modules(&discovered);
+    let (modules, mut reports) =
+        inventory::load_modules(&discovered, certauth::token::module::deadline_from_env());
     let tokens = inventory::scan(&modules, &mut reports, &ScanOptions::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,10 +1,11 @@
 //! Loading the PKCS#11 modules a command should see: the p11-kit registry, the config file,
-//! `CERTAUTH_PKCS11_MODULE` and `--module`.
+//! `CERTAUTH_PKCS11_MODULE` and `--module`, each given `CERTAUTH_MODULE_TIMEOUT_MS` (10 s by
+//! default) to initialise.
 
 use anyhow::Context;
 use certauth::token::discovery::{self, DiscoveryOptions};
 use certauth::token::inventory::{self, ModuleReport};
-use certauth::token::module::LoadedModule;
+use certauth::token::module::{self, LoadedModule};
 
 use crate::cli::ModuleArgs;
 
@@ -31,5 +32,5 @@ pub fn load_with(
     for skipped in &discovered.skipped {
         tracing::info!(file = %skipped.file.display(), reason = %skipped.reason, "p11-kit module skipped");
     }
-    inventory::load_modules(&discovered)
+    inventory::load_modules(&discovered, module::deadline_from_env())
 }

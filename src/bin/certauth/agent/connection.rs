@@ -24,6 +24,11 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// A run of failed accepts is over once none failed for this long.
 const QUIET: Duration = Duration::from_secs(5);
+/// Sign-ins under way at once: each may hold a thread of tokio's blocking pool while it waits for
+/// its client's answer. A sign-in over the limit waits up to [`SIGN_IN_QUEUE`] for a place, then
+/// is refused as `busy`.
+pub const MAX_SIGN_INS: usize = 32;
+const SIGN_IN_QUEUE: Duration = Duration::from_secs(5);
 /// The methods this agent answers.
 pub const METHODS: &[&str] = &["status", "list", "sign-in", "forget", "lock", "subscribe"];
 
@@ -175,9 +180,10 @@ async fn stream_events(
     }
 }
 
-/// Runs a sign-in, passing its questions (PIN, certificate, final try) to the client and the
-/// client's answers back, until the sign-in's own answer. Requests sent meanwhile are refused
-/// as `busy`; a client that hangs up cancels any question still open.
+/// Runs a sign-in once it has one of the [`MAX_SIGN_INS`] places (else `busy`), passing its
+/// questions (PIN, certificate, final try) to the client and the client's answers back, until the
+/// sign-in's own answer. Requests sent meanwhile are refused as `busy`; a client that hangs up
+/// cancels any question still open.
 async fn converse(
     agent: &Arc<Agent>,
     id: Value,
@@ -186,16 +192,33 @@ async fn converse(
     reader: &mut ClientLines,
     writer: &mut OwnedWriteHalf,
 ) -> anyhow::Result<()> {
+    let place = Arc::clone(&agent.sign_ins).acquire_owned();
+    let Ok(Ok(place)) = tokio::time::timeout(SIGN_IN_QUEUE, place).await else {
+        let busy = error_response(
+            &id,
+            "busy",
+            &format!(
+                "the agent already runs {MAX_SIGN_INS} sign-ins, as many as it takes at once; try again when one has finished"
+            ),
+        );
+        writer.write_all(busy.as_bytes()).await?;
+        return Ok(());
+    };
     let (questions, mut asked) = mpsc::unbounded_channel::<String>();
     let (answers, answered) = std::sync::mpsc::channel::<Answer>();
-    let mut running = tokio::spawn(super::signin::sign_in(
+    let signing_in = super::signin::sign_in(
         Arc::clone(agent),
         id.clone(),
         params,
         questions,
         answered,
         requester,
-    ));
+    );
+    let mut running = tokio::spawn(async move {
+        // The place is given back when the sign-in ends, even after its client has left.
+        let _place = place;
+        signing_in.await
+    });
     loop {
         tokio::select! {
             Some(question) = asked.recv() => writer.write_all(question.as_bytes()).await?,
@@ -295,9 +318,11 @@ fn response(id: &Value, result: Result<Value, Failure>) -> String {
 async fn status(agent: &Arc<Agent>) -> Result<Value, Failure> {
     let held = Arc::clone(agent);
     // The sessions' lock may be held through a slow keyring call.
-    let sessions = tokio::task::spawn_blocking(move || held.sessions.describe())
+    let sessions = agent
+        .control
+        .run(move || held.sessions.describe())
         .await
-        .map_err(|e| ("internal", format!("status failed: {e}")))?;
+        .ok_or_else(|| ("internal", "status failed".to_owned()))?;
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
@@ -369,10 +394,12 @@ async fn forget(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
 
 /// `lock`: every cached sign-in dropped and every held login closed.
 async fn lock(agent: &Arc<Agent>) -> Result<Value, Failure> {
-    let agent = Arc::clone(agent);
-    let dropped = tokio::task::spawn_blocking(move || agent.sessions.lock())
+    let held = Arc::clone(agent);
+    let dropped = agent
+        .control
+        .run(move || held.sessions.lock())
         .await
-        .map_err(|e| ("internal", format!("locking failed: {e}")))?;
+        .ok_or_else(|| ("internal", "locking failed".to_owned()))?;
     Ok(dropped.to_json())
 }
 

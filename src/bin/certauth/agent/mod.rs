@@ -6,6 +6,7 @@
 
 mod confirm;
 mod connection;
+mod control;
 mod lines;
 mod listen;
 mod sessions;
@@ -21,9 +22,10 @@ use certauth::signin::secret_store::{self, MemoryOnly, SecretStore};
 use certauth::token::inventory::{self, ModuleReport, ScanOptions, TokenReport};
 use certauth::token::module::LoadedModule;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Semaphore};
 
 use crate::cli::{AgentArgs, SessionStoreChoice};
+use control::Control;
 use sessions::Sessions;
 
 /// Events kept for a slow subscriber before it is told some were lost.
@@ -39,6 +41,10 @@ pub struct Agent {
     reports: Mutex<Vec<ModuleReport>>,
     /// Cached sign-ins and held token logins.
     sessions: Sessions,
+    /// Runs `lock` and `status`'s look at the sessions, away from the sign-ins' blocking pool.
+    control: Control,
+    /// One permit per sign-in under way ([`connection::MAX_SIGN_INS`]).
+    sign_ins: Arc<Semaphore>,
     socket: PathBuf,
     /// The uid this agent runs as: the only peer served.
     owner: u32,
@@ -102,6 +108,8 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             modules,
             reports: Mutex::new(reports),
             sessions: Sessions::new(cache, events.clone()),
+            control: Control::start().context("cannot start the agent's control thread")?,
+            sign_ins: Arc::new(Semaphore::new(connection::MAX_SIGN_INS)),
             socket: listening.path.clone(),
             owner: listening.owner,
             started: Instant::now(),
