@@ -4,9 +4,11 @@
 //! The agent half ([`token`], [`reader`], [`pin`], [`picker`]) finds tokens and signs in with the key
 //! held on them; the reference verifier half ([`verifier`]) decides, as Entra CBA would, who a
 //! certificate signs in and how strongly. [`x509`] is the only module both share. [`fixtures`]
-//! builds the demo and test PKI.
+//! builds the demo and test PKI. [`file_safety`] decides whether a config, remembered-choice or
+//! PIN file may be trusted at all.
 
 pub mod config;
+pub mod file_safety;
 pub mod fixtures;
 pub mod logging;
 pub mod picker;
