@@ -256,9 +256,13 @@ fn prepare(
     let username = &request.params.username;
     let remembered = RememberedChoices::default_path()
         .and_then(|path| RememberedChoices::load(&path))
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "the remembered certificate choices are not used"),
+        )
         .ok()
         .and_then(|store| store.get(&endpoint, username).cloned());
     let auto_select_single = certauth::config::load()
+        .inspect_err(|e| tracing::warn!(error = %e, "the config file is not used for this sign-in"))
         .map(|(config, _)| config.auto_select_single)
         .unwrap_or(true);
     let options = SelectOptions {
