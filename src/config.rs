@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::file_safety::{self, Holds, OpenError, UnsafeFile};
 use crate::toml_file::TomlError;
 
 /// Names a config file to use instead of the default one.
@@ -114,6 +115,9 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Parse(#[from] TomlError),
+    /// Owned or writable by someone else (see [`file_safety`]).
+    #[error(transparent)]
+    Unsafe(#[from] UnsafeFile),
 }
 
 /// The config file certauth reads: `CERTAUTH_CONFIG`, else the user's config directory.
@@ -126,18 +130,17 @@ pub fn path() -> Option<PathBuf> {
 }
 
 /// Loads the config. A missing default file is an empty config; a missing file that
-/// `CERTAUTH_CONFIG` names is an error.
+/// `CERTAUTH_CONFIG` names is an error, and so is one someone else could have written.
 pub fn load() -> Result<(Config, Option<PathBuf>), ConfigError> {
     let explicit = std::env::var_os(CONFIG_ENV).is_some();
     let Some(path) = path() else {
         return Ok((Config::default(), None));
     };
-    match std::fs::read_to_string(&path) {
+    match file_safety::read_to_string(&path, Holds::Settings) {
         Ok(text) => Ok((parse(&text, &path)?, Some(path))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            Ok((Config::default(), None))
-        }
-        Err(source) => Err(ConfigError::Read { path, source }),
+        Err(e) if e.is_not_found() && !explicit => Ok((Config::default(), None)),
+        Err(OpenError::Io(source)) => Err(ConfigError::Read { path, source }),
+        Err(OpenError::Unsafe(refused)) => Err(refused.into()),
     }
 }
 

@@ -5,9 +5,11 @@
 //! held on them; the reference verifier half ([`verifier`]) decides, as Entra CBA would, who a
 //! certificate signs in and how strongly. [`x509`] is the only module both share. [`fixtures`]
 //! builds the demo and test PKI. [`printable`] shows token, certificate and server text safely on
-//! a terminal.
+//! a terminal. [`file_safety`] decides whether a config, remembered-choice or PIN file may be
+//! trusted at all.
 
 pub mod config;
+pub mod file_safety;
 pub mod fixtures;
 pub mod logging;
 pub mod picker;

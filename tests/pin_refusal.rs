@@ -15,7 +15,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::echo_server::EchoServer;
-use support::woodgrove::{woodgrove, Woodgrove};
+use support::spy::{logins, request, SPY};
+use support::woodgrove::woodgrove;
 
 /// The tests share the fixture's SoftHSM tokens, and wrong PINs make SoftHSM rewrite Bob's token
 /// state on disk: one test at a time, so no test reads it mid-write.
@@ -27,48 +28,11 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-const SPY: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so";
 /// certauth's exit code for a PIN failure.
 const EXIT_PIN: i32 = 5;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// `certauth request` with Bob's RSA certificate, through the spy; returns the command and the
-/// spy's log file.
-fn request(w: &Woodgrove, server: &EchoServer, dir: &Path, pin_source: &str) -> (Command, PathBuf) {
-    assert!(
-        Path::new(SPY).is_file(),
-        "{SPY} is missing: install Debian's opensc-pkcs11"
-    );
-    let log = dir.join("spy.log");
-    let sha256 = w
-        .fixture
-        .manifest
-        .certificate("bob-rsa3072")
-        .unwrap()
-        .sha256
-        .clone();
-    let mut command = w.certauth();
-    command
-        .args(["-vvv", "request", &server.url, "--cert", &sha256])
-        .args(["--pin", pin_source])
-        .args(["--no-p11-kit", "--module", SPY]);
-    server.trusted_by(&mut command);
-    command
-        .env("PKCS11SPY", w.module())
-        .env("PKCS11SPY_OUTPUT", &log)
-        .env("XDG_CONFIG_HOME", dir)
-        .env("HOME", dir)
-        .stdin(Stdio::null());
-    (command, log)
-}
-
-/// How many times the spy saw `C_Login`.
-fn logins(log: &Path) -> usize {
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    log.lines().filter(|l| l.ends_with(" C_Login")).count()
 }
 
 /// Runs `command`, killing it after `limit` (a retry loop without a cap never ends on SoftHSM,
@@ -165,7 +129,7 @@ fn empty_long_and_nul_pins_from_a_file_are_never_sent() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pin");
-        std::fs::write(&file, contents).unwrap();
+        support::write_private(&file, contents);
         let (command, log) = request(w, &server, dir.path(), &format!("file:{}", file.display()));
         let (output, _) = run_for(command, Duration::from_secs(60));
         assert_refused(&output, &log, &expected);
@@ -318,7 +282,7 @@ fn list_does_not_send_a_nul_pin() {
     let w = woodgrove();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pin");
-    std::fs::write(&file, format!("{}\0", w.pin("Woodgrove Bob"))).unwrap();
+    support::write_private(&file, format!("{}\0", w.pin("Woodgrove Bob")));
     let log = dir.path().join("spy.log");
     let output = w
         .certauth()

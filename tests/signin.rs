@@ -9,7 +9,7 @@ mod support;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::echo_server::EchoServer;
+use support::echo_server::{canned, EchoServer};
 use support::woodgrove::{woodgrove, Woodgrove};
 
 /// `certauth` with the fixture's module, the server's CA, the Woodgrove chain, and a private
@@ -197,16 +197,6 @@ fn cert_by_pkcs11_uri() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let echo: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(echo["client"]["sha256"], sha256(w, "bob-p256-rfc822"));
-}
-
-fn canned(dir: &std::path::Path, status: u16, body: Value) -> String {
-    let file = dir.join(format!("answer-{status}.json"));
-    std::fs::write(
-        &file,
-        serde_json::json!({"status": status, "body": body}).to_string(),
-    )
-    .unwrap();
-    file.to_str().unwrap().to_owned()
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! The certificate a user chose for an endpoint and username, remembered in the config directory
-//! (`remembered-certificates.json`) so the next sign-in needs no choice.
+//! (`remembered-certificates.json`) so the next sign-in needs no choice. A file or directory
+//! someone else could have written is neither read nor written ([`crate::file_safety`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::file_safety::{self, Holds, OpenError, UnsafeFile};
 
 const FILE_NAME: &str = "remembered-certificates.json";
 
@@ -25,6 +28,9 @@ pub enum RememberedError {
     Write { path: PathBuf, reason: String },
     #[error("no config directory is known for this user (is HOME set?)")]
     NoConfigDir,
+    /// The file, or the directory it is saved in, is owned or writable by someone else.
+    #[error(transparent)]
+    Unsafe(#[from] UnsafeFile),
 }
 
 /// The remembered choices, by endpoint then lowercase username.
@@ -42,11 +48,12 @@ impl RememberedChoices {
             .ok_or(RememberedError::NoConfigDir)
     }
 
-    /// Loads `path`; a missing file is an empty store. A file that does not parse (a crash, an
-    /// edit gone wrong) must not stop the sign-in or the `forget` meant to reset it: it is moved
-    /// aside to `<file>.corrupt`, said once, and the store starts empty.
+    /// Loads `path`; a missing file is an empty store, and one someone else could have written is
+    /// refused. A file that does not parse (a crash, an edit gone wrong) must not stop the sign-in
+    /// or the `forget` meant to reset it: it is moved aside to `<file>.corrupt`, said once, and the
+    /// store starts empty.
     pub fn load(path: &Path) -> Result<Self, RememberedError> {
-        let entries = match std::fs::read(path) {
+        let entries = match file_safety::read(path, Holds::Settings) {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(entries) => entries,
                 Err(e) => {
@@ -61,13 +68,14 @@ impl RememberedChoices {
                     BTreeMap::new()
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
+            Err(e) if e.is_not_found() => BTreeMap::new(),
+            Err(OpenError::Io(e)) => {
                 return Err(RememberedError::Read {
                     path: path.to_owned(),
                     reason: e.to_string(),
                 })
             }
+            Err(OpenError::Unsafe(refused)) => return Err(refused.into()),
         };
         Ok(Self {
             path: path.to_owned(),
@@ -98,7 +106,8 @@ impl RememberedChoices {
         }
     }
 
-    /// Writes the store atomically, creating the directory (mode 0700 on Unix) if needed.
+    /// Writes the store atomically, creating the directory (mode 0700 on Unix) if needed, and
+    /// never into a directory someone else could change.
     pub fn save(&self) -> Result<(), RememberedError> {
         let write_error = |e: std::io::Error| RememberedError::Write {
             path: self.path.clone(),
@@ -106,6 +115,11 @@ impl RememberedChoices {
         };
         if let Some(dir) = self.path.parent() {
             create_private_dir(dir).map_err(write_error)?;
+        }
+        match file_safety::check_directories_for_writing(&self.path, Holds::Settings) {
+            Ok(()) => {}
+            Err(OpenError::Io(e)) => return Err(write_error(e)),
+            Err(OpenError::Unsafe(refused)) => return Err(refused.into()),
         }
         let text =
             serde_json::to_vec_pretty(&self.entries).map_err(|e| RememberedError::Write {
@@ -220,6 +234,33 @@ mod tests {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(meta.is_file(), "the link itself is replaced");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_or_directory_others_may_write_is_neither_read_nor_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut store = RememberedChoices::load(&path).unwrap();
+        store.set("https://a:443", "bob@woodgrove.com", choice(1));
+        store.save().unwrap();
+        chmod(&path, 0o666);
+        assert!(matches!(
+            RememberedChoices::load(&path),
+            Err(RememberedError::Unsafe(_))
+        ));
+        assert!(path.is_file(), "a refused file is left where it is");
+
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        chmod(&shared, 0o777);
+        store.path = shared.join(FILE_NAME);
+        assert!(matches!(store.save(), Err(RememberedError::Unsafe(_))));
+        assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
     }
 
     #[test]

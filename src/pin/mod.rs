@@ -1,16 +1,20 @@
 //! Where a PIN comes from: a terminal prompt without echo, a `pinentry` program, or for headless
 //! use `env:VAR` and `file:PATH` (never the command line). The PIN is held in a [`SecretString`]
-//! from the moment it is read. [`login`] decides when a PIN may be sent at all.
+//! from the moment it is read. [`login`] decides when a PIN may be sent at all. A PIN file someone
+//! else owns or may write is refused, and one others may read is used with a warning
+//! ([`crate::file_safety`]).
 
 pub mod login;
 pub mod pinentry;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+use crate::file_safety::{self, Exposed, Holds, OpenError, UnsafeFile};
 use crate::printable::{printable, printable_message};
 use crate::token::pin_length::MAX_PIN_BYTES;
 
@@ -40,6 +44,9 @@ pub enum PinSourceError {
     File { path: PathBuf, reason: String },
     #[error("the first line of the PIN file {path} is longer than {max} bytes; it cannot be a PIN, so it was not read further")]
     FileLineTooLong { path: PathBuf, max: usize },
+    /// The PIN file is owned or writable by someone else.
+    #[error(transparent)]
+    Unsafe(#[from] UnsafeFile),
     #[error("the PIN from {0} is empty")]
     Empty(String),
     #[error("{0} asks on a terminal, and there is none")]
@@ -104,7 +111,15 @@ fn read_first_line(path: &std::path::Path) -> Result<Zeroizing<String>, PinSourc
         path: path.to_owned(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| file_error(e.to_string()))?;
+    let opened = match file_safety::open(path, Holds::Secret) {
+        Ok(opened) => opened,
+        Err(OpenError::Io(e)) => return Err(file_error(e.to_string())),
+        Err(OpenError::Unsafe(refused)) => return Err(refused.into()),
+    };
+    if let Some(exposed) = &opened.exposed {
+        warn_once(exposed);
+    }
+    let file = opened.file;
     // A fixed buffer, never reallocated, so no copy of the PIN is left behind unwiped.
     let mut buf = Zeroizing::new([0u8; MAX_PIN_BYTES + 2]);
     let mut len = 0;
@@ -135,6 +150,18 @@ fn read_first_line(path: &std::path::Path) -> Result<Zeroizing<String>, PinSourc
     let text = std::str::from_utf8(line)
         .map_err(|_| file_error("its first line is not UTF-8 text".into()))?;
     Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// Says on stderr, once per file and process, that a PIN file others may read should not be.
+fn warn_once(exposed: &Exposed) {
+    static WARNED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !warned.contains(&exposed.path) {
+        warned.push(exposed.path.clone());
+        eprintln!("Warning: the PIN file {exposed}.");
+    }
 }
 
 /// Asks for PINs from one [`PinSource`], and tells the user about PIN state on stderr.
@@ -329,6 +356,24 @@ mod tests {
         std::fs::write(&path, "2468\nignored\n").unwrap();
         let pin = PinSource::File(path).read().unwrap();
         assert_eq!(pin.expose_secret(), "2468");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pin_file_others_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pin");
+        std::fs::write(&path, "2468\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o622)).unwrap();
+        let refused = PinSource::File(path.clone()).read().unwrap_err();
+        assert!(matches!(refused, PinSourceError::Unsafe(_)), "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .ends_with(&format!("run `chmod 600 {}`", path.display())),
+            "{refused}"
+        );
     }
 
     #[test]

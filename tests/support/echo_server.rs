@@ -13,6 +13,18 @@ use rcgen::{
 use super::lines::Lines;
 use super::woodgrove::Woodgrove;
 
+/// Writes a canned answer for `--signin-response` in `dir`: `status` and the JSON `body`. Returns
+/// the file's path.
+pub fn canned(dir: &std::path::Path, status: u16, body: serde_json::Value) -> String {
+    let file = dir.join(format!("answer-{status}.json"));
+    std::fs::write(
+        &file,
+        serde_json::json!({"status": status, "body": body}).to_string(),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
 pub struct EchoServer {
     child: Child,
     pub url: String,

@@ -9,6 +9,7 @@ pub mod pinentry;
 pub mod piv;
 pub mod rig;
 pub mod software_cert;
+pub mod spy;
 pub mod verifier;
 pub mod woodgrove;
 
@@ -27,6 +28,14 @@ pub fn example(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Writes a file only its owner may read or write, as a PIN file should be (a looser one works,
+/// with a warning on stderr).
+pub fn write_private(path: &std::path::Path, contents: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// A finished command's stdout as JSON, once it is known to have succeeded (its stderr is the

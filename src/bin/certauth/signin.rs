@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
-use certauth::picker::remembered::{endpoint_key, RememberedCertificate, RememberedChoices};
+use certauth::picker::remembered::{
+    endpoint_key, RememberedCertificate, RememberedChoices, RememberedError,
+};
 use certauth::picker::terminal::{self, PickerError, PickerRow};
 use certauth::pin::login::FinalTry;
 use certauth::pin::{PinAsker, PinSource};
@@ -257,8 +259,15 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
     }
     let endpoint = endpoint_key(&args.url);
     let store_path = RememberedChoices::default_path().map_err(|e| anyhow!(e))?;
-    let store = RememberedChoices::load(&store_path).map_err(|e| anyhow!(e))?;
-    let remembered = store.get(&endpoint, &args.username).cloned();
+    let remembered = match RememberedChoices::load(&store_path) {
+        Ok(store) => store.get(&endpoint, &args.username).cloned(),
+        // Someone else could have written it: it chooses nothing, and the user is told why.
+        Err(refused @ RememberedError::Unsafe(_)) => {
+            eprintln!("Warning: the remembered certificate choices are not used: {refused}");
+            None
+        }
+        Err(e) => return Err(anyhow!(e).into()),
+    };
     let heading = format!(
         "Choose a certificate to sign in to {endpoint} as {}",
         args.username

@@ -308,6 +308,9 @@ fn prepare(
     let username = &request.params.username;
     let remembered = RememberedChoices::default_path()
         .and_then(|path| RememberedChoices::load(&path))
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "the remembered certificate choices are not used"),
+        )
         .ok()
         .and_then(|store| store.get(&endpoint, username).cloned());
     let options = SelectOptions {
