@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::agent::{agent_command, AgentProcess, Client};
+use support::echo_server::EchoServer;
 use support::piv::opensc_module;
 use support::rig;
 use support::woodgrove::{woodgrove, Woodgrove};
@@ -171,11 +172,14 @@ fn lock_and_status_answer_while_600_sign_ins_wait_for_a_pin() {
         .certificate("alice-rsa2048-mfa")
         .unwrap()
         .sha256;
-    // Nothing listens there, and nothing gets that far: every sign-in stops at its PIN question.
+    // The server is reached and trusted (the agent checks that before any PIN), and every
+    // sign-in then stops at its PIN question, never answered.
+    let server = EchoServer::start(w, &[]);
     let request = json!({"id": "s", "method": "sign-in", "params": {
-        "url": "https://127.0.0.1:9/",
+        "url": server.url,
         "username": "alice@woodgrove.com",
         "cert": cert,
+        "caFile": server.ca_file,
     }});
     let pending: Vec<UnixStream> = (0..SIGN_INS)
         .map(|_| {
