@@ -330,7 +330,9 @@ enum Hold {
     ClientAfterHello,
 }
 
-/// A loopback TCP proxy for one connection that holds part of the handshake until released.
+/// A loopback TCP proxy that holds part of a sign-in's handshake until released. certauth
+/// checks the server before it asks for the PIN: that first connection is relayed as it is, and
+/// the second, the sign-in's own, is held.
 struct HoldingProxy {
     port: u16,
     /// Says that the bytes are held.
@@ -347,6 +349,9 @@ impl HoldingProxy {
         let (held_tx, held) = mpsc::channel();
         let (release, release_rx) = mpsc::channel::<()>();
         std::thread::spawn(move || {
+            let (check, _) = listener.accept().unwrap();
+            let check_upstream = TcpStream::connect(&upstream).unwrap();
+            relay(check, check_upstream);
             let (client, _) = listener.accept().unwrap();
             let server = TcpStream::connect(upstream).unwrap();
             // `from` is the side held back; the other direction flows freely.
@@ -385,6 +390,14 @@ impl HoldingProxy {
         via.set_port(Some(self.port)).unwrap();
         via.to_string()
     }
+}
+
+/// Copies bytes both ways between `a` and `b`, on threads of their own.
+fn relay(a: TcpStream, b: TcpStream) {
+    let (mut a_in, mut b_out) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let (mut b_in, mut a_out) = (b, a);
+    std::thread::spawn(move || std::io::copy(&mut a_in, &mut b_out));
+    std::thread::spawn(move || std::io::copy(&mut b_in, &mut a_out));
 }
 
 #[test]
