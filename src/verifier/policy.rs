@@ -484,7 +484,8 @@ pub fn is_dotted_oid(text: &str) -> bool {
     first_ok && rest_ok && count >= 1
 }
 
-fn is_hex(text: &str) -> bool {
+/// Hex of whole bytes, as SKIs are written.
+pub fn is_hex(text: &str) -> bool {
     !text.is_empty() && text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -1,10 +1,15 @@
 //! Entra's limits and character rules for every string the admin API stores: no control or
 //! bidirectional-formatting characters anywhere (they hide what an admin reads), UPNs in Entra's
-//! alphabet and length, ids that stay addressable in a URL path, and bounded lengths.
+//! alphabet and length, ids that stay addressable in a URL path, certificateUserIds in Entra's
+//! grammar, and bounded lengths.
 
+use crate::verifier::policy::is_hex;
+use crate::x509::dn::parse_dn;
 use serde_json::Value;
 
-/// Entra: a UPN is at most 113 characters, 64 before the `@` and 48 after it.
+/// Entra: a UPN is at most 113 characters, 64 before the `@` and 48 after it ("Property
+/// UserPrincipalName requirements", Microsoft KB 2439357 and Entra's password-policies page; the
+/// shared reference does not state them).
 pub const MAX_UPN_CHARS: usize = 113;
 pub const MAX_UPN_ALIAS_CHARS: usize = 64;
 pub const MAX_UPN_DOMAIN_CHARS: usize = 48;
@@ -120,6 +125,73 @@ pub fn check_upn(field: &str, upn: &str) -> Result<(), Violation> {
     {
         return bad(&format!("`{c}` is not allowed in the domain"));
     }
+    // The domain must be one of the tenant's verified domains, so a DNS name: no empty label, and
+    // none that starts or ends with a hyphen.
+    if domain
+        .split('.')
+        .any(|label| label.is_empty() || label.starts_with('-') || label.ends_with('-'))
+    {
+        return bad("the part after @ is not a domain name (an empty label, or one that starts or ends with -)");
+    }
+    Ok(())
+}
+
+/// The tags a certificateUserIds value starts with (`reference/entra-cba-spec.md` §1.1 and §1.3,
+/// after CUID: `X509:<Mapping>` prefixes are case-sensitive).
+const CERTIFICATE_USER_ID_FORMS: &str =
+    "X509:<PN>upn, X509:<RFC822>email, X509:<I>issuer<S>subject, X509:<S>subject, X509:<SKI>hex, X509:<SHA1-PUKEY>hex or X509:<I>issuer<SR>serial";
+
+/// One certificateUserIds value in the grammar of `reference/entra-cba-spec.md` §1.3: one of the
+/// seven tagged forms, tags case-sensitive, DNs that parse, SKI, SHA-1 and serial in whole bytes of
+/// hex. A value outside it could never match a certificate. (Lengths and the count per user are
+/// `User::validate`'s: 1024 characters, 10 values, CUID.)
+pub fn check_certificate_user_id(field: &str, value: &str) -> Result<(), Violation> {
+    let refuse = |why: &str| {
+        Err((
+            field.to_owned(),
+            format!("`{value}` is not a certificateUserIds value: {why}; the forms are {CERTIFICATE_USER_ID_FORMS} (tags are case-sensitive)"),
+        ))
+    };
+    let is_dn = |text: &str| parse_dn(text).is_some();
+    let Some(tagged) = value.strip_prefix("X509:") else {
+        return refuse("it does not start with X509:");
+    };
+    if let Some(rest) = tagged
+        .strip_prefix("<PN>")
+        .or_else(|| tagged.strip_prefix("<RFC822>"))
+    {
+        if rest.trim().is_empty() {
+            return refuse("the name after the tag is empty");
+        }
+    } else if let Some(rest) = tagged.strip_prefix("<SKI>") {
+        if !is_hex(rest) {
+            return refuse("a subject key identifier is hex");
+        }
+    } else if let Some(rest) = tagged.strip_prefix("<SHA1-PUKEY>") {
+        if !(rest.len() == 40 && is_hex(rest)) {
+            return refuse("a SHA-1 thumbprint is 40 hex digits");
+        }
+    } else if let Some(rest) = tagged.strip_prefix("<S>") {
+        if !is_dn(rest) {
+            return refuse("the subject is not a distinguished name");
+        }
+    } else if let Some(rest) = tagged.strip_prefix("<I>") {
+        if let Some((issuer, serial)) = rest.split_once("<SR>") {
+            if !is_dn(issuer) || !is_hex(serial) {
+                return refuse(
+                    "<I> needs an issuer distinguished name and <SR> a serial number in hex",
+                );
+            }
+        } else if let Some((issuer, subject)) = rest.split_once("<S>") {
+            if !is_dn(issuer) || !is_dn(subject) {
+                return refuse("<I> and <S> each need a distinguished name");
+            }
+        } else {
+            return refuse("<I> is followed by <S> or <SR>");
+        }
+    } else {
+        return refuse("unknown tag");
+    }
     Ok(())
 }
 
@@ -167,6 +239,48 @@ mod tests {
         assert_eq!(check_json_strings(&body), Ok(()));
         let body = serde_json::json!({"displayName": "a\u{2067}b"});
         assert!(check_json_strings(&body).is_err());
+    }
+
+    #[test]
+    fn upn_domains_are_domain_names() {
+        assert_eq!(check_upn("u", "bob@woodgrove"), Ok(()));
+        for bad in [
+            "bob@woodgrove..com",
+            "bob@.woodgrove.com",
+            "bob@woodgrove.com.",
+            "bob@-w.com",
+        ] {
+            assert!(check_upn("u", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn certificate_user_ids_follow_the_grammar() {
+        for good in [
+            "X509:<PN>bob@woodgrove.com",
+            "X509:<RFC822>bob@woodgrove.com",
+            "X509:<I>DC=com,DC=contoso,CN=CONTOSO-DC-CA<S>DC=com,DC=contoso,OU=UserAccounts,CN=mfatest",
+            "X509:<S>DC=com,DC=contoso,OU=UserAccounts,CN=mfatest",
+            "X509:<SKI>C6F4E96C0A",
+            "X509:<SHA1-PUKEY>0123456789abcdef0123456789ABCDEF01234567",
+            "X509:<I>C=US,O=Woodgrove Bank,CN=Woodgrove Root CA<SR>4242",
+        ] {
+            assert_eq!(check_certificate_user_id("v", good), Ok(()), "{good}");
+        }
+        for bad in [
+            "X509:<pn>bob@woodgrove.com",
+            "x509:<PN>bob@woodgrove.com",
+            "X509:<UPN>bob@woodgrove.com",
+            "X509:<PN>",
+            "X509:<SKI>not-hex",
+            "X509:<SKI>ABC",
+            "X509:<SHA1-PUKEY>ABCD",
+            "X509:<I>C=US,CN=Root",
+            "X509:<S>not a name",
+            "X509:<I>C=US,CN=Root<SR>zz",
+        ] {
+            assert!(check_certificate_user_id("v", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

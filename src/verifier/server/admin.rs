@@ -1,6 +1,9 @@
 //! The admin API: Graph-shaped paths for the method policy, the certificate authorities, users and
 //! groups, and the sign-in log, behind bearer API keys mapped to Entra-like roles. Wrong or missing
 //! key: 401; wrong role: 403; a body that does not validate: 400 with a Graph error naming the field.
+//! Every write is held to Graph's declared properties and read-only values
+//! ([`crate::verifier::graph_schema`]) before it is read; a PATCH changes the properties it names,
+//! each replaced whole (a complex value or a collection too), and nothing else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,10 +20,11 @@ use time::OffsetDateTime;
 
 use super::{now_text, App};
 use crate::verifier::directory::{Group, User};
+use crate::verifier::graph_schema::{self, GraphType};
 use crate::verifier::jwt::random_id;
 use crate::verifier::policy::CbaPolicy;
 use crate::verifier::store::{Role, StoreError};
-use crate::verifier::text_rules::{check_json_strings, Violation};
+use crate::verifier::text_rules::{check_certificate_user_id, check_json_strings, Violation};
 use crate::verifier::trust::{TrustStore, TrustStoreError};
 use crate::x509::hex;
 
@@ -251,10 +255,30 @@ fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError
     }
 }
 
-/// A typed body, its strings checked first.
-fn typed_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GraphError> {
-    serde_json::from_value(json_body(body)?)
-        .map_err(|e| GraphError::bad_request(e.to_string(), None))
+/// A typed body, its strings checked first, then its properties against `graph_type`'s.
+fn typed_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    graph_type: &GraphType,
+) -> Result<T, GraphError> {
+    let value = json_body(body)?;
+    graph_schema::check(&value, graph_type).map_err(GraphError::invalid)?;
+    serde_json::from_value(value).map_err(|e| GraphError::bad_request(e.to_string(), None))
+}
+
+/// A user as the admin API stores it: [`User::validate`], and every certificateUserIds value in
+/// Entra's grammar.
+fn validate_user(user: &User) -> Result<(), GraphError> {
+    user.validate().map_err(GraphError::invalid)?;
+    for (j, value) in user
+        .authorization_info
+        .certificate_user_ids
+        .iter()
+        .enumerate()
+    {
+        check_certificate_user_id(&format!("authorizationInfo.certificateUserIds[{j}]"), value)
+            .map_err(GraphError::invalid)?;
+    }
+    Ok(())
 }
 
 async fn get_policy(
@@ -275,6 +299,8 @@ async fn patch_policy(
 ) -> Result<StatusCode, GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
     let patch = json_object(&body)?;
+    graph_schema::check_object(&patch, &graph_schema::X509_METHOD_CONFIGURATION)
+        .map_err(GraphError::invalid)?;
     if patch.get("@odata.type").and_then(Value::as_str) != Some(crate::verifier::policy::ODATA_TYPE)
     {
         return Err(GraphError::bad_request(
@@ -287,6 +313,7 @@ async fn patch_policy(
     }
     // Read, merge and write in one transaction: concurrent PATCHes of different fields all stay.
     app.store.update_policy(|current| {
+        graph_schema::check_key(&patch, &current.id).map_err(GraphError::invalid)?;
         let mut merged = serde_json::to_value(current).map_err(GraphError::internal)?;
         for (key, value) in patch {
             merged[key] = value;
@@ -325,15 +352,33 @@ async fn add_ca(
 ) -> Result<(StatusCode, Json<Value>), GraphError> {
     // Only a Global Administrator changes the CAs, as in Entra.
     caller.require(Role::GlobalAdministrator)?;
-    let mut entry = json_body(&body)?;
+    let entry = json_body(&body)?;
+    graph_schema::check(&entry, graph_schema::certificate_authority_type(&entry))
+        .map_err(GraphError::invalid)?;
     // Parsed alone first, so a bad upload is named before the store is touched.
-    TrustStore::from_json(
+    let parsed = TrustStore::from_json(
         json!([entry.clone()]).to_string().as_bytes(),
         "request body",
     )
     .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
+    let Value::Object(mut entry) = entry else {
+        return Err(GraphError::bad_request(
+            "the body must be a JSON object",
+            None,
+        ));
+    };
+    if let Some(ca) = parsed.cas().first() {
+        graph_schema::check_derived_ca_properties(&entry, &ca.info).map_err(GraphError::invalid)?;
+    }
+    // What the service assigns is not taken from the upload: the id, the times, and the
+    // annotations of the response the body may have been copied from.
+    entry.retain(|key, _| {
+        !matches!(key.as_str(), "id" | "createdDateTime" | "deletedDateTime")
+            && (key == "@odata.type" || !key.contains('@'))
+    });
     let id = random_id();
-    entry["id"] = json!(id);
+    entry.insert("id".into(), json!(id));
+    let entry = Value::Object(entry);
     // The checks against the stored CAs and the insert are one transaction; the schema keeps
     // one row per SKI and certificate, so of identical uploads racing, one wins.
     app.store
@@ -390,11 +435,11 @@ async fn create_user(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<User>), GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let mut user: User = typed_body(&body)?;
+    let mut user: User = typed_body(&body, &graph_schema::USER)?;
     if user.id.is_empty() {
         user.id = user.user_principal_name.clone();
     }
-    user.validate().map_err(GraphError::invalid)?;
+    validate_user(&user)?;
     app.store.create_user(&user)?;
     app.refresh().map_err(GraphError::internal)?;
     Ok((StatusCode::CREATED, Json(user)))
@@ -408,8 +453,10 @@ async fn patch_user(
 ) -> Result<StatusCode, GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
     let patch = json_object(&body)?;
+    graph_schema::check_object(&patch, &graph_schema::USER).map_err(GraphError::invalid)?;
     app.store
         .update_user(&id, |current| {
+            graph_schema::check_key(&patch, &current.id).map_err(GraphError::invalid)?;
             let mut merged = serde_json::to_value(&current).map_err(GraphError::internal)?;
             for (key, value) in patch {
                 merged[key] = value;
@@ -417,7 +464,7 @@ async fn patch_user(
             let mut user: User = serde_json::from_value(merged)
                 .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
             user.id = current.id;
-            user.validate().map_err(GraphError::invalid)?;
+            validate_user(&user)?;
             Ok(user)
         })
         .map_err(|e: GraphError| match e.status {
@@ -455,7 +502,7 @@ async fn create_group(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Group>), GraphError> {
     caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let group: Group = typed_body(&body)?;
+    let group: Group = typed_body(&body, &graph_schema::GROUP)?;
     group.validate().map_err(GraphError::invalid)?;
     app.store.create_group(&group)?;
     app.refresh().map_err(GraphError::internal)?;
