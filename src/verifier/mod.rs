@@ -3,9 +3,11 @@
 //!
 //! [`policy`] is the Graph-shaped configuration, [`trust`] the CAs and chain building,
 //! [`revocation`] the CRLs, [`directory`] the users and groups, and [`decide`] puts them together.
+//! [`graph_files`] reads them from files in Graph's shapes.
 
 pub mod decide;
 pub mod directory;
+pub mod graph_files;
 pub mod jwt;
 pub mod policy;
 pub mod revocation;
