@@ -14,6 +14,7 @@ use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
 use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
 use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::directory::Directory;
+use certauth::verifier::graph_files::load_directory;
 use certauth::verifier::policy::{
     Affinity, CbaPolicy, Rule, RuleType, Strength, Switch, Target, TargetType, UserBinding,
     UserProperty,
@@ -36,11 +37,13 @@ fn store(w: &Woodgrove) -> TrustStore {
 }
 
 fn directory(w: &Woodgrove) -> Directory {
-    Directory::from_json(
+    load_directory(
         &std::fs::read(w.fixture.path("fixture.json")).unwrap(),
         "fixture.json",
+        None,
     )
     .unwrap()
+    .directory
 }
 
 fn der_of(w: &Woodgrove, name: &str) -> Vec<u8> {

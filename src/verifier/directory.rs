@@ -26,8 +26,9 @@ pub struct User {
     pub on_premises_user_principal_name: Option<String>,
     #[serde(default)]
     pub authorization_info: AuthorizationInfo,
-    /// Ids of the groups the user belongs to.
-    #[serde(default)]
+    /// Ids of the groups the user belongs to: read as ids, or as the directoryObjects Graph's
+    /// `$expand=memberOf` gives (see [`group_ids`]); written as ids.
+    #[serde(default, deserialize_with = "group_ids")]
     pub member_of: Vec<String>,
 }
 
@@ -112,31 +113,6 @@ pub struct DirectoryError {
 }
 
 impl Directory {
-    /// Parses `{"users": [...], "groups": [...]}` (other keys, such as a fixture manifest's, are
-    /// ignored) and validates it.
-    pub fn from_json(json: &[u8], source_name: &str) -> Result<Self, DirectoryError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let mut directory: Directory = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|e| DirectoryError {
-                source_name: source_name.to_owned(),
-                field: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
-        for user in &mut directory.users {
-            if user.id.is_empty() {
-                user.id = user.user_principal_name.clone();
-            }
-        }
-        directory
-            .validate()
-            .map_err(|(field, message)| DirectoryError {
-                source_name: source_name.to_owned(),
-                field,
-                message,
-            })?;
-        Ok(directory)
-    }
-
     /// Each user and group on its own ([`User::validate`], [`Group::validate`]), then across the
     /// directory: UPNs, ids and certificateUserIds values unique, groups known.
     pub fn validate(&self) -> Result<(), (String, String)> {
@@ -206,9 +182,96 @@ pub fn comparison_key(value: &str) -> String {
     }
 }
 
+/// Graph's `@odata.type` of a group.
+pub const GROUP_ODATA_TYPE: &str = "#microsoft.graph.group";
+/// Graph's `@odata.type` of a user.
+pub const USER_ODATA_TYPE: &str = "#microsoft.graph.user";
+
+/// One entry of a `memberOf` or `members` list: a bare id, or a directoryObject as Graph expands
+/// it (`{"@odata.type": "#microsoft.graph.group", "id": "...", "displayName": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "ObjectRepr")]
+pub struct DirectoryObject {
+    /// `None` for a bare id, or an object without `@odata.type`.
+    pub odata_type: Option<String>,
+    pub id: String,
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+}
+
+impl DirectoryObject {
+    /// Untyped (a bare id), or typed `type_name`.
+    pub fn is(&self, type_name: &str) -> bool {
+        self.odata_type.as_deref().is_none_or(|t| t == type_name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "expected an id, or a directory object with an `id` such as {\"@odata.type\": \"#microsoft.graph.group\", \"id\": \"...\"}"
+)]
+enum ObjectRepr {
+    Id(String),
+    #[serde(rename_all = "camelCase")]
+    Object {
+        #[serde(rename = "@odata.type", default)]
+        odata_type: Option<String>,
+        id: String,
+        #[serde(default)]
+        display_name: Option<String>,
+        #[serde(default)]
+        user_principal_name: Option<String>,
+    },
+}
+
+impl From<ObjectRepr> for DirectoryObject {
+    fn from(repr: ObjectRepr) -> Self {
+        match repr {
+            ObjectRepr::Id(id) => Self {
+                odata_type: None,
+                id,
+                display_name: None,
+                user_principal_name: None,
+            },
+            ObjectRepr::Object {
+                odata_type,
+                id,
+                display_name,
+                user_principal_name,
+            } => Self {
+                odata_type,
+                id,
+                display_name,
+                user_principal_name,
+            },
+        }
+    }
+}
+
+/// `memberOf` as group ids. Graph's memberOf also lists directory roles and administrative units;
+/// a method policy can target neither, so they are left out.
+fn group_ids<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let objects = Vec::<DirectoryObject>::deserialize(deserializer)?;
+    Ok(objects
+        .into_iter()
+        .filter(|o| o.is(GROUP_ODATA_TYPE))
+        .map(|o| o.id)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verifier::graph_files::{load_directory, GraphFileError};
+
+    /// The field error reading `json` as a directory file gives.
+    fn load_error(json: &[u8]) -> DirectoryError {
+        match load_directory(json, "d.json", None) {
+            Err(GraphFileError::Directory(e)) => e,
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn certificate_user_ids_are_unique_in_the_tenant() {
@@ -216,7 +279,7 @@ mod tests {
             {"userPrincipalName": "a@w.com", "authorizationInfo": {"certificateUserIds": ["X509:<PN>x@w.com"]}},
             {"userPrincipalName": "b@w.com", "authorizationInfo": {"certificateUserIds": ["X509:<PN>X@W.COM"]}}
         ]}"#;
-        let err = Directory::from_json(json, "d.json").unwrap_err();
+        let err = load_error(json);
         assert_eq!(
             err.field,
             "users[1].authorizationInfo.certificateUserIds[0]"
@@ -233,11 +296,11 @@ mod tests {
             r#"{{"users": [{{"userPrincipalName": "a@w.com", "authorizationInfo": {{"certificateUserIds": [{}]}}}}]}}"#,
             many.join(",")
         );
-        let err = Directory::from_json(json.as_bytes(), "d.json").unwrap_err();
+        let err = load_error(json.as_bytes());
         assert_eq!(err.message, "at most 10 values per user");
         let json =
             br#"{"users": [{"userPrincipalName": "a@w.com", "memberOf": ["nope"]}], "groups": []}"#;
-        let err = Directory::from_json(json, "d.json").unwrap_err();
+        let err = load_error(json);
         assert_eq!(err.field, "users[0].memberOf[0]");
     }
 

@@ -3,10 +3,12 @@
 //!
 //! [`policy`] is the Graph-shaped configuration, [`trust`] the CAs and chain building,
 //! [`revocation`] the CRLs, [`directory`] the users and groups, and [`decide`] puts them together.
-//! [`graph_schema`] holds the admin API's writes to the properties Graph declares.
+//! [`graph_files`] reads them from files in Graph's shapes, and [`graph_schema`] holds the admin
+//! API's writes to the properties Graph declares.
 
 pub mod decide;
 pub mod directory;
+pub mod graph_files;
 pub mod graph_schema;
 pub mod jwt;
 pub mod policy;

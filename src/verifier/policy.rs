@@ -303,21 +303,32 @@ const MAX_SCOPES: usize = 30;
 impl CbaPolicy {
     /// Parses Graph JSON and validates it. `source_name` names it in errors.
     pub fn from_json(json: &[u8], source_name: &str) -> Result<Self, PolicyError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let policy: CbaPolicy =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-                let field = e.path().to_string();
-                PolicyError {
-                    source_name: source_name.to_owned(),
-                    field: if field == "." {
-                        "(document)".into()
-                    } else {
-                        field
-                    },
-                    // serde_json's message ends with the line and column, which helps find the spot.
-                    message: e.inner().to_string(),
-                }
-            })?;
+        Self::from_deserializer(&mut serde_json::Deserializer::from_slice(json), source_name)
+    }
+
+    /// As [`CbaPolicy::from_json`], for a configuration already parsed (the x509Certificate
+    /// entry of a whole authenticationMethodsPolicy). Field names are relative to `value`.
+    pub fn from_value(value: &serde_json::Value, source_name: &str) -> Result<Self, PolicyError> {
+        Self::from_deserializer(value, source_name)
+    }
+
+    fn from_deserializer<'de, D>(deserializer: D, source_name: &str) -> Result<Self, PolicyError>
+    where
+        D: serde::Deserializer<'de, Error = serde_json::Error>,
+    {
+        let policy: CbaPolicy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            PolicyError {
+                source_name: source_name.to_owned(),
+                field: if field == "." {
+                    "(document)".into()
+                } else {
+                    field
+                },
+                // serde_json's message ends with the line and column, which helps find the spot.
+                message: e.inner().to_string(),
+            }
+        })?;
         policy.validate().map_err(|(field, message)| PolicyError {
             source_name: source_name.to_owned(),
             field,

@@ -48,8 +48,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub tenant: Option<PathBuf>,
 
-    /// The method policy (Graph JSON) to import on first start; the seed's Step 5 policy by
-    /// default when a tenant is imported.
+    /// The method policy to import on first start, as Graph returns it: the x509Certificate
+    /// configuration or the whole authenticationMethodsPolicy. The seed's Step 5 policy by default
+    /// when a tenant is imported.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
@@ -139,7 +140,8 @@ pub struct ApiKeyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// The x509Certificate method configuration, as Microsoft Graph returns it (JSON).
+    /// The method policy as Microsoft Graph returns it (JSON): the x509Certificate method
+    /// configuration, or the whole authenticationMethodsPolicy (its x509Certificate entry is used).
     #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
 
@@ -148,9 +150,15 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR|FILE")]
     pub cas: PathBuf,
 
-    /// The users and groups: JSON with "users" and "groups" in Graph's shapes.
+    /// The users: Graph's list response (GET /users; with $expand=memberOf for group
+    /// memberships), an array of users, or {"users": [...], "groups": [...]}.
     #[arg(long, value_name = "FILE")]
     pub users: PathBuf,
+
+    /// The groups: Graph's list response (GET /groups; with $expand=members for members) or an
+    /// array of groups. Members count as the users' memberOf.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<PathBuf>,
 
     /// The user's certificate (PEM or DER).
     #[arg(long, value_name = "PEM")]

@@ -1,12 +1,13 @@
 //! `certauth-verifier eval`: one decision, offline, with its explanation.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
 use certauth::verifier::decide::{Decision, Engine};
-use certauth::verifier::directory::Directory;
-use certauth::verifier::policy::{affinity_name, field_name, property_name, CbaPolicy};
+use certauth::verifier::graph_files::{load_directory, load_policy, FileKind, GraphFileError};
+use certauth::verifier::policy::{affinity_name, field_name, property_name};
 use certauth::verifier::revocation::crl::parse_crl;
 use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
 use certauth::verifier::trust::TrustStore;
@@ -29,12 +30,28 @@ pub fn run(args: &EvalArgs) -> ExitCode {
 }
 
 fn evaluate(args: &EvalArgs) -> anyhow::Result<Decision> {
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .map(|bytes| (bytes, path.display().to_string()))
+            .with_context(|| format!("cannot read {}", path.display()))
     };
-    let policy = CbaPolicy::from_json(&read(&args.policy)?, &args.policy.display().to_string())?;
+    let (json, name) = read(&args.policy)?;
+    let policy = load_policy(&json, &name).map_err(with_hint)?;
     let store = TrustStore::load(&args.cas)?;
-    let directory = Directory::from_json(&read(&args.users)?, &args.users.display().to_string())?;
+    let (users, users_name) = read(&args.users)?;
+    let groups = args.groups.as_deref().map(read).transpose()?;
+    let files = load_directory(
+        &users,
+        &users_name,
+        groups
+            .as_ref()
+            .map(|(json, name)| (json.as_slice(), name.as_str())),
+    )
+    .map_err(with_hint)?;
+    for note in &files.incomplete {
+        eprintln!("certauth-verifier: warning: {note}");
+    }
+    let directory = files.directory;
     let leaf = read_der(&args.cert, "CERTIFICATE")?;
     let now = match &args.at {
         Some(at) => OffsetDateTime::parse(at, &Rfc3339).with_context(|| {
@@ -91,6 +108,26 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<Decision> {
         print(&mut out, &decision)?;
     }
     Ok(decision)
+}
+
+/// A file of another kind than its flag takes, which is often two files swapped: say so.
+fn with_hint(err: GraphFileError) -> anyhow::Error {
+    let flag = |kind| match kind {
+        FileKind::Users => "--users",
+        FileKind::Groups => "--groups",
+        FileKind::Policy => "--policy",
+        FileKind::CertificateAuthorities => "--cas",
+    };
+    if let GraphFileError::Shape { expected, .. } = &err {
+        if let Some(kind) = err.found_kind().filter(|kind| kind != expected) {
+            return anyhow!(
+                "{err} — did you swap {} and {}?",
+                flag(*expected),
+                flag(kind)
+            );
+        }
+    }
+    err.into()
 }
 
 fn print(out: &mut impl Write, decision: &Decision) -> std::io::Result<()> {

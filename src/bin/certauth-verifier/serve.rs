@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context};
 use certauth::fixtures::crl_server::CrlSite;
 use certauth::fixtures::spec::Spec;
 use certauth::fixtures::{self, Fixture, ProvisionOptions};
-use certauth::verifier::directory::Directory;
+use certauth::verifier::graph_files::{load_directory, load_policy};
 use certauth::verifier::policy::CbaPolicy;
 use certauth::verifier::revocation::source::{CrlSource, FetchLimits};
 use certauth::verifier::server::admin::{create_api_key, key_hash};
@@ -104,9 +104,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tenant = Some(fixture);
     } else if let Some(policy) = &args.policy {
         if store.certificate_authorities()?.is_empty() {
-            let text = std::fs::read(policy)
-                .with_context(|| format!("cannot read {}", policy.display()))?;
-            store.set_policy(&CbaPolicy::from_json(&text, &policy.display().to_string())?)?;
+            store.set_policy(&read_policy(policy)?)?;
         }
     }
 
@@ -178,17 +176,25 @@ fn import(store: &Store, fixture: &Fixture, policy: Option<&Path>) -> anyhow::Re
         ca["id"] = serde_json::json!(id);
         store.add_certificate_authority(&id, &ca, &now_text())?;
     }
-    let directory = Directory::from_json(
-        &std::fs::read(fixture.path("fixture.json"))?,
-        "fixture.json",
-    )?;
-    store.replace_directory(&directory)?;
+    let path = fixture.path("fixture.json");
+    let json = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let files = load_directory(&json, &path.display().to_string(), None)?;
+    for note in &files.incomplete {
+        tracing::warn!("{note}");
+    }
+    store.replace_directory(&files.directory)?;
     let policy = match policy {
-        Some(path) => CbaPolicy::from_json(&std::fs::read(path)?, &path.display().to_string())?,
-        None => CbaPolicy::from_json(STEP5_POLICY.as_bytes(), "policy-step5.json")?,
+        Some(path) => read_policy(path)?,
+        None => load_policy(STEP5_POLICY.as_bytes(), "policy-step5.json")?,
     };
     store.set_policy(&policy)?;
     Ok(())
+}
+
+/// `--policy`: the x509Certificate configuration or the whole authenticationMethodsPolicy.
+fn read_policy(path: &Path) -> anyhow::Result<CbaPolicy> {
+    let json = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(load_policy(&json, &path.display().to_string())?)
 }
 
 /// SIGTERM or Ctrl-C. The handlers are installed now; the future completes on the first signal.
