@@ -274,6 +274,16 @@ static CERTIFICATE_AUTHORITY: GraphType = GraphType {
     other: "",
 };
 
+/// Whether Graph declares `property` on `graph_type` (what `$select` may name).
+pub fn declares(graph_type: &GraphType, property: &str) -> bool {
+    declared(graph_type, property).is_some()
+}
+
+/// Whether either CA type declares `property`.
+pub fn certificate_authority_declares(property: &str) -> bool {
+    declares(&CERTIFICATE_AUTHORITY_DETAIL, property) || declares(&CERTIFICATE_AUTHORITY, property)
+}
+
 /// The type a CA upload is in: the one its `@odata.type` names, else the classic
 /// `certificateAuthority` when it uses a property only that type has (`isRootAuthority`,
 /// `issuerSki`), else `certificateAuthorityDetail`.

@@ -5,10 +5,9 @@
 //! ([`crate::verifier::graph_schema`]) before it is read; a PATCH changes the properties it names,
 //! each replaced whole (a complex value or a collection too), and nothing else.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +17,8 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::{now_text, App};
+use super::odata::{self, ListRequest};
+use super::{graph_sign_in, now_text, App};
 use crate::verifier::directory::{Group, User};
 use crate::verifier::graph_schema::{self, GraphType};
 use crate::verifier::jwt::random_id;
@@ -130,6 +130,17 @@ impl GraphError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "InternalServerError",
             message: "the request could not be completed".into(),
+            target: None,
+        }
+    }
+}
+
+impl From<odata::QueryError> for GraphError {
+    fn from(error: odata::QueryError) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: error.code,
+            message: error.message,
             target: None,
         }
     }
@@ -336,13 +347,21 @@ async fn reset_policy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_cas(caller: Caller, State(app): State<Arc<App>>) -> Result<Json<Value>, GraphError> {
+async fn list_cas(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    list: ListRequest,
+) -> Result<Json<Value>, GraphError> {
     caller.require(Role::Reader)?;
+    let query = list.query(&odata::CERTIFICATE_AUTHORITIES)?;
     let cas = app
         .store
         .certificate_authorities()
         .map_err(GraphError::internal)?;
-    Ok(Json(json!({"value": cas})))
+    let keyed = cas
+        .into_iter()
+        .map(|ca| (ca["id"].as_str().unwrap_or_default().to_owned(), ca));
+    Ok(Json(query.respond_all(keyed.collect())))
 }
 
 async fn add_ca(
@@ -412,9 +431,19 @@ async fn delete_ca(
 async fn list_users(
     caller: Caller,
     State(app): State<Arc<App>>,
+    list: ListRequest,
 ) -> Result<Json<Value>, GraphError> {
     caller.require(Role::Reader)?;
-    Ok(Json(json!({"value": app.store.users()?})))
+    let query = list.query(&odata::USERS)?;
+    let mut keyed = Vec::new();
+    for user in app.store.users()? {
+        let key = format!("{}\n{}", user.user_principal_name.to_lowercase(), user.id);
+        keyed.push((
+            key,
+            serde_json::to_value(user).map_err(GraphError::internal)?,
+        ));
+    }
+    Ok(Json(query.respond_all(keyed)))
 }
 
 async fn get_user(
@@ -491,9 +520,19 @@ async fn delete_user(
 async fn list_groups(
     caller: Caller,
     State(app): State<Arc<App>>,
+    list: ListRequest,
 ) -> Result<Json<Value>, GraphError> {
     caller.require(Role::Reader)?;
-    Ok(Json(json!({"value": app.store.groups()?})))
+    let query = list.query(&odata::GROUPS)?;
+    let mut keyed = Vec::new();
+    for group in app.store.groups()? {
+        let key = group.id.clone();
+        keyed.push((
+            key,
+            serde_json::to_value(group).map_err(GraphError::internal)?,
+        ));
+    }
+    Ok(Json(query.respond_all(keyed)))
 }
 
 async fn create_group(
@@ -509,27 +548,23 @@ async fn create_group(
     Ok((StatusCode::CREATED, Json(group)))
 }
 
-/// `?userPrincipalName=...&status=success|failure&$top=N`
+/// The sign-in log in Graph's `signIn` shape, newest first, with the OData options.
 async fn sign_ins(
     caller: Caller,
     State(app): State<Arc<App>>,
-    Query(query): Query<HashMap<String, String>>,
+    list: ListRequest,
 ) -> Result<Json<Value>, GraphError> {
     caller.require(Role::Reader)?;
-    let top = match query.get("$top") {
-        Some(top) => top
-            .parse::<usize>()
-            .map_err(|_| GraphError::bad_request("$top must be a number", Some("$top".into())))?
-            .min(1000),
-        None => 100,
-    };
-    let records = app
-        .store
-        .sign_ins(
-            query.get("userPrincipalName").map(String::as_str),
-            query.get("status").map(String::as_str),
-            top,
-        )
+    let query = list.query(&odata::SIGN_INS)?;
+    let mut page = query.collector();
+    let seek = query.seek().and_then(graph_sign_in::parse_position);
+    app.store
+        .each_sign_in(seek, |record| {
+            page.push(
+                graph_sign_in::position(&record),
+                graph_sign_in::to_graph(&record),
+            )
+        })
         .map_err(GraphError::internal)?;
-    Ok(Json(json!({"value": records})))
+    Ok(Json(page.finish()))
 }

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{now_text, App, Connection};
+use super::{App, Connection};
 use crate::verifier::decide::Decision;
 use crate::verifier::jwt::{self, certificate_thumbprint, random_id};
-use crate::verifier::store::{Retention, SignInRecord};
+use crate::verifier::store::{log_time, Retention, SignInRecord};
 
 /// Sign-in bodies are one short JSON object.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -152,7 +152,7 @@ fn log(
 ) -> Result<(), crate::verifier::store::StoreError> {
     let record = SignInRecord {
         id: random_id(),
-        created_date_time: now_text(),
+        created_date_time: log_time(now),
         user_principal_name: username.to_owned(),
         client_address: connection.client_address.ip().to_string(),
         status: if decision.succeeded() {

@@ -4,7 +4,9 @@
 
 pub mod admin;
 pub mod certauth;
+pub mod graph_sign_in;
 mod limits;
+pub mod odata;
 pub mod settings;
 pub mod tls;
 

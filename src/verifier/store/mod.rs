@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod sign_in_log;
 mod tenant;
 
-pub use sign_in_log::{Retention, SignInRecord};
+pub use sign_in_log::{log_time, Retention, SignInRecord};
 pub use tenant::{Loaded, StoredProblem};
 
 /// A schema step and, for some, the Rust that fills what SQL alone cannot.

@@ -3,11 +3,11 @@
 //! so that attempts cannot grow the log without limit, and retention by age and row count
 //! enforced in the same transaction as each write.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{Store, StoreError};
@@ -67,9 +67,7 @@ impl Store {
             .failure_reason
             .map(|reason| capped(&reason, MAX_LOGGED_REASON_CHARS));
         let json = serde_json::to_string(&record)?;
-        let oldest = (now - retention.max_age)
-            .format(&Rfc3339)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let oldest = log_time(now - retention.max_age);
         let keep = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
         self.write(|tx| {
             tx.execute(
@@ -87,30 +85,46 @@ impl Store {
         })
     }
 
-    /// The sign-in log, newest first, filtered by user and status when given.
-    pub fn sign_ins(
+    /// Feeds the sign-in log to `each`, newest first (by time, then id), starting after
+    /// `after` (a time and id) when given, until `each` breaks.
+    pub fn each_sign_in(
         &self,
-        user: Option<&str>,
-        status: Option<&str>,
-        top: usize,
-    ) -> Result<Vec<SignInRecord>, StoreError> {
+        after: Option<(&str, &str)>,
+        mut each: impl FnMut(SignInRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let (created, id) = after.unzip();
         self.with(|conn| {
             let mut statement = conn.prepare(
                 "SELECT json FROM sign_ins
-                 WHERE (?1 IS NULL OR username = ?1 COLLATE NOCASE) AND (?2 IS NULL OR result = ?2)
-                 ORDER BY created DESC, rowid DESC LIMIT ?3",
+                 WHERE ?1 IS NULL OR created < ?1 OR (created = ?1 AND id < ?2)
+                 ORDER BY created DESC, id DESC",
             )?;
-            let rows = statement.query_map(params![user, status, top as i64], |row| {
-                row.get::<_, String>(0)
-            })?;
-            rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
+            let mut rows = statement.query(params![created, id])?;
+            while let Some(row) = rows.next()? {
+                let record = serde_json::from_str(&row.get::<_, String>(0)?)?;
+                if each(record).is_break() {
+                    break;
+                }
+            }
+            Ok(())
         })
     }
+}
+
+/// A sign-in's time as the log writes it: RFC 3339 in UTC with seven fractional digits, as
+/// Graph writes them, so that the text sorts as the time does.
+pub fn log_time(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z"
+    );
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.format(&format).unwrap_or_else(|_| at.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::format_description::well_known::Rfc3339;
 
     fn record(id: usize, created: &str, username: &str) -> SignInRecord {
         SignInRecord {
@@ -146,12 +160,18 @@ mod tests {
             .unwrap();
         let huge = "x".repeat(16 * 1024);
         for i in 1..=5 {
-            let created = now.format(&Rfc3339).unwrap();
+            let created = log_time(now);
             store
                 .log_sign_in(&record(i, &created, &huge), retention, now)
                 .unwrap();
         }
-        let kept = store.sign_ins(None, None, 100).unwrap();
+        let mut kept = Vec::new();
+        store
+            .each_sign_in(None, |r| {
+                kept.push(r);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
         let ids: Vec<&str> = kept.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["r5", "r4", "r3"]);
         assert_eq!(
