@@ -9,6 +9,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -18,19 +19,52 @@ use support::woodgrove::{woodgrove, Woodgrove};
 
 const ALICE: &str = "alice@woodgrove.com";
 
-/// `sign-in` parameters for Alice's multifactor certificate at `url`.
-fn alice_at(w: &Woodgrove, v: &Verifier, url: &str) -> Value {
-    json!({
-        "url": url,
-        "username": ALICE,
-        "cert": w.fixture.manifest.certificate("alice-rsa2048-mfa").unwrap().sha256,
-        "caFile": v.server_ca,
-    })
+/// The tests here log in to one SoftHSM token from several agents, and a wrong PIN makes SoftHSM
+/// rewrite the token's file, which another process reading it at that moment sees half-written:
+/// one test at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The same verifier under another name: another endpoint to the agent.
-fn by_name(v: &Verifier) -> String {
-    v.certauth_url.replace("127.0.0.1", "localhost")
+/// Two verifiers, endpoints A and B, and one file trusting both their server certificates (so a
+/// sign-in to either has the same `caFile`: only the endpoint differs).
+struct TwoEndpoints {
+    a: Verifier,
+    b: Verifier,
+    ca_file: PathBuf,
+    _dirs: [tempfile::TempDir; 3],
+}
+
+impl TwoEndpoints {
+    fn start(w: &Woodgrove) -> Self {
+        let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+        let a = Verifier::start(w, dirs[0].path());
+        let b = Verifier::start(w, dirs[1].path());
+        let ca_file = dirs[2].path().join("servers.pem");
+        let mut both = std::fs::read(&a.server_ca).unwrap();
+        both.extend(std::fs::read(&b.server_ca).unwrap());
+        std::fs::write(&ca_file, both).unwrap();
+        Self {
+            a,
+            b,
+            ca_file,
+            _dirs: dirs,
+        }
+    }
+
+    /// `sign-in` parameters for Alice's multifactor certificate at `v`.
+    fn alice_at(&self, w: &Woodgrove, v: &Verifier) -> Value {
+        json!({
+            "url": v.certauth_url,
+            "username": ALICE,
+            "cert": w.fixture.manifest.certificate("alice-rsa2048-mfa").unwrap().sha256,
+            "caFile": self.ca_file,
+        })
+    }
 }
 
 fn fresh(mut params: Value) -> Value {
@@ -54,15 +88,14 @@ fn agent_with_config(w: &Woodgrove, config: &str) -> (AgentProcess, tempfile::Te
 
 #[test]
 fn a_held_login_serves_only_the_endpoint_and_user_it_was_made_for() {
+    let _turn = one_at_a_time();
     let w = woodgrove();
-    let state = tempfile::tempdir().unwrap();
-    let v = Verifier::start(w, state.path());
+    let endpoints = TwoEndpoints::start(w);
     let pin = w.pin("Woodgrove Alice");
     let agent = AgentProcess::start(agent_command(w));
     let mut client = Client::connect(&agent.socket);
-    let at_a = alice_at(w, &v, &v.certauth_url);
-    let b_url = by_name(&v);
-    let at_b = alice_at(w, &v, &b_url);
+    let at_a = endpoints.alice_at(w, &endpoints.a);
+    let at_b = endpoints.alice_at(w, &endpoints.b);
 
     let (first, questions) = client.sign_in(at_a.clone(), &pin);
     assert_eq!(first["result"]["status"], "success", "{first}");
@@ -93,7 +126,8 @@ fn a_held_login_serves_only_the_endpoint_and_user_it_was_made_for() {
     assert_eq!(pin_questions(&questions), 1, "{questions:?}");
 
     // forget A closes A's login (and only A's): A asks for the PIN again, B does not.
-    let forgot = client.call(json!({"method": "forget", "params": {"url": v.certauth_url}}));
+    let forgot =
+        client.call(json!({"method": "forget", "params": {"url": endpoints.a.certauth_url}}));
     assert!(
         forgot["result"]["logins"].as_u64().unwrap() >= 1,
         "{forgot}"
@@ -158,9 +192,10 @@ fn wait_for_file(path: &Path, what: &str) -> String {
 
 #[test]
 fn an_endpoint_that_wants_confirmation_waits_for_the_agents_pinentry() {
+    let _turn = one_at_a_time();
     let w = woodgrove();
-    let state = tempfile::tempdir().unwrap();
-    let v = Verifier::start(w, state.path());
+    let endpoints = TwoEndpoints::start(w);
+    let v = &endpoints.a;
     let pin = w.pin("Woodgrove Alice");
     let answers = tempfile::tempdir().unwrap();
     let program = waiting_pinentry(answers.path());
@@ -174,7 +209,7 @@ fn an_endpoint_that_wants_confirmation_waits_for_the_agents_pinentry() {
     );
     let asked = answers.path().join("asked");
     let answer = answers.path().join("answer");
-    let at_a = alice_at(w, &v, &v.certauth_url);
+    let at_a = endpoints.alice_at(w, v);
 
     // The first sign-in asks for the PIN: that is the user's say, so no confirmation.
     let mut client = Client::connect(&agent.socket);
@@ -211,7 +246,7 @@ fn an_endpoint_that_wants_confirmation_waits_for_the_agents_pinentry() {
 
     // Another endpoint is not configured: no confirmation asked.
     std::fs::remove_file(&asked).unwrap();
-    let at_b = alice_at(w, &v, &by_name(&v));
+    let at_b = endpoints.alice_at(w, &endpoints.b);
     let (at_b_result, _) = client.sign_in(at_b.clone(), &pin);
     assert_eq!(at_b_result["result"]["status"], "success", "{at_b_result}");
     let (cached_b, _) = client.sign_in(at_b, &pin);
@@ -224,15 +259,16 @@ fn an_endpoint_that_wants_confirmation_waits_for_the_agents_pinentry() {
 
 #[test]
 fn without_a_confirm_program_the_client_confirms() {
+    let _turn = one_at_a_time();
     let w = woodgrove();
-    let state = tempfile::tempdir().unwrap();
-    let v = Verifier::start(w, state.path());
+    let endpoints = TwoEndpoints::start(w);
+    let v = &endpoints.a;
     let pin = w.pin("Woodgrove Alice");
     let (agent, _config) = agent_with_config(
         w,
         &format!("[[endpoint]]\nurl = '{}'\nconfirm = true\n", v.certauth_url),
     );
-    let at_a = alice_at(w, &v, &v.certauth_url);
+    let at_a = endpoints.alice_at(w, v);
     let mut client = Client::connect(&agent.socket);
     let (first, _) = client.sign_in(at_a.clone(), &pin);
     assert_eq!(first["result"]["status"], "success", "{first}");
@@ -255,7 +291,7 @@ fn without_a_confirm_program_the_client_confirms() {
         .args(["--via-agent", "--agent-socket"])
         .arg(&agent.socket)
         .args(["--ca-file"])
-        .arg(&v.server_ca)
+        .arg(&endpoints.ca_file)
         .args(["--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", &pin)
         .output()
