@@ -12,14 +12,14 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::{now_text, App};
-use crate::verifier::directory::{Group, User};
+use super::{admin_groups, now_text, App};
+use crate::verifier::directory::User;
 use crate::verifier::graph_schema::{self, GraphType};
 use crate::verifier::jwt::random_id;
 use crate::verifier::policy::CbaPolicy;
@@ -49,7 +49,24 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1.0/users/{id}",
             get(get_user).patch(patch_user).delete(delete_user),
         )
-        .route("/v1.0/groups", get(list_groups).post(create_group))
+        .route(
+            "/v1.0/groups",
+            get(list_groups).post(admin_groups::create_group),
+        )
+        .route(
+            "/v1.0/groups/{id}",
+            get(admin_groups::get_group).delete(admin_groups::delete_group),
+        )
+        .route("/v1.0/groups/{id}/members", get(admin_groups::list_members))
+        .route(
+            "/v1.0/groups/{id}/members/$ref",
+            post(admin_groups::add_member),
+        )
+        .route(
+            "/v1.0/groups/{id}/members/{user}/$ref",
+            delete(admin_groups::remove_member),
+        )
+        .route("/v1.0/users/{id}/memberOf", get(admin_groups::member_of))
         .route("/v1.0/auditLogs/signIns", get(sign_ins))
         .route("/healthz", get(|| async { "ok\n" }))
         // Relying parties fetch the keys without a client certificate or an API key.
@@ -71,7 +88,7 @@ pub struct GraphError {
 }
 
 impl GraphError {
-    fn bad_request(message: impl Into<String>, target: Option<String>) -> Self {
+    pub(super) fn bad_request(message: impl Into<String>, target: Option<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "BadRequest",
@@ -80,7 +97,7 @@ impl GraphError {
         }
     }
 
-    fn not_found(what: &str) -> Self {
+    pub(super) fn not_found(what: &str) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
             code: "Request_ResourceNotFound",
@@ -91,7 +108,7 @@ impl GraphError {
 
     /// A store error: conflicts and refusals as Graph answers them, a full or failing disk as
     /// 503 (nothing was written), anything else opaque.
-    fn store(error: StoreError) -> Self {
+    pub(super) fn store(error: StoreError) -> Self {
         match error {
             StoreError::Conflict { property } => Self::bad_request(
                 format!(
@@ -119,12 +136,22 @@ impl GraphError {
         }
     }
 
-    fn invalid((field, message): Violation) -> Self {
+    /// A 400 with Graph's own error code for the case (`Request_BadRequest`...).
+    pub(super) fn bad_request_coded(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+            target: None,
+        }
+    }
+
+    pub(super) fn invalid((field, message): Violation) -> Self {
         Self::bad_request(message, Some(field))
     }
 
     /// Internal failures: an opaque answer, the detail only in the log.
-    fn internal(error: impl std::fmt::Display) -> Self {
+    pub(super) fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "admin request failed");
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -156,7 +183,7 @@ pub struct Caller(Role);
 
 impl Caller {
     /// Whether the caller may do what `needed` may.
-    fn require(&self, needed: Role) -> Result<(), GraphError> {
+    pub(super) fn require(&self, needed: Role) -> Result<(), GraphError> {
         let allowed = match needed {
             Role::Reader => true,
             Role::AuthenticationPolicyAdministrator => {
@@ -237,7 +264,7 @@ pub fn create_api_key(
 }
 
 /// The body as JSON, every string in it within the stored-text rules.
-fn json_body(body: &[u8]) -> Result<Value, GraphError> {
+pub(super) fn json_body(body: &[u8]) -> Result<Value, GraphError> {
     let value = serde_json::from_slice(body)
         .map_err(|e| GraphError::bad_request(format!("the body is not JSON: {e}"), None))?;
     check_json_strings(&value).map_err(GraphError::invalid)?;
@@ -245,7 +272,7 @@ fn json_body(body: &[u8]) -> Result<Value, GraphError> {
 }
 
 /// The body as a JSON object.
-fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError> {
+pub(super) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError> {
     match json_body(body)? {
         Value::Object(object) => Ok(object),
         _ => Err(GraphError::bad_request(
@@ -256,7 +283,7 @@ fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError
 }
 
 /// A typed body, its strings checked first, then its properties against `graph_type`'s.
-fn typed_body<T: serde::de::DeserializeOwned>(
+pub(super) fn typed_body<T: serde::de::DeserializeOwned>(
     body: &[u8],
     graph_type: &GraphType,
 ) -> Result<T, GraphError> {
@@ -494,19 +521,6 @@ async fn list_groups(
 ) -> Result<Json<Value>, GraphError> {
     caller.require(Role::Reader)?;
     Ok(Json(json!({"value": app.store.groups()?})))
-}
-
-async fn create_group(
-    caller: Caller,
-    State(app): State<Arc<App>>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Group>), GraphError> {
-    caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let group: Group = typed_body(&body, &graph_schema::GROUP)?;
-    group.validate().map_err(GraphError::invalid)?;
-    app.store.create_group(&group)?;
-    app.refresh().map_err(GraphError::internal)?;
-    Ok((StatusCode::CREATED, Json(group)))
 }
 
 /// `?userPrincipalName=...&status=success|failure&$top=N`

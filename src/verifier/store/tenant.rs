@@ -97,7 +97,7 @@ fn parse_ca(json: &str) -> Result<TrustedCa, String> {
 }
 
 /// A user or group found by id or (for users) UPN, case-insensitively.
-const USER_BY_ID_OR_UPN: &str =
+pub(super) const USER_BY_ID_OR_UPN: &str =
     "SELECT id, json FROM users WHERE id = ?1 OR upn = ?1 COLLATE NOCASE LIMIT 1";
 
 impl Store {
