@@ -16,16 +16,14 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 
-use super::{admin_groups, now_text, App};
+use super::{admin_cas, admin_groups, now_text, App};
 use crate::verifier::directory::User;
 use crate::verifier::graph_schema::{self, GraphType};
 use crate::verifier::jwt::random_id;
 use crate::verifier::policy::CbaPolicy;
 use crate::verifier::store::{Role, StoreError};
 use crate::verifier::text_rules::{check_certificate_user_id, check_json_strings, Violation};
-use crate::verifier::trust::{TrustStore, TrustStoreError};
 use crate::x509::hex;
 
 pub const POLICY_PATH: &str =
@@ -42,8 +40,15 @@ pub fn router(app: Arc<App>) -> Router {
             POLICY_PATH,
             get(get_policy).patch(patch_policy).delete(reset_policy),
         )
-        .route(CAS_PATH, get(list_cas).post(add_ca))
-        .route(&format!("{CAS_PATH}/{{id}}"), delete(delete_ca))
+        .route(CAS_PATH, get(list_cas).post(admin_cas::add_ca))
+        .route(
+            &format!("{CAS_PATH}/{{id}}"),
+            get(admin_cas::get_ca).delete(delete_ca),
+        )
+        .route(
+            "/v1.0/organization/{id}/certificateBasedAuthConfiguration",
+            post(admin_cas::add_classic_configuration),
+        )
         .route("/v1.0/users", get(list_users).post(create_user))
         .route(
             "/v1.0/users/{id}",
@@ -134,6 +139,15 @@ impl GraphError {
             }
             other => Self::internal(other),
         }
+    }
+
+    /// The error with its target named within `at` (an entry of a collection in the body).
+    pub(super) fn within(mut self, at: &str) -> Self {
+        self.target = Some(match self.target {
+            Some(target) => format!("{at}.{target}"),
+            None => at.to_owned(),
+        });
+        self
     }
 
     /// A 400 with Graph's own error code for the case (`Request_BadRequest`...).
@@ -370,57 +384,6 @@ async fn list_cas(caller: Caller, State(app): State<Arc<App>>) -> Result<Json<Va
         .certificate_authorities()
         .map_err(GraphError::internal)?;
     Ok(Json(json!({"value": cas})))
-}
-
-async fn add_ca(
-    caller: Caller,
-    State(app): State<Arc<App>>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), GraphError> {
-    // Only a Global Administrator changes the CAs, as in Entra.
-    caller.require(Role::GlobalAdministrator)?;
-    let entry = json_body(&body)?;
-    graph_schema::check(&entry, graph_schema::certificate_authority_type(&entry))
-        .map_err(GraphError::invalid)?;
-    // Parsed alone first, so a bad upload is named before the store is touched.
-    let parsed = TrustStore::from_json(
-        json!([entry.clone()]).to_string().as_bytes(),
-        "request body",
-    )
-    .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
-    let Value::Object(mut entry) = entry else {
-        return Err(GraphError::bad_request(
-            "the body must be a JSON object",
-            None,
-        ));
-    };
-    if let Some(ca) = parsed.cas().first() {
-        graph_schema::check_derived_ca_properties(&entry, &ca.info).map_err(GraphError::invalid)?;
-    }
-    // What the service assigns is not taken from the upload: the id, the times, and the
-    // annotations of the response the body may have been copied from.
-    entry.retain(|key, _| {
-        !matches!(key.as_str(), "id" | "createdDateTime" | "deletedDateTime")
-            && (key == "@odata.type" || !key.contains('@'))
-    });
-    let id = random_id();
-    entry.insert("id".into(), json!(id));
-    let entry = Value::Object(entry);
-    // The checks against the stored CAs and the insert are one transaction; the schema keeps
-    // one row per SKI and certificate, so of identical uploads racing, one wins.
-    app.store
-        .add_certificate_authority_checked(&id, &entry, &now_text(), |store, ca| {
-            store
-                .add(ca, OffsetDateTime::now_utc())
-                .map_err(|e| match e {
-                    TrustStoreError::Duplicate { .. } => GraphError::store(StoreError::Conflict {
-                        property: "certificate".into(),
-                    }),
-                    other => GraphError::bad_request(other.to_string(), Some("certificate".into())),
-                })
-        })?;
-    app.refresh().map_err(GraphError::internal)?;
-    Ok((StatusCode::CREATED, Json(entry)))
 }
 
 async fn delete_ca(

@@ -3,6 +3,7 @@
 //! accepting and lets requests in flight finish.
 
 pub mod admin;
+mod admin_cas;
 mod admin_groups;
 pub mod certauth;
 mod limits;
