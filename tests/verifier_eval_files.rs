@@ -9,16 +9,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::{json, Value};
+use support::eval::{eval, text, verdict, STEP5};
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
-const STEP5: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/softhsm-fixtures/policy-step5.json"
-);
 const POLICY: &str =
     "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/x509Certificate";
 
@@ -33,66 +30,6 @@ fn data(name: &str) -> PathBuf {
 
 fn fixture_users(w: &Woodgrove) -> PathBuf {
     w.fixture.path("fixture.json")
-}
-
-/// `eval --offline --json` of the fixture certificate `cert` for `username` with the fixture's
-/// CAs and CRLs, and `files` as (flag, path); `--policy` is Step 5 unless `files` gives one.
-fn eval(w: &Woodgrove, cert: &str, username: &str, files: &[(&str, &Path)]) -> Output {
-    let f = |p: &str| w.fixture.path(p);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
-    command
-        .arg("eval")
-        .arg("--cas")
-        .arg(f(&w.fixture.manifest.trusted_authorities))
-        .arg("--cert")
-        .arg(f(&format!("pki/users/{cert}.pem")))
-        .args(["--username", username, "--offline", "--json"]);
-    if !files.iter().any(|(flag, _)| *flag == "--policy") {
-        command.args(["--policy", STEP5]);
-    }
-    for (flag, path) in files {
-        command.arg(flag).arg(path);
-    }
-    for ca in w
-        .fixture
-        .manifest
-        .authorities
-        .iter()
-        .filter(|ca| ca.trusted)
-    {
-        command.arg("--crl").arg(f(&ca.crl.file));
-        if let Some(delta) = &ca.delta_crl {
-            command.arg("--crl").arg(f(&delta.file));
-        }
-    }
-    command.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// What a decision comes to: signed in or not, the error code and the strength.
-fn verdict(out: &Output) -> Value {
-    let decision: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "no decision (exit {:?}): {}{}",
-            out.status.code(),
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    let signed_in = decision["result"] == "success";
-    assert_eq!(
-        out.status.code(),
-        Some(if signed_in { 0 } else { 3 }),
-        "{decision}"
-    );
-    json!({
-        "signedIn": signed_in,
-        "errorCode": decision["errorCode"],
-        "authenticationStrength": decision["authenticationStrength"],
-    })
 }
 
 /// Certificates and usernames whose Step 5 decisions differ: multifactor, single-factor, RFC822

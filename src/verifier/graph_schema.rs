@@ -284,6 +284,22 @@ pub fn certificate_authority_declares(property: &str) -> bool {
     declares(&CERTIFICATE_AUTHORITY_DETAIL, property) || declares(&CERTIFICATE_AUTHORITY, property)
 }
 
+/// `certificateBasedAuthConfiguration` (the classic store, `POST /organization/{id}/
+/// certificateBasedAuthConfiguration`): its CAs as classic `certificateAuthority` values.
+pub static CERTIFICATE_BASED_AUTH_CONFIGURATION: GraphType = GraphType {
+    name: "certificateBasedAuthConfiguration",
+    properties: &[
+        ("id", Scalar),
+        ("certificateAuthorities", Objects(&CERTIFICATE_AUTHORITY)),
+    ],
+    other: "",
+};
+
+/// The classic store's `certificateAuthority`, as the classic envelope holds it.
+pub fn classic_certificate_authority() -> &'static GraphType {
+    &CERTIFICATE_AUTHORITY
+}
+
 /// The type a CA upload is in: the one its `@odata.type` names, else the classic
 /// `certificateAuthority` when it uses a property only that type has (`isRootAuthority`,
 /// `issuerSki`), else `certificateAuthorityDetail`.

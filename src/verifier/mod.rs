@@ -3,9 +3,11 @@
 //!
 //! [`policy`] is the Graph-shaped configuration, [`trust`] the CAs and chain building,
 //! [`revocation`] the CRLs, [`directory`] the users and groups, and [`decide`] puts them together.
-//! [`graph_files`] reads them from files in Graph's shapes, and [`graph_schema`] holds the admin
+//! [`ca_detail`] is the one shape CAs are shown in, [`graph_files`] reads them from files in Graph's shapes, and [`graph_schema`] holds the admin
 //! API's writes to the properties Graph declares.
+//! [`tenant_files`] imports and exports a whole tenant as a folder of Graph GET responses.
 
+pub mod ca_detail;
 pub mod decide;
 pub mod directory;
 pub mod graph_files;
@@ -15,5 +17,6 @@ pub mod policy;
 pub mod revocation;
 pub mod server;
 pub mod store;
+pub mod tenant_files;
 pub mod text_rules;
 pub mod trust;

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod echo_server;
+pub mod eval;
 pub mod lines;
 pub mod pinentry;
 pub mod piv;

@@ -31,6 +31,11 @@ pub enum Command {
     /// loopback. With no arguments it serves the Woodgrove demo tenant from a fresh directory.
     Serve(ServeArgs),
 
+    /// Export a verifier's tenant as a folder of Graph GET responses, or import such a folder
+    /// (saved from Graph Explorer, or exported) into a state directory.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+
     /// Create an admin API key for a role, in a verifier's state directory. The key is printed
     /// once and stored only hashed.
     ApiKey(ApiKeyArgs),
@@ -203,4 +208,36 @@ pub struct CrlArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Write the tenant's policy, CAs, users and groups into OUT as the Graph GET responses an
+    /// admin would save: x509Certificate.json, certificateAuthorities.json, users.json, groups.json.
+    Export {
+        /// The verifier's state directory.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// The folder to write (made if missing; the four files in it are overwritten).
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
+    /// Read a folder of Graph GET responses (x509Certificate.json: the x509Certificate
+    /// configuration or the whole authenticationMethodsPolicy; certificateAuthorities.json,
+    /// users.json: list responses; groups.json, optional: a list response, with or without
+    /// members) and make it the state directory's tenant. Every file is checked before anything is
+    /// written; a bad file is exit 1 naming it, and the state is unchanged. Keys and the sign-in
+    /// log stay.
+    Import {
+        /// The verifier's state directory (made if missing).
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Replace a tenant the state directory already holds (without it, such a state is
+        /// refused).
+        #[arg(long)]
+        replace: bool,
+        /// The folder to read.
+        #[arg(value_name = "IN")]
+        input: PathBuf,
+    },
 }

@@ -6,6 +6,7 @@ mod eval;
 #[path = "../common/report.rs"]
 mod report;
 mod serve;
+mod tenant;
 #[path = "../common/verbosity.rs"]
 mod verbosity;
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Eval(args) => return eval::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::ApiKey(args) => serve::api_key(&args),
+        cli::Command::Tenant(command) => tenant::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,7 +22,7 @@ use crate::cli::{ApiKeyArgs, ServeArgs};
 
 /// The seed's Step 5 policy, the demo tenant's default.
 const STEP5_POLICY: &str = include_str!("../../../softhsm-fixtures/policy-step5.json");
-const DATABASE: &str = "verifier.db";
+pub const DATABASE: &str = "verifier.db";
 
 pub fn api_key(args: &ApiKeyArgs) -> anyhow::Result<()> {
     let role = Role::parse(&args.role).ok_or_else(|| {

@@ -11,21 +11,19 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 
 use super::odata::{self, ListRequest};
-use super::{graph_sign_in, now_text, App};
-use crate::verifier::directory::{Group, User};
+use super::{admin_cas, admin_groups, graph_sign_in, now_text, App};
+use crate::verifier::directory::User;
 use crate::verifier::graph_schema::{self, GraphType};
 use crate::verifier::jwt::random_id;
 use crate::verifier::policy::CbaPolicy;
 use crate::verifier::store::{Role, StoreError};
 use crate::verifier::text_rules::{check_certificate_user_id, check_json_strings, Violation};
-use crate::verifier::trust::{TrustStore, TrustStoreError};
 use crate::x509::hex;
 
 pub const POLICY_PATH: &str =
@@ -42,14 +40,38 @@ pub fn router(app: Arc<App>) -> Router {
             POLICY_PATH,
             get(get_policy).patch(patch_policy).delete(reset_policy),
         )
-        .route(CAS_PATH, get(list_cas).post(add_ca))
-        .route(&format!("{CAS_PATH}/{{id}}"), delete(delete_ca))
+        .route(CAS_PATH, get(list_cas).post(admin_cas::add_ca))
+        .route(
+            &format!("{CAS_PATH}/{{id}}"),
+            get(admin_cas::get_ca).delete(delete_ca),
+        )
+        .route(
+            "/v1.0/organization/{id}/certificateBasedAuthConfiguration",
+            post(admin_cas::add_classic_configuration),
+        )
         .route("/v1.0/users", get(list_users).post(create_user))
         .route(
             "/v1.0/users/{id}",
             get(get_user).patch(patch_user).delete(delete_user),
         )
-        .route("/v1.0/groups", get(list_groups).post(create_group))
+        .route(
+            "/v1.0/groups",
+            get(list_groups).post(admin_groups::create_group),
+        )
+        .route(
+            "/v1.0/groups/{id}",
+            get(admin_groups::get_group).delete(admin_groups::delete_group),
+        )
+        .route("/v1.0/groups/{id}/members", get(admin_groups::list_members))
+        .route(
+            "/v1.0/groups/{id}/members/$ref",
+            post(admin_groups::add_member),
+        )
+        .route(
+            "/v1.0/groups/{id}/members/{user}/$ref",
+            delete(admin_groups::remove_member),
+        )
+        .route("/v1.0/users/{id}/memberOf", get(admin_groups::member_of))
         .route("/v1.0/auditLogs/signIns", get(sign_ins))
         .route("/healthz", get(|| async { "ok\n" }))
         // Relying parties fetch the keys without a client certificate or an API key.
@@ -71,7 +93,7 @@ pub struct GraphError {
 }
 
 impl GraphError {
-    fn bad_request(message: impl Into<String>, target: Option<String>) -> Self {
+    pub(super) fn bad_request(message: impl Into<String>, target: Option<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "BadRequest",
@@ -80,7 +102,7 @@ impl GraphError {
         }
     }
 
-    fn not_found(what: &str) -> Self {
+    pub(super) fn not_found(what: &str) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
             code: "Request_ResourceNotFound",
@@ -91,7 +113,7 @@ impl GraphError {
 
     /// A store error: conflicts and refusals as Graph answers them, a full or failing disk as
     /// 503 (nothing was written), anything else opaque.
-    fn store(error: StoreError) -> Self {
+    pub(super) fn store(error: StoreError) -> Self {
         match error {
             StoreError::Conflict { property } => Self::bad_request(
                 format!(
@@ -119,12 +141,31 @@ impl GraphError {
         }
     }
 
-    fn invalid((field, message): Violation) -> Self {
+    /// The error with its target named within `at` (an entry of a collection in the body).
+    pub(super) fn within(mut self, at: &str) -> Self {
+        self.target = Some(match self.target {
+            Some(target) => format!("{at}.{target}"),
+            None => at.to_owned(),
+        });
+        self
+    }
+
+    /// A 400 with Graph's own error code for the case (`Request_BadRequest`...).
+    pub(super) fn bad_request_coded(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+            target: None,
+        }
+    }
+
+    pub(super) fn invalid((field, message): Violation) -> Self {
         Self::bad_request(message, Some(field))
     }
 
     /// Internal failures: an opaque answer, the detail only in the log.
-    fn internal(error: impl std::fmt::Display) -> Self {
+    pub(super) fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "admin request failed");
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -167,7 +208,7 @@ pub struct Caller(Role);
 
 impl Caller {
     /// Whether the caller may do what `needed` may.
-    fn require(&self, needed: Role) -> Result<(), GraphError> {
+    pub(super) fn require(&self, needed: Role) -> Result<(), GraphError> {
         let allowed = match needed {
             Role::Reader => true,
             Role::AuthenticationPolicyAdministrator => {
@@ -248,7 +289,7 @@ pub fn create_api_key(
 }
 
 /// The body as JSON, every string in it within the stored-text rules.
-fn json_body(body: &[u8]) -> Result<Value, GraphError> {
+pub(super) fn json_body(body: &[u8]) -> Result<Value, GraphError> {
     let value = serde_json::from_slice(body)
         .map_err(|e| GraphError::bad_request(format!("the body is not JSON: {e}"), None))?;
     check_json_strings(&value).map_err(GraphError::invalid)?;
@@ -256,7 +297,7 @@ fn json_body(body: &[u8]) -> Result<Value, GraphError> {
 }
 
 /// The body as a JSON object.
-fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError> {
+pub(super) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError> {
     match json_body(body)? {
         Value::Object(object) => Ok(object),
         _ => Err(GraphError::bad_request(
@@ -267,7 +308,7 @@ fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, GraphError
 }
 
 /// A typed body, its strings checked first, then its properties against `graph_type`'s.
-fn typed_body<T: serde::de::DeserializeOwned>(
+pub(super) fn typed_body<T: serde::de::DeserializeOwned>(
     body: &[u8],
     graph_type: &GraphType,
 ) -> Result<T, GraphError> {
@@ -362,57 +403,6 @@ async fn list_cas(
         .into_iter()
         .map(|ca| (ca["id"].as_str().unwrap_or_default().to_owned(), ca));
     Ok(Json(query.respond_all(keyed.collect())))
-}
-
-async fn add_ca(
-    caller: Caller,
-    State(app): State<Arc<App>>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), GraphError> {
-    // Only a Global Administrator changes the CAs, as in Entra.
-    caller.require(Role::GlobalAdministrator)?;
-    let entry = json_body(&body)?;
-    graph_schema::check(&entry, graph_schema::certificate_authority_type(&entry))
-        .map_err(GraphError::invalid)?;
-    // Parsed alone first, so a bad upload is named before the store is touched.
-    let parsed = TrustStore::from_json(
-        json!([entry.clone()]).to_string().as_bytes(),
-        "request body",
-    )
-    .map_err(|e| GraphError::bad_request(e.to_string(), None))?;
-    let Value::Object(mut entry) = entry else {
-        return Err(GraphError::bad_request(
-            "the body must be a JSON object",
-            None,
-        ));
-    };
-    if let Some(ca) = parsed.cas().first() {
-        graph_schema::check_derived_ca_properties(&entry, &ca.info).map_err(GraphError::invalid)?;
-    }
-    // What the service assigns is not taken from the upload: the id, the times, and the
-    // annotations of the response the body may have been copied from.
-    entry.retain(|key, _| {
-        !matches!(key.as_str(), "id" | "createdDateTime" | "deletedDateTime")
-            && (key == "@odata.type" || !key.contains('@'))
-    });
-    let id = random_id();
-    entry.insert("id".into(), json!(id));
-    let entry = Value::Object(entry);
-    // The checks against the stored CAs and the insert are one transaction; the schema keeps
-    // one row per SKI and certificate, so of identical uploads racing, one wins.
-    app.store
-        .add_certificate_authority_checked(&id, &entry, &now_text(), |store, ca| {
-            store
-                .add(ca, OffsetDateTime::now_utc())
-                .map_err(|e| match e {
-                    TrustStoreError::Duplicate { .. } => GraphError::store(StoreError::Conflict {
-                        property: "certificate".into(),
-                    }),
-                    other => GraphError::bad_request(other.to_string(), Some("certificate".into())),
-                })
-        })?;
-    app.refresh().map_err(GraphError::internal)?;
-    Ok((StatusCode::CREATED, Json(entry)))
 }
 
 async fn delete_ca(
@@ -533,19 +523,6 @@ async fn list_groups(
         ));
     }
     Ok(Json(query.respond_all(keyed)))
-}
-
-async fn create_group(
-    caller: Caller,
-    State(app): State<Arc<App>>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Group>), GraphError> {
-    caller.require(Role::AuthenticationPolicyAdministrator)?;
-    let group: Group = typed_body(&body, &graph_schema::GROUP)?;
-    group.validate().map_err(GraphError::invalid)?;
-    app.store.create_group(&group)?;
-    app.refresh().map_err(GraphError::internal)?;
-    Ok((StatusCode::CREATED, Json(group)))
 }
 
 /// The sign-in log in Graph's `signIn` shape, newest first, with the OData options.

@@ -3,6 +3,8 @@
 //! accepting and lets requests in flight finish.
 
 pub mod admin;
+mod admin_cas;
+mod admin_groups;
 pub mod certauth;
 pub mod graph_sign_in;
 mod limits;

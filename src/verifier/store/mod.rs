@@ -11,9 +11,11 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
+mod membership;
 mod sign_in_log;
 mod tenant;
 
+pub use membership::MemberChange;
 pub use sign_in_log::{log_time, Retention, SignInRecord};
 pub use tenant::{Loaded, StoredProblem};
 

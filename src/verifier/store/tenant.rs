@@ -7,6 +7,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{Store, StoreError};
+use crate::verifier::ca_detail;
 use crate::verifier::decide::Tenant;
 use crate::verifier::directory::{comparison_key, Directory, Group, User};
 use crate::verifier::policy::CbaPolicy;
@@ -97,7 +98,7 @@ fn parse_ca(json: &str) -> Result<TrustedCa, String> {
 }
 
 /// A user or group found by id or (for users) UPN, case-insensitively.
-const USER_BY_ID_OR_UPN: &str =
+pub(super) const USER_BY_ID_OR_UPN: &str =
     "SELECT id, json FROM users WHERE id = ?1 OR upn = ?1 COLLATE NOCASE LIMIT 1";
 
 impl Store {
@@ -147,31 +148,68 @@ impl Store {
         })
     }
 
-    /// The CAs, each a Graph certificateAuthorityDetail object with its `id` (rows that do not
-    /// read back are left out; [`Store::tenant`] names them).
+    /// The CAs, each in the one shape [`ca_detail::detail`] gives, whatever shape it was
+    /// uploaded in (rows that do not read back are left out; [`Store::tenant`] names them).
     pub fn certificate_authorities(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        Ok(self
-            .rows("SELECT id, json FROM certificate_authorities ORDER BY created, id")?
-            .into_iter()
-            .filter_map(|(_, json)| serde_json::from_str(&json).ok())
-            .collect())
+        self.with(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT id, json, created FROM certificate_authorities ORDER BY created, id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut cas = Vec::new();
+            for row in rows {
+                let (id, json, created) = row?;
+                if let Ok(ca) = parse_ca(&json) {
+                    cas.push(ca_detail::detail(&id, &created, &ca));
+                }
+            }
+            Ok(cas)
+        })
     }
 
-    /// Adds a CA in one transaction: `check` sees the CAs stored now (as a trust store) and the
-    /// parsed upload, and may refuse it; the schema refuses a second CA with the same SKI or
-    /// certificate.
-    pub fn add_certificate_authority_checked<E: From<StoreError>>(
-        &self,
-        id: &str,
-        json: &serde_json::Value,
-        created: &str,
-        check: impl FnOnce(&mut TrustStore, TrustedCa) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let text = serde_json::to_string(json).map_err(StoreError::from)?;
-        let ca = parse_ca(&text).map_err(|reason| StoreError::Rejected {
-            field: "certificate".into(),
-            message: reason,
+    /// The CA with this id, as [`Store::certificate_authorities`] shows it.
+    pub fn certificate_authority(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let row: Option<(String, String)> = self.with(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT json, created FROM certificate_authorities WHERE id = ?1",
+                    params![id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?)
         })?;
+        row.map(|(json, created)| {
+            parse_ca(&json)
+                .map(|ca| ca_detail::detail(id, &created, &ca))
+                .map_err(StoreError::Invalid)
+        })
+        .transpose()
+    }
+
+    /// Adds CAs, each `(id, upload)`, in one transaction: `check` sees the CAs stored now (as a
+    /// trust store, with those of `entries` before it) and each parsed upload, and may refuse it;
+    /// the schema refuses a second CA with the same SKI or certificate. All are added or none.
+    pub fn add_certificate_authorities_checked<E: From<StoreError>>(
+        &self,
+        entries: &[(String, serde_json::Value)],
+        created: &str,
+        mut check: impl FnMut(&mut TrustStore, TrustedCa) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut parsed = Vec::new();
+        for (id, json) in entries {
+            let text = serde_json::to_string(json).map_err(StoreError::from)?;
+            let ca = parse_ca(&text).map_err(|reason| StoreError::Rejected {
+                field: "certificate".into(),
+                message: reason,
+            })?;
+            parsed.push((id, text, ca));
+        }
         self.write_with(|tx| {
             let mut existing = TrustStore::default();
             for (_, json) in rows_in(
@@ -184,8 +222,10 @@ impl Store {
                     let _ = existing.insert_stored(stored);
                 }
             }
-            check(&mut existing, ca.clone())?;
-            insert_ca(tx, id, &text, &ca, created)?;
+            for (id, text, ca) in parsed {
+                check(&mut existing, ca.clone())?;
+                insert_ca(tx, id, &text, &ca, created)?;
+            }
             Ok(())
         })
     }
@@ -197,7 +237,11 @@ impl Store {
         json: &serde_json::Value,
         created: &str,
     ) -> Result<(), StoreError> {
-        self.add_certificate_authority_checked(id, json, created, |_, _| Ok::<_, StoreError>(()))
+        self.add_certificate_authorities_checked(
+            &[(id.to_owned(), json.clone())],
+            created,
+            |_, _| Ok::<_, StoreError>(()),
+        )
     }
 
     /// `true` if there was such a CA. Works on any row, loadable or not.
@@ -317,6 +361,55 @@ impl Store {
                 )?;
             }
             for user in &directory.users {
+                insert_user(tx, user)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces the tenant's configuration (policy, CAs, users, groups; keys, the sign-in log and
+    /// CRL marks stay) in one transaction, with what was read and checked whole. A state that
+    /// holds any of them is refused unless `replace`.
+    pub fn replace_tenant(
+        &self,
+        files: &crate::verifier::tenant_files::TenantFiles,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let mut cas = Vec::new();
+        for ca in &files.cas {
+            let text = serde_json::to_string(&ca.entry)?;
+            let parsed = parse_ca(&text).map_err(StoreError::Invalid)?;
+            cas.push((ca, text, parsed));
+        }
+        self.write(|tx| {
+            if !replace {
+                let used: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM policy) OR EXISTS (SELECT 1 FROM certificate_authorities)
+                     OR EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM groups)",
+                    [],
+                    |row| row.get(0),
+                )?;
+                if used {
+                    return Err(StoreError::Rejected {
+                        field: "state".into(),
+                        message: "the state directory already holds a tenant (a policy, CAs, users or groups); give --replace to replace it".into(),
+                    });
+                }
+            }
+            tx.execute_batch(
+                "DELETE FROM policy; DELETE FROM certificate_authorities; DELETE FROM users; DELETE FROM groups;",
+            )?;
+            write_policy(tx, &files.policy)?;
+            for (ca, text, parsed) in &cas {
+                insert_ca(tx, &ca.id, text, parsed, &ca.created)?;
+            }
+            for group in &files.directory.groups {
+                tx.execute(
+                    "INSERT INTO groups (id, json) VALUES (?1, ?2)",
+                    params![group.id, serde_json::to_string(group)?],
+                )?;
+            }
+            for user in &files.directory.users {
                 insert_user(tx, user)?;
             }
             Ok(())
