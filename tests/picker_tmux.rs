@@ -210,6 +210,16 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
 
 #[test]
 fn a_pin_typed_into_pinentry() {
+    pin_typed_into_pinentry(true);
+}
+
+/// With no `GPG_TTY`, the pinentry is told the terminal on certauth's stdin.
+#[test]
+fn a_pinentry_finds_this_terminal_without_gpg_tty() {
+    pin_typed_into_pinentry(false);
+}
+
+fn pin_typed_into_pinentry(gpg_tty: bool) {
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let home = tempfile::tempdir().unwrap();
@@ -237,7 +247,17 @@ fn a_pin_typed_into_pinentry() {
             "--pin pinentry:/usr/bin/pinentry-tty".into(),
         ],
     );
-    let tmux = Tmux::start("pinentry", &command);
+    let command = if gpg_tty {
+        command
+    } else {
+        command.replacen("GPG_TTY=$(tty)", "unset GPG_TTY;", 1)
+    };
+    let name = if gpg_tty {
+        "pinentry"
+    } else {
+        "pinentry-no-gpg-tty"
+    };
+    let tmux = Tmux::start(name, &command);
     let prompt = tmux.wait_for("PIN:");
     assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
     tmux.keys(&[&w.pin("Woodgrove Bob"), "Enter"]);

@@ -328,3 +328,39 @@ fn a_pinentry_with_a_runaway_answer_is_refused_and_stopped() {
     assert_refused(&output, &log, "a line longer than 1002 bytes (not shown)");
     assert!(took < Duration::from_secs(20), "took {took:?}");
 }
+
+/// A pinentry with no terminal to use (pinentry-tty with stdin not a terminal and no `GPG_TTY`)
+/// answers ERR at once: the error says it could not start and how to give it a terminal.
+#[test]
+fn a_pinentry_that_cannot_start_says_so_and_names_gpg_tty() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = one_at_a_time();
+    let w = woodgrove();
+    let server = EchoServer::start(w, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pinentry = dir.path().join("pinentry-no-tty");
+    std::fs::write(
+        &pinentry,
+        "#!/bin/sh\necho 'ERR 83918950 Inappropriate ioctl for device'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&pinentry, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (mut command, log) = request(
+        w,
+        &server,
+        dir.path(),
+        &format!("pinentry:{}", pinentry.display()),
+    );
+    command.env_remove("GPG_TTY");
+    let (output, _) = run_for(command, Duration::from_secs(30));
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("could not start"), "{stderr}");
+    assert!(
+        stderr.contains("Inappropriate ioctl for device"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GPG_TTY=$(tty)"), "{stderr}");
+    assert!(!stderr.contains("pinentry protocol"), "{stderr}");
+    assert_eq!(logins(&log), 0, "{stderr}");
+}

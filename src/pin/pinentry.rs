@@ -13,6 +13,8 @@ use zeroize::Zeroizing;
 pub enum PinentryError {
     #[error("cannot start {program}: {reason}")]
     Start { program: String, reason: String },
+    #[error("pinentry {program} could not start: {line}; set GPG_TTY=$(tty) for a terminal pinentry, or name a graphical one with --pin pinentry:PROGRAM")]
+    CouldNotStart { program: String, line: String },
     #[error("{program} does not speak the pinentry protocol: {line}")]
     Protocol { program: String, line: String },
     #[error("cancelled in {program}")]
@@ -37,7 +39,9 @@ const CANCELLED: &str = "83886179";
 
 impl Pinentry {
     /// Starts `program` and reads its greeting. The terminal it should use (for curses and tty
-    /// pinentries) is taken from `GPG_TTY` or the process's own terminal.
+    /// pinentries) is taken from `GPG_TTY`, else the terminal on our stdin. A pinentry that
+    /// exits or answers ERR before the first question could not start, most often for want of a
+    /// terminal: the error says so.
     pub fn start(program: &Path) -> Result<Self, PinentryError> {
         let name = program.display().to_string();
         let mut child = Command::new(program)
@@ -61,14 +65,35 @@ impl Pinentry {
             input,
             output: BufReader::new(output),
         };
-        pinentry.expect_ok()?;
-        if let Some(tty) = std::env::var_os("GPG_TTY") {
-            pinentry.command(&format!("OPTION ttyname={}", tty.to_string_lossy()))?;
+        pinentry.starting(|p| p.expect_ok())?;
+        if let Some(tty) = std::env::var_os("GPG_TTY")
+            .filter(|tty| !tty.is_empty())
+            .or_else(stdin_tty)
+        {
+            let option = format!("OPTION ttyname={}", tty.to_string_lossy());
+            pinentry.starting(|p| p.command(&option))?;
         }
         if let Ok(term) = std::env::var("TERM") {
-            pinentry.command(&format!("OPTION ttytype={term}"))?;
+            pinentry.starting(|p| p.command(&format!("OPTION ttytype={term}")))?;
         }
         Ok(pinentry)
+    }
+
+    /// Runs one start-up step; an ERR answer or an exit then means the pinentry could not start.
+    fn starting(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<(), PinentryError>,
+    ) -> Result<(), PinentryError> {
+        step(self).map_err(|e| match e {
+            PinentryError::Protocol { program, line } if line.starts_with("ERR") => {
+                PinentryError::CouldNotStart { program, line }
+            }
+            PinentryError::Io { program, reason } => PinentryError::CouldNotStart {
+                program,
+                line: reason,
+            },
+            other => other,
+        })
     }
 
     /// Asks for a PIN. `error` is shown above the prompt (after a wrong PIN).
@@ -183,6 +208,17 @@ impl Pinentry {
             }
         }
     }
+}
+
+/// The terminal on our stdin (`/proc/self/fd/0`), when stdin is one.
+fn stdin_tty() -> Option<std::ffi::OsString> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    std::fs::read_link("/proc/self/fd/0")
+        .ok()
+        .map(std::path::PathBuf::into_os_string)
 }
 
 impl Drop for Pinentry {
