@@ -202,3 +202,16 @@ fn verifier_crl_rejects_a_file_that_is_not_a_crl() {
     );
     assert!(!stderr.contains("panicked"));
 }
+
+#[test]
+fn lock_without_a_runtime_dir_names_the_agent_socket_flag() {
+    let out = Command::new(CERTAUTH)
+        .arg("lock")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("CERTAUTH_AGENT_SOCKET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--agent-socket"), "{stderr}");
+}

@@ -114,11 +114,12 @@ pub struct AgentConnection {
 }
 
 /// `$XDG_RUNTIME_DIR/certauth/agent.sock`: the per-user runtime directory, private by design.
-pub fn default_socket() -> anyhow::Result<PathBuf> {
+/// `flag` is the option that names another socket on the command at hand.
+pub fn default_socket(flag: &str) -> anyhow::Result<PathBuf> {
     let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
         .filter(|dir| !dir.is_empty())
         .ok_or_else(|| {
-            anyhow!("XDG_RUNTIME_DIR is not set, so there is no private place for the agent's socket; give one with --socket")
+            anyhow!("XDG_RUNTIME_DIR is not set, so there is no private place for the agent's socket; give one with {flag}")
         })?;
     Ok(PathBuf::from(runtime_dir)
         .join("certauth")
@@ -129,7 +130,7 @@ pub fn default_socket() -> anyhow::Result<PathBuf> {
 pub fn socket_path(args: &AgentSocketArgs) -> anyhow::Result<PathBuf> {
     match &args.agent_socket {
         Some(path) => Ok(path.clone()),
-        None => default_socket(),
+        None => default_socket("--agent-socket"),
     }
 }
 

@@ -26,7 +26,7 @@ pub fn listen(socket: Option<&Path>) -> anyhow::Result<Listening> {
     }
     let path = match socket {
         Some(path) => path.to_owned(),
-        None => default_socket()?,
+        None => default_socket("--socket")?,
     };
     let listener = bind(&path)?;
     let owner = own_uid().context("cannot tell which user this agent runs as")?;
