@@ -215,3 +215,26 @@ fn lock_without_a_runtime_dir_names_the_agent_socket_flag() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("--agent-socket"), "{stderr}");
 }
+
+#[test]
+fn api_key_for_a_missing_state_dir_says_so() {
+    let missing = tempfile::tempdir().unwrap().path().join("no-such-state");
+    let out = run(
+        VERIFIER,
+        &[
+            "api-key",
+            "--state-dir",
+            missing.to_str().unwrap(),
+            "--role",
+            "reader",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("certauth-verifier serve --state-dir"),
+        "{stderr}"
+    );
+    assert!(!missing.exists());
+}

@@ -28,6 +28,12 @@ pub fn api_key(args: &ApiKeyArgs) -> anyhow::Result<()> {
     let role = Role::parse(&args.role).ok_or_else(|| {
         anyhow!("`{}` is not a role: use globalAdministrator, authenticationPolicyAdministrator or reader", args.role)
     })?;
+    if !args.state_dir.is_dir() {
+        let dir = args.state_dir.display();
+        anyhow::bail!(
+            "the state directory {dir} does not exist; run `certauth-verifier serve --state-dir {dir}` first (or create it)"
+        );
+    }
     let store = Store::open(&args.state_dir.join(DATABASE))?;
     let key = format!(
         "cak_{}{}",
