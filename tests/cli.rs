@@ -238,3 +238,67 @@ fn api_key_for_a_missing_state_dir_says_so() {
     );
     assert!(!missing.exists());
 }
+
+/// `certauth-verifier serve` with no state directory makes the demo tenant in a temporary
+/// directory; SIGTERM, even mid start-up, leaves none of it behind.
+#[test]
+fn serve_without_a_state_dir_leaves_nothing_behind_on_sigterm() {
+    for wait_for_banner in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut serve = Command::new(VERIFIER)
+            .args([
+                "serve",
+                "--certauth-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .env("TMPDIR", tmp.path())
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = serve.stdout.take().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        // Mid start-up: as soon as the temporary directory has something in it.
+        while !wait_for_banner
+            && std::fs::read_dir(tmp.path()).unwrap().next().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        if wait_for_banner {
+            assert!(lines.any(|l| l.unwrap().contains("admin API key")));
+        }
+        let status = Command::new("kill")
+            .args(["-TERM", &serve.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        drop(lines);
+        let exit = serve.wait().unwrap();
+        let left: Vec<_> = walk(tmp.path());
+        assert!(
+            left.is_empty(),
+            "left behind (banner waited for: {wait_for_banner}, {exit}): {left:?}"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            let mut below = if path.is_dir() {
+                walk(&path)
+            } else {
+                Vec::new()
+            };
+            below.push(path);
+            below
+        })
+        .collect()
+}

@@ -54,6 +54,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    // SIGTERM and Ctrl-C are caught from the start: one during start-up (provisioning the demo
+    // tenant takes seconds) stops the server once it is up, and the temporary directory is
+    // removed whole, instead of the default action killing us with it half-made.
+    let shutdown = shutdown_signal()?;
     // No state directory: the demo tenant, made fresh.
     let temporary;
     let (state_dir, tenant_dir): (PathBuf, Option<PathBuf>) = match &args.state_dir {
@@ -130,8 +134,6 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let admin = tokio::net::TcpListener::bind(args.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
-    // Listen for SIGTERM before saying we are up, so a stop right after the banner is graceful.
-    let shutdown = shutdown_signal()?;
     let certauth_url = format!("https://{}", certauth.local_addr()?);
     let mut banner = format!(
         "certauth-verifier is serving the tenant in {}\n",
@@ -203,16 +205,21 @@ fn read_policy(path: &Path) -> anyhow::Result<CbaPolicy> {
     Ok(load_policy(&json, &path.display().to_string())?)
 }
 
-/// SIGTERM or Ctrl-C. The handlers are installed now; the future completes on the first signal.
+/// SIGTERM or Ctrl-C (SIGINT). The handlers are installed now; the future completes on the first
+/// signal, also one that came before it was awaited.
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
+    // Made now, not when first awaited, so a Ctrl-C before then is kept too.
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for SIGINT")?;
     Ok(async move {
         #[cfg(unix)]
         tokio::select! {
             _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
