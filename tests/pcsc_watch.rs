@@ -167,3 +167,22 @@ fn list_says_plainly_when_pcscd_is_not_running() {
     let document = json(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(document["pcsc"]["status"], "notRunning");
 }
+
+#[test]
+fn watch_json_says_at_once_when_pcscd_is_not_running() {
+    if !rig::can_run("watch_json_says_at_once_when_pcscd_is_not_running") {
+        return;
+    }
+    let mut watch = rig::without_pcscd(
+        std::path::Path::new(CERTAUTH),
+        &["watch", "--json", "--no-p11-kit"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = Lines::new(watch.stdout.take().unwrap());
+    lines.wait_for("serviceStopped", Duration::from_secs(5), |l| {
+        json(l)["event"] == "serviceStopped"
+    });
+    rig::stop(&mut watch);
+}

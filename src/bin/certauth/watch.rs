@@ -25,12 +25,17 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
     let mut told_waiting = false;
     loop {
         let events = watcher.poll(POLL);
-        if !watcher.service_running() && !told_waiting && !args.json {
-            writeln!(
-                out,
-                "{} the smart card service (pcscd) is not running; waiting for it to start",
-                now()
-            )?;
+        if !watcher.service_running() && !told_waiting {
+            // Said once while it is down; as JSON, unless the watcher just said it stopped.
+            if !args.json {
+                writeln!(
+                    out,
+                    "{} the smart card service (pcscd) is not running; waiting for it to start",
+                    now()
+                )?;
+            } else if !events.contains(&ReaderEvent::ServiceStopped) {
+                print_event(&mut out, &ReaderEvent::ServiceStopped, true)?;
+            }
             out.flush()?;
             told_waiting = true;
         }
