@@ -19,7 +19,7 @@ use super::revocation::cache::CrlCache;
 use super::revocation::check::{check_chain, LinkStatus};
 use super::revocation::source::CrlSource;
 use super::trust::{verify_chain, TrustStore, VerifiedChain};
-use crate::x509::cert_info::CertInfo;
+use crate::x509::cert_info::{rfc3339, CertInfo};
 use crate::x509::dn::normalized_dn;
 use crate::x509::user_ids::{certificate_user_id, BindingField, SerialOrder};
 
@@ -85,8 +85,8 @@ impl CertificateFacts {
             serial_number: info.serial_hex(),
             sha256: info.sha256.clone(),
             policy_oids: info.policies.clone(),
-            not_before: info.not_before.to_string(),
-            not_after: info.not_after.to_string(),
+            not_before: rfc3339(info.not_before),
+            not_after: rfc3339(info.not_after),
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::x509::cert_info::{CertInfo, OID_EKU_ANY, OID_EKU_CLIENT_AUTH};
+use crate::x509::cert_info::{rfc3339, CertInfo, OID_EKU_ANY, OID_EKU_CLIENT_AUTH};
 use crate::x509::dn::same_name;
 use crate::x509::hex;
 
@@ -529,9 +529,9 @@ fn check_time(cert: &CertInfo, now: OffsetDateTime) -> Result<(), ChainError> {
     }
     Err(ChainError::OutsideValidity {
         subject: cert.subject.clone(),
-        not_before: cert.not_before.to_string(),
-        not_after: cert.not_after.to_string(),
-        now: now.to_string(),
+        not_before: rfc3339(cert.not_before),
+        not_after: rfc3339(cert.not_after),
+        now: rfc3339(now),
     })
 }
 

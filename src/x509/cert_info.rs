@@ -12,6 +12,12 @@ use super::{
     authority_key_identifier, hex, sha1_thumbprint, sha256_thumbprint, subject_key_identifier,
 };
 
+/// `t` as RFC 3339 (`2026-10-31T00:00:00Z`): how every output names a certificate's dates.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// The Microsoft UPN otherName (SAN) OID.
 pub const OID_UPN: &str = "1.3.6.1.4.1.311.20.2.3";
 /// Extended key usages by OID.

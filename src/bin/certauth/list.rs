@@ -11,10 +11,9 @@ use certauth::reader::{self, PcscStatus};
 use certauth::token::inventory::{
     self, CertificateReport, Login, ModuleReport, ScanOptions, TokenReport,
 };
-use certauth::x509::cert_info::{eku_name, KeyKind};
+use certauth::x509::cert_info::{eku_name, rfc3339, KeyKind};
 use certauth::x509::hex;
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::cli::ListArgs;
@@ -116,10 +115,6 @@ fn from_agent(args: &ListArgs) -> anyhow::Result<Option<serde_json::Value>> {
     Ok(Some(document))
 }
 
-fn time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
-}
-
 fn shown(token: &TokenReport, all: bool) -> impl Iterator<Item = &CertificateReport> {
     token
         .certificates
@@ -143,7 +138,7 @@ pub fn to_json(
     let reader_names: Vec<&str> = readers.iter().map(|r| r.name.as_str()).collect();
     json!({
         "schema": SCHEMA,
-        "generatedAt": time(now),
+        "generatedAt": rfc3339(now),
         "pcsc": { "status": status, "message": pcsc.describe(), "readers": readers },
         "modules": modules.iter().map(|m| json!({
             "path": m.path,
@@ -197,8 +192,8 @@ fn certificate_json(c: &CertificateReport) -> Value {
             "subject": cert.subject,
             "issuer": cert.issuer,
             "serialNumber": cert.serial_hex(),
-            "notBefore": time(cert.not_before),
-            "notAfter": time(cert.not_after),
+            "notBefore": rfc3339(cert.not_before),
+            "notAfter": rfc3339(cert.not_after),
             "userPrincipalNames": cert.upns,
             "rfc822Names": cert.rfc822_names,
             "extendedKeyUsage": cert.extended_key_usage.as_ref().map(|ekus| ekus.iter().map(|oid| json!({
