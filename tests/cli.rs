@@ -302,3 +302,27 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+/// `SOFTHSM2_CONF` naming a deleted file (a removed demo directory): the module's failure says
+/// so, not only SoftHSM's "Some horrible, unrecoverable error".
+#[test]
+fn a_deleted_softhsm2_conf_is_named() {
+    let Some(module) = ["/usr/lib/softhsm/libsofthsm2.so"]
+        .into_iter()
+        .find(|m| std::path::Path::new(m).exists())
+    else {
+        return;
+    };
+    let gone = tempfile::tempdir().unwrap().path().join("softhsm2.conf");
+    let out = Command::new(CERTAUTH)
+        .args(["list", "--json", "--no-p11-kit", "--module", module])
+        .env("SOFTHSM2_CONF", &gone)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("SOFTHSM2_CONF names {}", gone.display())),
+        "{stdout}"
+    );
+}

@@ -212,7 +212,7 @@ pub fn load_modules(
                 loaded.push(module);
             }
             Err(error) => {
-                let described = describe_module_error(&error);
+                let described = with_softhsm_hint(describe_module_error(&error), &candidate.path);
                 if matches!(error, ModuleError::TimedOut { .. }) {
                     // Said even without -v: the user has just sat through the wait.
                     tracing::warn!(
@@ -234,6 +234,16 @@ pub fn load_modules(
         }
     }
     (loaded, reports)
+}
+
+/// `described`, and what is missing when SoftHSM's config or token directory is gone (SoftHSM
+/// itself says only "Some horrible, unrecoverable error").
+fn with_softhsm_hint(described: String, module: &std::path::Path) -> String {
+    match super::softhsm_conf::missing(module) {
+        // First: SoftHSM's own words are long, and a listing cuts long reasons short.
+        Some(missing) => format!("{missing}; {described}"),
+        None => described,
+    }
 }
 
 fn describe_module_error(error: &ModuleError) -> String {
@@ -259,7 +269,10 @@ pub fn scan(
             Ok(found) => tokens.extend(found),
             Err(e) => {
                 if let Some(report) = reports.iter_mut().find(|r| r.path == module.candidate.path) {
-                    report.error = Some(format!("cannot list slots: {e}"));
+                    report.error = Some(with_softhsm_hint(
+                        format!("cannot list slots: {e}"),
+                        &module.candidate.path,
+                    ));
                 }
             }
         }

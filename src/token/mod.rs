@@ -9,4 +9,5 @@ pub mod info;
 pub mod inventory;
 pub mod module;
 pub mod pin_length;
+pub mod softhsm_conf;
 pub mod uri;
