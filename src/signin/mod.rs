@@ -407,6 +407,35 @@ fn find_source<T: std::error::Error + 'static>(error: &reqwest::Error) -> Option
 }
 
 fn describe_error(error: &reqwest::Error) -> String {
+    let place = error.url().map_or_else(
+        || "the server".to_owned(),
+        |url| {
+            format!(
+                "{}:{}",
+                url.host_str().unwrap_or("?"),
+                url.port_or_known_default().unwrap_or(0)
+            )
+        },
+    );
+    if find_source::<std::io::Error>(error)
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    {
+        return format!("cannot connect to {place}: connection refused; is the server running?");
+    }
+    if let Some(rustls::Error::InvalidMessage(_)) = find_rustls_error(error) {
+        return format!("the server at {place} did not answer TLS; is it an http:// server?");
+    }
+    let chain = error_chain(error);
+    if chain.contains("invalid HTTP version") {
+        return format!(
+            "the server at {place} did not answer plain HTTP; is it an https:// server?"
+        );
+    }
+    chain
+}
+
+/// `error` and its causes, each once.
+fn error_chain(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
