@@ -522,6 +522,10 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
     }
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes).map_err(|e| anyhow!(e))?;
+    // A text body ends its line, so the shell prompt does not follow it on the same one.
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") && std::str::from_utf8(&bytes).is_ok() {
+        out.write_all(b"\n").map_err(|e| anyhow!(e))?;
+    }
     out.flush().map_err(|e| anyhow!(e))?;
     if args.fail && (status.is_client_error() || status.is_server_error()) {
         eprintln!("certauth: the server answered HTTP {status}");
