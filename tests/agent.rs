@@ -443,8 +443,32 @@ fn the_command_line_signs_in_via_the_agent() {
                 .unwrap(),
         )
     };
+    // Several certificates and no terminal to choose on: the `--cert` choices, not "cancelled".
+    let output = via_agent(&agent.socket)
+        .args(["--pin", "env:TOKEN_PIN", "--ca-file"])
+        .arg(&v.server_ca)
+        .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--cert {}", sha256(w, "bob-rsa3072"))),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cancelled"), "{stderr}");
+
     let first = sign_in();
     assert_eq!(first["userPrincipalName"], "bob@woodgrove.com", "{first}");
+    // Named by subject, as a direct sign-in names it.
+    assert!(
+        first["signedWith"]["certificate"]
+            .as_str()
+            .is_some_and(|c| c.contains("Bob")),
+        "{first}"
+    );
     assert_eq!(first["cached"], false);
     let second = sign_in();
     assert_eq!(second["cached"], true, "{second}");

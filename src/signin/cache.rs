@@ -24,6 +24,10 @@ pub struct Signer {
     /// Lowercase hex SHA-256 of the certificate.
     pub certificate_sha256: String,
     pub certificate_uri: String,
+    /// The certificate as a direct sign-in names it (`identity::describe`: subject and user);
+    /// empty in a sign-in cached before it was kept.
+    #[serde(default)]
+    pub certificate: String,
 }
 
 /// PKCS#11 slot descriptions are 64 bytes at most: a longer reader name arrives cut short.
@@ -304,6 +308,7 @@ mod tests {
             reader: reader.into(),
             certificate_sha256: "ab".repeat(32),
             certificate_uri: "pkcs11:id=%01".into(),
+            certificate: "Alice <alice@example.com>".into(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
-use certauth::picker::terminal::PickerRow;
+use certauth::picker::terminal::{PickerError, PickerRow};
 use certauth::pin::login::{known_warning, PinPrompt, PinRequest};
 use certauth::signin::select::Chooser;
 use secrecy::ExposeSecret;
@@ -299,6 +299,7 @@ fn answer_choice(question: &Value, chooser: &mut dyn Chooser) -> Value {
         .collect();
     match chooser.choose(&rows) {
         Ok(Some(index)) => json!({ "choice": index }),
+        Err(PickerError::NoTerminal) => json!({ "choice": null, "noTerminal": true }),
         Ok(None) | Err(_) => json!({ "choice": null }),
     }
 }

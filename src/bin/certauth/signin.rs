@@ -347,13 +347,20 @@ fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
         printable::write_json(&mut out, &result, true).map_err(|e| anyhow!(e))?;
         writeln!(out).map_err(|e| anyhow!(e))?;
     } else {
-        let offered = result["signedWith"]["token"].as_str().map(|token| {
-            format!(
-                "SHA-256 {} on `{token}`",
-                result["signedWith"]["certificateSha256"]
-                    .as_str()
-                    .unwrap_or("?")
-            )
+        // Named as a direct sign-in names it (by subject); by thumbprint only for a sign-in
+        // cached by an agent that did not keep the subject.
+        let signed_with = &result["signedWith"];
+        let offered = signed_with["token"].as_str().map(|token| {
+            match signed_with["certificate"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+            {
+                Some(certificate) => format!("{certificate} on `{token}`"),
+                None => format!(
+                    "SHA-256 {} on `{token}`",
+                    signed_with["certificateSha256"].as_str().unwrap_or("?")
+                ),
+            }
         });
         print_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
         if result["cached"] == true {

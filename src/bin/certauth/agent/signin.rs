@@ -320,9 +320,29 @@ fn prepare(
     };
     let selection = select::select(&scan.tokens, &options, conversation).map_err(failure)?;
     let [candidate] = selection.candidates.as_slice() else {
+        // No terminal to choose on (the client said so): the choices, as a direct sign-in
+        // lists them. (select::describe_candidate, private to select.rs, words them the same.)
+        let choices: Vec<String> = selection
+            .candidates
+            .iter()
+            .map(|c| {
+                let cert = c.cert(&scan.tokens);
+                match &cert.cert {
+                    Ok(info) => format!(
+                        "  {}\n    --cert {}",
+                        certauth::signin::identity::describe(info),
+                        info.sha256
+                    ),
+                    Err(_) => format!("  {}\n    --cert '{}'", cert.label, cert.uri),
+                }
+            })
+            .collect();
         return Err((
             "noUsableCertificate",
-            "several certificates could sign in; name one with `cert`".to_owned(),
+            format!(
+                "several certificates can sign in and there is no terminal to choose on; name one with --cert:\n{}",
+                choices.join("\n")
+            ),
         ));
     };
     let token = candidate.token(&scan.tokens);
@@ -338,6 +358,7 @@ fn prepare(
         reader: token.slot_description.clone(),
         certificate_sha256: info.sha256.clone(),
         certificate_uri: cert.uri.clone(),
+        certificate: certauth::signin::identity::describe(info),
     };
     let remember =
         selection
@@ -408,6 +429,7 @@ fn result(answer: SignInAnswer, signer: &Signer, cached: bool) -> Value {
                 "token": signer.token_label,
                 "certificateSha256": signer.certificate_sha256,
                 "certificateUri": signer.certificate_uri,
+                "certificate": signer.certificate,
             }),
         );
     }
@@ -430,10 +452,14 @@ fn sign_in_event(request: &Request, answer: &SignInAnswer, signer: &Signer, cach
 
 /// A sign-in failure as an error answer; the code tells its class (`docs/agent-api.md`).
 fn failure(error: SignInError) -> Failure {
-    (
-        crate::signin::failure_code(error.class()),
-        error.to_string(),
-    )
+    let code = crate::signin::failure_code(error.class());
+    match &error {
+        // The details (the `--cert` choices) are what the user acts on.
+        SignInError::NoUsableCertificate { details, .. } if !details.is_empty() => {
+            (code, format!("{error}:\n{details}"))
+        }
+        _ => (code, error.to_string()),
+    }
 }
 
 /// A client's answer to a question. A PIN answer is parsed straight into a secret, never into a
@@ -580,9 +606,16 @@ impl Chooser for Conversation {
             })
             .collect();
         let count = rows.len();
-        let choice = self
-            .ask_for(json!({ "ask": "choose", "rows": rows }), "choice")
-            .ok_or(PickerError::NoTerminal)?;
+        let answer =
+            match Conversation::ask(self, json!({ "ask": "choose", "rows": rows }), "choice") {
+                Some(Answer::Other(answer)) => answer,
+                _ => return Err(PickerError::NoTerminal),
+            };
+        // A client with no terminal to show the picker on says so; nobody cancelled.
+        if answer.get("noTerminal") == Some(&Value::Bool(true)) {
+            return Err(PickerError::NoTerminal);
+        }
+        let choice = answer.get("choice").cloned().unwrap_or(Value::Null);
         match choice.as_u64().and_then(|n| usize::try_from(n).ok()) {
             Some(index) if index < count => Ok(Some(index)),
             _ => Ok(None),
