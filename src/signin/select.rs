@@ -92,7 +92,7 @@ pub fn select(
         .copied()
         .filter(|c| c.cert(tokens).eligibility.is_eligible())
         .collect();
-    let before = eligible.clone();
+    let all_eligible = eligible.clone();
     eligible.retain(|c| judge.fit(*c) != Fit::No);
     eligible.sort_by_key(|c| (judge.fit(*c), judge.user_match(*c)));
 
@@ -145,7 +145,7 @@ pub fn select(
                 })
             }
             None => {
-                let why = if before.iter().any(|c| is_remembered(&c)) {
+                let why = if all_eligible.iter().any(|c| is_remembered(&c)) {
                     "is not one the server accepts"
                 } else {
                     "is not available any more"
@@ -159,10 +159,10 @@ pub fn select(
     }
 
     match eligible.len() {
-        0 if !before.is_empty() => Err(judge.refused(
+        0 if !all_eligible.is_empty() => Err(judge.refused(
             "no certificate fits what the server accepts, so none was offered and no PIN was asked"
                 .into(),
-            &before,
+            &all_eligible,
         )),
         0 => Err(no_usable(
             tokens,
