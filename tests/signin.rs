@@ -548,7 +548,10 @@ fn a_server_that_accepts_other_cas_gets_no_certificate_and_the_user_learns_why()
     assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("no certificate fits what the server accepts, so none was sent"),
+        // Refused with the server's answer in hand, before any PIN.
+        stderr.contains(
+            "the certificate --cert names is not one the server accepts, so no PIN was asked"
+        ),
         "{stderr}"
     );
     assert!(

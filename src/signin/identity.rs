@@ -161,6 +161,11 @@ pub fn describe(info: &CertInfo) -> String {
     }
 }
 
+/// A certificate and the token it is on, for messages.
+pub fn describe_on(info: &CertInfo, token_label: &str) -> String {
+    format!("{} on `{token_label}`", describe(info))
+}
+
 fn key_algorithm(info: &CertInfo) -> Result<KeyAlgorithm, SignInError> {
     match (info.key.kind, info.key.bits, info.key.curve.as_deref()) {
         (KeyKind::Rsa, Some(bits), _) => Ok(KeyAlgorithm::Rsa { bits }),

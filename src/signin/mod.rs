@@ -1,7 +1,8 @@
 //! The sign-in: from chosen certificates to an HTTPS client whose TLS identity lives on the token,
 //! then the `POST /certauth/signin` of the certauth protocol (or any request, for
 //! `certauth request`). Failures come back classified so the command line can pick an exit code.
-//! When the caller names the server, it is reached first ([`preflight`]), before any PIN.
+//! When the caller names the server, it is reached first ([`reach_server`]), before the choice
+//! and any PIN.
 
 pub mod cache;
 pub mod error;
@@ -22,7 +23,7 @@ use select::{Candidate, Selection};
 
 use crate::pin::login::{FinalTry, PinPrompt};
 use crate::tls::client_config::{self, read_pem_certificates, Versions};
-use crate::tls::resolver::{ClientIdentity, ResolverReport, TokenCertResolver};
+use crate::tls::resolver::{ClientIdentity, TokenCertResolver};
 use crate::tls::signing_key::TokenSigningKey;
 use crate::token::inventory::TokenReport;
 use crate::token::module::LoadedModule;
@@ -116,15 +117,8 @@ pub struct PreparedClient {
     sessions: std::sync::Mutex<TokenSessions>,
 }
 
-/// Reaches [`ClientOptions::preflight`]'s server, then logs in to the chosen certificates'
-/// tokens and builds the client.
-pub fn prepare(
-    modules: &[LoadedModule],
-    tokens: &[TokenReport],
-    selection: &Selection,
-    prompt: &mut dyn PinPrompt,
-    options: &ClientOptions,
-) -> Result<PreparedClient, SignInError> {
+/// The certificates of [`ClientOptions::chain_files`].
+pub fn chain_pool(options: &ClientOptions) -> Result<Vec<CertInfo>, SignInError> {
     let mut pool = Vec::new();
     for file in &options.chain_files {
         for der in read_pem_certificates(file).map_err(|e| SignInError::Setup(e.to_string()))? {
@@ -133,11 +127,36 @@ pub fn prepare(
             pool.push(info);
         }
     }
-    let roots = client_config::trusted_roots(options.ca_file.as_deref())
-        .map_err(|e| SignInError::Setup(e.to_string()))?;
-    if let Some(url) = &options.preflight {
-        preflight::check_server(url, roots.clone())?;
-    }
+    Ok(pool)
+}
+
+fn roots(options: &ClientOptions) -> Result<rustls::RootCertStore, SignInError> {
+    client_config::trusted_roots(options.ca_file.as_deref())
+        .map_err(|e| SignInError::Setup(e.to_string()))
+}
+
+/// Reaches [`ClientOptions::preflight`]'s server before anything is chosen, and tells what it
+/// asks of a client certificate; `None` without a preflight URL.
+pub fn reach_server(
+    options: &ClientOptions,
+) -> Result<Option<preflight::ServerRequest>, SignInError> {
+    let Some(url) = &options.preflight else {
+        return Ok(None);
+    };
+    preflight::check_server(url, roots(options)?).map(Some)
+}
+
+/// Logs in to the chosen certificates' tokens and builds the client (the server is reached
+/// first with [`reach_server`], by the caller, before the choice).
+pub fn prepare(
+    modules: &[LoadedModule],
+    tokens: &[TokenReport],
+    selection: &Selection,
+    prompt: &mut dyn PinPrompt,
+    options: &ClientOptions,
+) -> Result<PreparedClient, SignInError> {
+    let pool = chain_pool(options)?;
+    let roots = roots(options)?;
     let mut sessions = TokenSessions::default();
     let mut identities = Vec::new();
     let mut notes = Vec::new();
@@ -209,7 +228,7 @@ fn open_identity(
         });
     }
     Ok(ClientIdentity::new(
-        format!("{} on `{}`", describe(info), token.label),
+        identity::describe_on(info, &token.label),
         info,
         pool,
         key,
@@ -327,7 +346,7 @@ impl PreparedClient {
                     summary: format!(
                         "no certificate fits what the server accepts, so none was sent (the server answered {alert:?})"
                     ),
-                    details: refusal_details(&report),
+                    details: refusal_details(&report.acceptable_cas, &report.refusals),
                 }
             }
             // Only an alert after our certificate went out is the server refusing the sign-in;
@@ -350,7 +369,7 @@ impl PreparedClient {
             None if report.asked && report.offered.is_none() && !report.refusals.is_empty() => {
                 SignInError::NoUsableCertificate {
                     summary: "no certificate fits what the server accepts, so none was sent (the server then closed the connection)".to_owned(),
-                    details: refusal_details(&report),
+                    details: refusal_details(&report.acceptable_cas, &report.refusals),
                 }
             }
             _ => SignInError::Network(describe_error(&error)),
@@ -373,15 +392,16 @@ fn no_common_tls(alert: rustls::AlertDescription) -> String {
     )
 }
 
-fn refusal_details(report: &ResolverReport) -> String {
+/// The server's acceptable CAs (DN strings) and why each certificate does not fit.
+fn refusal_details(acceptable_cas: &[String], refusals: &[String]) -> String {
     let mut lines = Vec::new();
-    if !report.acceptable_cas.is_empty() {
+    if !acceptable_cas.is_empty() {
         lines.push(format!(
             "The server accepts certificates from: {}",
-            report.acceptable_cas.join("; ")
+            acceptable_cas.join("; ")
         ));
     }
-    lines.extend(report.refusals.iter().map(|r| format!("  {r}")));
+    lines.extend(refusals.iter().map(|r| format!("  {r}")));
     lines.join("\n")
 }
 

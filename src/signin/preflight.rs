@@ -8,16 +8,22 @@
 //! connection: that is expected, and fine once its certificate and handshake signature checked
 //! out. With a proxy set in the environment (which the HTTPS client would use), the server is not
 //! checked here: a direct connection could fail where the proxied one works.
+//!
+//! The handshake also tells which CAs the server accepts client certificates from (the names of
+//! its CertificateRequest), so the certificate can be picked with the server's answer in hand.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConnection, DigitallySignedStruct, DistinguishedName, RootCertStore};
+use rustls::sign::CertifiedKey;
+use rustls::{
+    ClientConnection, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
+};
 
 use super::error::SignInError;
 use super::{no_common_tls, untrusted_server, CONNECT_TIMEOUT};
@@ -29,9 +35,29 @@ const PROXY_VARIABLES: [&str; 4] = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "
 /// What every failure here adds: the token was left alone.
 const NOTHING_ASKED: &str = "no PIN was asked and the token was not used";
 
-/// Checks that the server of `url` answers on https with a certificate `roots` trust; a
-/// [`SignInError::Network`] (or [`SignInError::NotHttps`]) when not.
-pub fn check_server(url: &reqwest::Url, roots: RootCertStore) -> Result<(), SignInError> {
+/// What the server asked of a client certificate before any token was used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerRequest {
+    /// Whether the server asked for a client certificate at all.
+    pub asked: bool,
+    /// Its acceptable CA names (DER Names); none means any CA.
+    pub acceptable_cas: Vec<Vec<u8>>,
+}
+
+impl ServerRequest {
+    /// The names as the resolver's hints.
+    pub fn hints(&self) -> Vec<&[u8]> {
+        self.acceptable_cas.iter().map(Vec::as_slice).collect()
+    }
+}
+
+/// Checks that the server of `url` answers on https with a certificate `roots` trust, and tells
+/// what it asks of a client certificate; a [`SignInError::Network`] (or
+/// [`SignInError::NotHttps`]) when not. Through a proxy nothing is checked or learnt.
+pub fn check_server(
+    url: &reqwest::Url,
+    roots: RootCertStore,
+) -> Result<ServerRequest, SignInError> {
     if url.scheme() != "https" {
         return Err(SignInError::NotHttps {
             url: url.to_string(),
@@ -45,7 +71,7 @@ pub fn check_server(url: &reqwest::Url, roots: RootCertStore) -> Result<(), Sign
             variable,
             "a proxy is set, so the server is not checked before the PIN"
         );
-        return Ok(());
+        return Ok(ServerRequest::default());
     }
     let origin = url.origin().ascii_serialization();
     let unreachable =
@@ -60,24 +86,27 @@ pub fn check_server(url: &reqwest::Url, roots: RootCertStore) -> Result<(), Sign
     let witness = Arc::new(Witness::new(
         client_config::server_verifier(roots).map_err(setup)?,
     ));
-    let config = client_config::server_check_config(witness.clone()).map_err(setup)?;
+    let recorder = Arc::new(CaRecorder::default());
+    let config =
+        client_config::server_check_config(witness.clone(), recorder.clone()).map_err(setup)?;
     let mut tls = ClientConnection::new(Arc::new(config), name)
         .map_err(|e| SignInError::Setup(format!("cannot start TLS to {origin}: {e}")))?;
     let mut outcome = Ok(());
     while tls.is_handshaking() && outcome.is_ok() {
         outcome = tls.complete_io(&mut tcp).map(drop);
     }
+    let request = || recorder.request();
     match outcome {
         Ok(()) => {
             tls.send_close_notify();
             // A courtesy: the server may have closed already.
             let _ = tls.complete_io(&mut tcp);
             tracing::debug!(%origin, "the server answered with a trusted certificate");
-            Ok(())
+            Ok(request())
         }
         Err(e) if witness.verified() => {
             tracing::debug!(%origin, error = %e, "the server showed a trusted certificate, then ended the handshake without a client certificate");
-            Ok(())
+            Ok(request())
         }
         Err(e) => Err(handshake_failure(&origin, &e)),
     }
@@ -136,6 +165,36 @@ fn handshake_failure(origin: &str, error: &io::Error) -> SignInError {
         _ => format!("the TLS handshake with {origin} failed: {error}"),
     };
     SignInError::Network(format!("{message}; {NOTHING_ASKED}"))
+}
+
+/// Offers no certificate, noting the server's acceptable CA names when it asks for one.
+#[derive(Debug, Default)]
+struct CaRecorder {
+    seen: Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl CaRecorder {
+    fn request(&self) -> ServerRequest {
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        ServerRequest {
+            asked: seen.is_some(),
+            acceptable_cas: seen.unwrap_or_default(),
+        }
+    }
+}
+
+impl ResolvesClientCert for CaRecorder {
+    fn resolve(&self, hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(hints.iter().map(|h| h.to_vec()).collect());
+        }
+        None
+    }
+
+    /// So that a TLS 1.2 server's CertificateRequest reaches [`Self::resolve`].
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// The verifier the sign-in's client uses, noting that the server's certificate and its

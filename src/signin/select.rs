@@ -1,11 +1,18 @@
 //! Which certificate(s) a sign-in offers: the one `--cert` names, else the one remembered for
 //! this endpoint and user, else the only eligible one, else the user's pick.
+//!
+//! With the server's answer in hand ([`super::preflight::ServerRequest`]), only certificates whose
+//! chain reaches one of its acceptable CA names are offered, before any PIN: those matching the
+//! username first, those whose chain can't be completed last and marked uncertain.
 
 use super::error::SignInError;
+use super::preflight::ServerRequest;
 use crate::picker::choice::CertChoice;
 use crate::picker::remembered::RememberedCertificate;
 use crate::picker::terminal::{PickerError, PickerRow};
+use crate::tls::resolver::{dn_string, ChainNames};
 use crate::token::inventory::{CertificateReport, TokenReport};
+use crate::x509::cert_info::CertInfo;
 use crate::x509::hex;
 
 /// A certificate on a token, by position in the inventory.
@@ -39,7 +46,25 @@ pub struct SelectOptions {
     pub remembered: Option<RememberedCertificate>,
     /// With exactly one eligible certificate, use it without asking.
     pub auto_select_single: bool,
+    /// What the server asked for before the choice; `None` admits every certificate.
+    pub server: Option<ServerRequest>,
+    /// Issuers of the certificates besides the tokens' own (the `--chain` files).
+    pub chain_pool: Vec<CertInfo>,
+    /// Who signs in: certificates naming them come first.
+    pub username: Option<String>,
 }
+
+/// Whether the server's CA names admit a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fit {
+    Yes,
+    /// Its chain could not be completed, so it can't be told.
+    Uncertain,
+    No,
+}
+
+/// What [`Fit::Uncertain`] adds to a picker row.
+const UNCERTAIN: &str = "(uncertain: its chain could not be completed, the server may refuse it)";
 
 /// The outcome: what to offer.
 #[derive(Debug, Clone, Default)]
@@ -61,11 +86,15 @@ pub fn select(
             (0..token.certificates.len()).map(move |c| Candidate { token: t, cert: c })
         })
         .collect();
-    let eligible: Vec<Candidate> = all
+    let judge = Judge::new(tokens, options);
+    let mut eligible: Vec<Candidate> = all
         .iter()
         .copied()
         .filter(|c| c.cert(tokens).eligibility.is_eligible())
         .collect();
+    let all_eligible = eligible.clone();
+    eligible.retain(|c| judge.fit(*c) != Fit::No);
+    eligible.sort_by_key(|c| (judge.fit(*c), judge.user_match(*c)));
 
     if let Some(choice) = &options.choice {
         let Some(named) = all
@@ -87,6 +116,13 @@ pub fn select(
                 ),
             ));
         }
+        if judge.fit(*named) == Fit::No {
+            return Err(judge.refused(
+                "the certificate --cert names is not one the server accepts, so no PIN was asked"
+                    .into(),
+                &[*named],
+            ));
+        }
         return Ok(Selection {
             candidates: vec![*named],
             freshly_chosen: true,
@@ -94,27 +130,40 @@ pub fn select(
     }
 
     if let Some(remembered) = &options.remembered {
-        let found = eligible.iter().find(|c| {
+        let is_remembered = |c: &&Candidate| {
             c.cert(tokens)
                 .cert
                 .as_ref()
                 .is_ok_and(|info| info.sha256 == remembered.sha256)
-        });
+        };
+        let found = eligible.iter().find(is_remembered);
         match found {
             Some(candidate) => {
                 return Ok(Selection {
                     candidates: vec![*candidate],
-                            freshly_chosen: false,
+                    freshly_chosen: false,
                 })
             }
-            None => chooser.notice(&format!(
-                "The certificate remembered for this sign-in ({}) is not available any more; choose another.",
-                remembered.description
-            )),
+            None => {
+                let why = if all_eligible.iter().any(|c| is_remembered(&c)) {
+                    "is not one the server accepts"
+                } else {
+                    "is not available any more"
+                };
+                chooser.notice(&format!(
+                    "The certificate remembered for this sign-in ({}) {why}; choose another.",
+                    remembered.description
+                ));
+            }
         }
     }
 
     match eligible.len() {
+        0 if !all_eligible.is_empty() => Err(judge.refused(
+            "no certificate fits what the server accepts, so none was offered and no PIN was asked"
+                .into(),
+            &all_eligible,
+        )),
         0 => Err(no_usable(
             tokens,
             "no certificate on the tokens can sign in".into(),
@@ -124,7 +173,18 @@ pub fn select(
             freshly_chosen: true,
         }),
         _ => {
-            let rows: Vec<PickerRow> = eligible.iter().map(|c| picker_row(tokens, *c)).collect();
+            let rows: Vec<PickerRow> = eligible
+                .iter()
+                .map(|c| {
+                    let mut row = picker_row(tokens, *c);
+                    if judge.fit(*c) == Fit::Uncertain {
+                        row.title = format!("{} {UNCERTAIN}", row.title);
+                        row.details
+                            .push(("Server".to_owned(), UNCERTAIN.to_owned()));
+                    }
+                    row
+                })
+                .collect();
             match chooser.choose(&rows) {
                 Ok(Some(index)) => Ok(Selection {
                     candidates: vec![eligible[index]],
@@ -150,6 +210,93 @@ pub fn select(
                 }),
                 Err(e) => Err(SignInError::Setup(e.to_string())),
             }
+        }
+    }
+}
+
+/// Judges candidates by the server's CA names and the username.
+struct Judge<'a> {
+    tokens: &'a [TokenReport],
+    server: Option<&'a ServerRequest>,
+    /// The `--chain` certificates and every certificate on the tokens.
+    pool: Vec<CertInfo>,
+    username: Option<String>,
+}
+
+impl<'a> Judge<'a> {
+    fn new(tokens: &'a [TokenReport], options: &'a SelectOptions) -> Self {
+        let server = options
+            .server
+            .as_ref()
+            .filter(|s| !s.acceptable_cas.is_empty());
+        let mut pool = options.chain_pool.clone();
+        if server.is_some() {
+            pool.extend(
+                tokens
+                    .iter()
+                    .flat_map(|t| &t.certificates)
+                    .filter_map(|c| c.cert.as_ref().ok().cloned()),
+            );
+        }
+        Self {
+            tokens,
+            server,
+            pool,
+            username: options.username.as_ref().map(|u| u.to_lowercase()),
+        }
+    }
+
+    fn chain(&self, candidate: Candidate) -> Option<ChainNames> {
+        let info = candidate.cert(self.tokens).cert.as_ref().ok()?;
+        Some(ChainNames::new(info, &self.pool))
+    }
+
+    fn fit(&self, candidate: Candidate) -> Fit {
+        let Some(server) = self.server else {
+            return Fit::Yes;
+        };
+        match self.chain(candidate).and_then(|c| c.fits(&server.hints())) {
+            Some(true) => Fit::Yes,
+            Some(false) => Fit::No,
+            None => Fit::Uncertain,
+        }
+    }
+
+    /// 0 when a UPN is the username, 1 when an RFC 822 name is, else 2.
+    fn user_match(&self, candidate: Candidate) -> u8 {
+        let (Some(user), Ok(info)) = (&self.username, &candidate.cert(self.tokens).cert) else {
+            return 2;
+        };
+        let is_user = |names: &[String]| names.iter().any(|n| n.to_lowercase() == *user);
+        if is_user(&info.upns) {
+            0
+        } else if is_user(&info.rfc822_names) {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// The server's acceptable CAs and why each of `refused` does not fit.
+    fn refused(&self, summary: String, refused: &[Candidate]) -> SignInError {
+        let cas: Vec<String> = self
+            .server
+            .map(|s| s.acceptable_cas.iter().map(|n| dn_string(n)).collect())
+            .unwrap_or_default();
+        let refusals: Vec<String> = refused
+            .iter()
+            .filter_map(|c| {
+                let info = c.cert(self.tokens).cert.as_ref().ok()?;
+                let chain = self.chain(*c)?;
+                Some(chain.refusal(&super::identity::describe_on(
+                    info,
+                    &c.token(self.tokens).label,
+                )))
+            })
+            .collect();
+        SignInError::NoUsableCertificate {
+            summary,
+            details: super::refusal_details(&cas, &refusals),
         }
     }
 }

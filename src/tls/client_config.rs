@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::ServerCertVerifier;
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
@@ -96,14 +96,16 @@ pub fn client_config(
 
 /// A client configuration for reaching a server before any token is used: the same versions and
 /// cipher suites as [`client_config`] can offer, the server's certificate checked by `verifier`
-/// (which must verify it against the same roots), and no client certificate at all.
+/// (which must verify it against the same roots), and no client certificate at all: `recorder`
+/// only notes what the server asks for.
 pub fn server_check_config(
     verifier: Arc<dyn ServerCertVerifier>,
+    recorder: Arc<dyn ResolvesClientCert>,
 ) -> Result<ClientConfig, TlsSetupError> {
     Ok(builder(Versions::Tls13And12)?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth())
+        .with_client_cert_resolver(recorder))
 }
 
 /// The verifier [`client_config`] builds from `roots`, for wrapping.

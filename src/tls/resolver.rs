@@ -28,12 +28,69 @@ pub struct ClientIdentity {
     pub description: String,
     pub certified: Arc<CertifiedKey>,
     pub key: TokenSigningKey,
+    /// What the chain tells of the server's CA names.
+    chain: ChainNames,
+}
+
+/// The names along a certificate's chain, to match against a server's acceptable CA names.
+#[derive(Debug, Clone)]
+pub struct ChainNames {
     /// Subject and issuer Names (DER) of every certificate in the chain, leaf first.
     names: Vec<Vec<u8>>,
     /// Whether the chain reaches a self-signed root.
     complete: bool,
     /// The top of the known chain, for messages.
-    top_issuer: String,
+    pub top_issuer: String,
+}
+
+impl ChainNames {
+    /// `leaf`'s chain through whatever of its issuers `pool` holds.
+    pub fn new(leaf: &CertInfo, pool: &[CertInfo]) -> Self {
+        Self::of(leaf, &build_chain(leaf, pool))
+    }
+
+    fn of(leaf: &CertInfo, chain: &[&CertInfo]) -> Self {
+        let complete = chain
+            .last()
+            .is_some_and(|top| top.subject_der == top.issuer_der);
+        let mut names = Vec::new();
+        for cert in chain {
+            names.push(cert.subject_der.clone());
+            names.push(cert.issuer_der.clone());
+        }
+        let top_issuer = chain
+            .last()
+            .map_or_else(|| leaf.issuer.clone(), |c| c.issuer.clone());
+        Self {
+            names,
+            complete,
+            top_issuer,
+        }
+    }
+
+    /// Whether the server's CA names (`hints`, DER) admit this chain; `None` when it can't be
+    /// told (the chain stops short of a root and no name along it matched). No names admit all.
+    pub fn fits(&self, hints: &[&[u8]]) -> Option<bool> {
+        if hints.is_empty() {
+            return Some(true);
+        }
+        if self
+            .names
+            .iter()
+            .any(|name| hints.contains(&name.as_slice()))
+        {
+            return Some(true);
+        }
+        self.complete.then_some(false)
+    }
+
+    /// Why the server would not take the certificate `description` names.
+    pub fn refusal(&self, description: &str) -> String {
+        format!(
+            "{description}: the server does not accept certificates from `{}`",
+            self.top_issuer
+        )
+    }
 }
 
 impl ClientIdentity {
@@ -45,17 +102,6 @@ impl ClientIdentity {
         key: TokenSigningKey,
     ) -> Self {
         let chain = build_chain(leaf, pool);
-        let complete = chain
-            .last()
-            .is_some_and(|top| top.subject_der == top.issuer_der);
-        let mut names = Vec::new();
-        for cert in &chain {
-            names.push(cert.subject_der.clone());
-            names.push(cert.issuer_der.clone());
-        }
-        let top_issuer = chain
-            .last()
-            .map_or_else(|| leaf.issuer.clone(), |c| c.issuer.clone());
         // The leaf and its intermediates; the server has the root already.
         let sent: Vec<CertificateDer<'static>> = chain
             .iter()
@@ -68,25 +114,8 @@ impl ClientIdentity {
             description,
             certified,
             key,
-            names,
-            complete,
-            top_issuer,
+            chain: ChainNames::of(leaf, &chain),
         }
-    }
-
-    /// Whether the server's CA names admit this chain; `None` when it can't be told.
-    fn fits(&self, hints: &[&[u8]]) -> Option<bool> {
-        if hints.is_empty() {
-            return Some(true);
-        }
-        if self
-            .names
-            .iter()
-            .any(|name| hints.contains(&name.as_slice()))
-        {
-            return Some(true);
-        }
-        self.complete.then_some(false)
     }
 }
 
@@ -159,12 +188,11 @@ impl ResolvesClientCert for TokenCertResolver {
         };
         let mut chosen = None;
         for identity in &self.identities {
-            match identity.fits(hints) {
+            match identity.chain.fits(hints) {
                 Some(false) => {
-                    report.refusals.push(format!(
-                        "{}: the server does not accept certificates from `{}`",
-                        identity.description, identity.top_issuer
-                    ));
+                    report
+                        .refusals
+                        .push(identity.chain.refusal(&identity.description));
                     continue;
                 }
                 None => tracing::info!(
@@ -196,7 +224,8 @@ impl ResolvesClientCert for TokenCertResolver {
     }
 }
 
-fn dn_string(der: &[u8]) -> String {
+/// A DER Name as Entra writes DNs.
+pub fn dn_string(der: &[u8]) -> String {
     match X509Name::from_der(der) {
         Ok((_, name)) => entra_dn(&name),
         Err(_) => format!("(unparsable name {})", crate::x509::hex(der)),

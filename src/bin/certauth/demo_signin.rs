@@ -166,6 +166,7 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
                 choice,
                 remembered: None,
                 auto_select_single: true,
+                ..SelectOptions::default()
             },
             &mut chooser,
         )?;

@@ -198,6 +198,7 @@ fn open_session(
     heading: String,
     remembered: Option<RememberedCertificate>,
     redirects: Redirects,
+    username: Option<&str>,
 ) -> Result<Session, Failure> {
     let (config, config_file) = certauth::config::load().context("cannot use the config file")?;
     let auto_select_single = config.auto_select_single && !identity.always_pick;
@@ -206,13 +207,6 @@ fn open_session(
     for module in reports.iter().filter(|m| m.error.is_some()) {
         tracing::warn!(module = %module.path.display(), error = module.error.as_deref().unwrap_or_default(), "PKCS#11 module unusable");
     }
-    let options = SelectOptions {
-        choice: identity.cert.clone(),
-        remembered,
-        auto_select_single,
-    };
-    let selection = select::select(&tokens, &options, &mut TerminalChooser { heading })?;
-    let mut prompt = PinAsker::new(identity.pin.clone().unwrap_or(PinSource::Terminal));
     let client_options = ClientOptions {
         ca_file: identity.ca_file.clone(),
         chain_files: identity.chain_files.clone(),
@@ -225,6 +219,18 @@ fn open_session(
         redirects,
         preflight: Some(url.clone()),
     };
+    // The server first: its acceptable CAs decide what the picker offers, before any PIN.
+    let server = flow::reach_server(&client_options)?;
+    let options = SelectOptions {
+        choice: identity.cert.clone(),
+        remembered,
+        auto_select_single,
+        server,
+        chain_pool: flow::chain_pool(&client_options)?,
+        username: username.map(str::to_owned),
+    };
+    let selection = select::select(&tokens, &options, &mut TerminalChooser { heading })?;
+    let mut prompt = PinAsker::new(identity.pin.clone().unwrap_or(PinSource::Terminal));
     let client = flow::prepare(&modules, &tokens, &selection, &mut prompt, &client_options)?;
     for note in &client.notes {
         eprintln!("Note: {}", printable_message(note));
@@ -278,6 +284,7 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         heading,
         remembered,
         Redirects::None,
+        Some(&args.username),
     )?;
     let answer = session
         .runtime
@@ -487,7 +494,7 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
     } else {
         Redirects::None
     };
-    let session = open_session(&args.url, &args.identity, heading, None, redirects)?;
+    let session = open_session(&args.url, &args.identity, heading, None, redirects, None)?;
     let headers = args
         .header
         .iter()

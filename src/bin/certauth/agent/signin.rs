@@ -313,10 +313,28 @@ fn prepare(
         )
         .ok()
         .and_then(|store| store.get(&endpoint, username).cloned());
+    let client_options = ClientOptions {
+        ca_file: request.settings.ca_file.clone(),
+        chain_files: request.settings.chain_files.clone(),
+        final_try: if request.params.allow_final_try {
+            FinalTry::Allow
+        } else {
+            FinalTry::Refuse
+        },
+        timeout: None,
+        // A sign-in follows no redirect: its answer is cached under this endpoint.
+        redirects: Redirects::None,
+        preflight: Some(request.url.clone()),
+    };
+    // The server first: its acceptable CAs decide what is offered, before any PIN.
+    let server = flow::reach_server(&client_options).map_err(failure)?;
     let options = SelectOptions {
         choice: request.choice.clone(),
         remembered,
         auto_select_single: request.auto_select_single,
+        server,
+        chain_pool: flow::chain_pool(&client_options).map_err(failure)?,
+        username: Some(username.clone()),
     };
     let selection = select::select(&scan.tokens, &options, conversation).map_err(failure)?;
     let [candidate] = selection.candidates.as_slice() else {
@@ -385,19 +403,6 @@ fn prepare(
             });
         }
     }
-    let client_options = ClientOptions {
-        ca_file: request.settings.ca_file.clone(),
-        chain_files: request.settings.chain_files.clone(),
-        final_try: if request.params.allow_final_try {
-            FinalTry::Allow
-        } else {
-            FinalTry::Refuse
-        },
-        timeout: None,
-        // A sign-in follows no redirect: its answer is cached under this endpoint.
-        redirects: Redirects::None,
-        preflight: Some(request.url.clone()),
-    };
     let client = flow::prepare(
         &agent.modules,
         &scan.tokens,
