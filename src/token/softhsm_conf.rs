@@ -12,12 +12,19 @@ pub fn missing(module: &Path) -> Option<String> {
         return None;
     }
     let conf = PathBuf::from(std::env::var_os("SOFTHSM2_CONF").filter(|c| !c.is_empty())?);
-    let Ok(text) = std::fs::read_to_string(&conf) else {
-        return Some(format!(
-            "SOFTHSM2_CONF names {}, which does not exist (a deleted demo or fixture directory?); unset it or point it at a SoftHSM config file",
-            conf.display()
-        ));
-    };
+    match std::fs::metadata(&conf) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some(format!(
+                "SOFTHSM2_CONF names {}, which does not exist (a deleted demo or fixture directory?); unset it or point it at a SoftHSM config file",
+                conf.display()
+            ));
+        }
+        // Only a regular file is read: a FIFO (or a device) there would block this read as it
+        // blocks SoftHSM, and says nothing about a missing directory.
+        Ok(meta) if meta.is_file() => {}
+        _ => return None,
+    }
+    let text = std::fs::read_to_string(&conf).ok()?;
     let tokendir = tokendir(&text)?;
     (!tokendir.is_dir()).then(|| {
         format!(
