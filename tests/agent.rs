@@ -454,8 +454,12 @@ fn the_command_line_signs_in_via_the_agent() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains(&format!("--cert {}", sha256(w, "bob-rsa3072"))),
+    // Listed once each, not twice.
+    assert_eq!(
+        stderr
+            .matches(&format!("--cert {}", sha256(w, "bob-rsa3072")))
+            .count(),
+        1,
         "{stderr}"
     );
     assert!(!stderr.contains("cancelled"), "{stderr}");

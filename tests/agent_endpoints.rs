@@ -9,7 +9,6 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -18,17 +17,6 @@ use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
 const ALICE: &str = "alice@woodgrove.com";
-
-/// The tests here log in to one SoftHSM token from several agents, and a wrong PIN makes SoftHSM
-/// rewrite the token's file, which another process reading it at that moment sees half-written:
-/// one test at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Two verifiers, endpoints A and B, and one file trusting both their server certificates (so a
 /// sign-in to either has the same `caFile`: only the endpoint differs).
@@ -88,7 +76,6 @@ fn agent_with_config(w: &Woodgrove, config: &str) -> (AgentProcess, tempfile::Te
 
 #[test]
 fn a_held_login_serves_only_the_endpoint_and_user_it_was_made_for() {
-    let _turn = one_at_a_time();
     let w = woodgrove();
     let endpoints = TwoEndpoints::start(w);
     let pin = w.pin("Woodgrove Alice");
@@ -192,7 +179,6 @@ fn wait_for_file(path: &Path, what: &str) -> String {
 
 #[test]
 fn an_endpoint_that_wants_confirmation_waits_for_the_agents_pinentry() {
-    let _turn = one_at_a_time();
     let w = woodgrove();
     let endpoints = TwoEndpoints::start(w);
     let v = &endpoints.a;
@@ -259,7 +245,6 @@ fn an_endpoint_that_wants_confirmation_waits_for_the_agents_pinentry() {
 
 #[test]
 fn without_a_confirm_program_the_client_confirms() {
-    let _turn = one_at_a_time();
     let w = woodgrove();
     let endpoints = TwoEndpoints::start(w);
     let v = &endpoints.a;

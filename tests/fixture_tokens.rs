@@ -33,7 +33,7 @@ struct Shared {
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let woodgrove = support::woodgrove::woodgrove();
+        let woodgrove = support::woodgrove::provisioned_woodgrove();
         // Provisioning pointed SOFTHSM2_CONF at the fixture; reading back uses the same module.
         assert_eq!(
             std::env::var_os("SOFTHSM2_CONF").unwrap(),

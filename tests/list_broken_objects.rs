@@ -12,7 +12,7 @@ use secrecy::SecretString;
 
 #[test]
 fn broken_and_keyless_certificates_are_listed_as_unusable() {
-    let w = support::woodgrove::woodgrove();
+    let w = support::woodgrove::provisioned_woodgrove();
     let label = "Woodgrove Alice";
     {
         let pkcs11 = Pkcs11::new(w.module()).unwrap();

@@ -22,7 +22,7 @@ use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::session::UserType;
 use secrecy::SecretString;
 use support::echo_server::EchoServer;
-use support::woodgrove::{woodgrove, Woodgrove};
+use support::woodgrove::{provisioned_woodgrove, Woodgrove};
 
 /// The SoftHSM module, loaded and initialised once for the whole test process: SoftHSM does not
 /// take concurrent C_Initialize calls from two threads well.
@@ -129,7 +129,7 @@ fn client_for(
 
 #[test]
 fn an_rsa_key_without_pss_is_held_to_tls12_and_the_user_is_told() {
-    let w = woodgrove();
+    let w = provisioned_woodgrove();
     let server = EchoServer::start(w, &[]);
     // SoftHSM has PSS and raw RSA; take them away as a PKCS#1-only card would.
     let (signer, info) = token_key(w, "alice-rsa2048-mfa", |caps| Capabilities {
@@ -178,7 +178,7 @@ impl KeySigner for SlowToken {
 
 #[test]
 fn a_slow_token_does_not_stall_the_runtime() {
-    let w = woodgrove();
+    let w = provisioned_woodgrove();
     let server = EchoServer::start(w, &[]);
     let (signer, info) = token_key(w, "bob-p256-rfc822", |caps| caps);
     let delay = Duration::from_millis(400);
@@ -235,7 +235,7 @@ fn a_slow_token_does_not_stall_the_runtime() {
 
 #[test]
 fn raw_rsa_with_host_side_pss_still_does_tls13() {
-    let w = woodgrove();
+    let w = provisioned_woodgrove();
     let server = EchoServer::start(w, &["--tls13-only"]);
     // A card with raw RSA but no PSS mechanism (as PIV cards are, without OpenSC's emulation).
     let (signer, info) = token_key(w, "bob-rsa3072", |caps| Capabilities {

@@ -1,11 +1,15 @@
-//! The Woodgrove fixture, provisioned once per test process onto real SoftHSM tokens.
+//! The Woodgrove fixture, provisioned once per test process onto real SoftHSM tokens, and copied
+//! for each test.
 //!
-//! SoftHSM keeps one token directory per process, so a test binary shares one fixture. The
-//! provisioning sets `SOFTHSM2_CONF`, which child processes (the `certauth` binary) inherit.
+//! SoftHSM keeps one token directory per process, so the test process itself works on the one
+//! provisioned fixture; provisioning sets `SOFTHSM2_CONF` for it. The child processes a test starts
+//! (`certauth`, the agent) work on that test's own copy of the tokens: SoftHSM rewrites a token's
+//! file on every `C_Login`, and another process that reads the token directory at that moment skips
+//! the token, so tests running side by side must not share one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use certauth::fixtures::spec::Spec;
 use certauth::fixtures::{provision, Fixture, ProvisionOptions, Provisioning};
@@ -13,7 +17,7 @@ use secrecy::ExposeSecret;
 
 pub struct Woodgrove {
     pub dir: tempfile::TempDir,
-    pub spec: Spec,
+    pub spec: Arc<Spec>,
     pub fixture: Fixture,
     /// An empty certauth config file, so no user config leaks into tests.
     pub config: PathBuf,
@@ -56,12 +60,52 @@ impl Woodgrove {
     }
 }
 
+/// This test's Woodgrove, for the processes it starts: a copy of the process's provisioned
+/// fixture, made on the test's first call (libtest runs each test on a thread of its own).
 pub fn woodgrove() -> &'static Woodgrove {
-    static FIXTURE: OnceLock<Woodgrove> = OnceLock::new();
-    FIXTURE.get_or_init(|| Woodgrove::provision(Spec::embedded_woodgrove().unwrap()))
+    thread_local! {
+        static COPY: &'static Woodgrove = Box::leak(Box::new(provisioned_woodgrove().copy()));
+    }
+    COPY.with(|copy| *copy)
+}
+
+/// The fixture the test process itself provisioned and opens in-process: the one token directory
+/// its own SoftHSM uses (`SOFTHSM2_CONF`).
+pub fn provisioned_woodgrove() -> &'static Woodgrove {
+    static PROVISIONED: OnceLock<Woodgrove> = OnceLock::new();
+    PROVISIONED.get_or_init(|| Woodgrove::provision(Spec::embedded_woodgrove().unwrap()))
 }
 
 impl Woodgrove {
+    /// The same fixture in a directory of its own: its tokens, PKI files and SoftHSM config.
+    fn copy(&self) -> Self {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let (from, to) = (&self.fixture.dir, dir.path().join("woodgrove"));
+        copy_tree(from, &to);
+        let conf = self
+            .fixture
+            .softhsm2_conf()
+            .strip_prefix(from)
+            .unwrap()
+            .to_owned();
+        let text = std::fs::read_to_string(to.join(&conf)).unwrap();
+        let from_text = from.to_str().unwrap();
+        assert!(text.contains(from_text), "{text}");
+        std::fs::write(
+            to.join(&conf),
+            text.replace(from_text, to.to_str().unwrap()),
+        )
+        .unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, "").unwrap();
+        Woodgrove {
+            fixture: Fixture::open(&to).unwrap(),
+            dir,
+            spec: Arc::clone(&self.spec),
+            config,
+        }
+    }
+
     /// Provisions `spec` (the Woodgrove one, or another with the same authority ids, so the
     /// helpers find its CA files) onto fresh SoftHSM tokens. One per test process: SoftHSM keeps
     /// the first token directory a process uses.
@@ -80,9 +124,22 @@ impl Woodgrove {
         std::fs::write(&config, "").unwrap();
         Woodgrove {
             dir,
-            spec,
+            spec: Arc::new(spec),
             fixture,
             config,
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
         }
     }
 }

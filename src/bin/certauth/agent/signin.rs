@@ -455,16 +455,14 @@ fn sign_in_event(request: &Request, answer: &SignInAnswer, signer: &Signer, cach
     })
 }
 
-/// A sign-in failure as an error answer; the code tells its class (`docs/agent-api.md`).
+/// A sign-in failure as an error answer; the code tells its class (`docs/agent-api.md`). The
+/// message carries the details too (for a missing certificate, the `--cert` choices the user acts
+/// on), once.
 fn failure(error: SignInError) -> Failure {
-    let code = crate::signin::failure_code(error.class());
-    match &error {
-        // The details (the `--cert` choices) are what the user acts on.
-        SignInError::NoUsableCertificate { details, .. } if !details.is_empty() => {
-            (code, format!("{error}:\n{details}"))
-        }
-        _ => (code, error.to_string()),
-    }
+    (
+        crate::signin::failure_code(error.class()),
+        error.to_string(),
+    )
 }
 
 /// A client's answer to a question. A PIN answer is parsed straight into a secret, never into a
