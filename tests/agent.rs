@@ -96,11 +96,13 @@ fn status_and_list_through_the_socket() {
         )
     };
     let via_agent = listed(&[]);
+    assert_eq!(via_agent["source"], "agent", "{via_agent:#}");
     let modules = via_agent["modules"].as_array().unwrap();
     assert_eq!(modules.len(), 1, "{via_agent:#}");
     assert_eq!(modules[0]["origin"]["kind"], "commandLine");
     assert!(via_agent.to_string().contains("Woodgrove Bob"));
     let here = listed(&["--no-agent"]);
+    assert_eq!(here["source"], "local", "{here:#}");
     assert!(
         here["modules"]
             .as_array()

@@ -76,6 +76,7 @@ fn list_json_reports_every_certificate_with_its_facts_and_eligibility() {
     for token in &w.fixture.manifest.tokens {
         let document = list_logged_in(w, &token.label);
         assert_eq!(document["schema"], "certauth.list/1");
+        assert_eq!(document["source"], "local");
         let tokens = document["tokens"].as_array().unwrap();
         assert_eq!(tokens.len(), 1, "--token keeps one token");
         let listed = &tokens[0];
@@ -277,6 +278,41 @@ fn the_table_explains_why_a_certificate_cannot_sign_in() {
     assert!(
         row("04 ")
             .contains("no: for Windows smartcard logon only: its EKU lacks client authentication"),
+        "{text}"
+    );
+}
+
+/// Bob's two P-256 certificates have the same name and key type; the ISSUER column tells the one
+/// from the Fabrikam Rogue CA apart.
+#[test]
+fn the_table_names_each_certificates_issuer() {
+    let w = woodgrove();
+    let output = w
+        .certauth()
+        .args(["list", "--all", "--no-p11-kit", "--module"])
+        .arg(w.module())
+        .args(["--token", "Woodgrove Bob", "--pin", "env:TOKEN_PIN"])
+        .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("ISSUER") && l.contains("CERTIFICATE")),
+        "{text}"
+    );
+    let p256: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Bob Kelly <bob@woodgrove.com>") && l.contains("EC P-256"))
+        .collect();
+    assert_eq!(p256.len(), 2, "{text}");
+    assert!(
+        p256.iter().any(|l| l.contains("Fabrikam Rogue CA")),
+        "{text}"
+    );
+    assert!(
+        p256.iter().any(|l| l.contains("Woodgrove Issuing CA 01")),
         "{text}"
     );
 }

@@ -93,6 +93,20 @@ fn the_agent_never_offers_bob_a_certificate_the_server_does_not_accept_and_his_o
         upn_first.windows(2).all(|pair| pair[0] || !pair[1]),
         "{upn_first:?}"
     );
+    // Then Bob's RFC 822 certificate, its details saying so, before anyone else's.
+    let rfc822 = rows
+        .iter()
+        .position(|row| detail(row, "RFC 822 name") == "bob@woodgrove.com")
+        .unwrap_or_else(|| panic!("no RFC 822 row: {rows:#?}"));
+    let row = &rows[rfc822];
+    assert_eq!(detail(row, "User principal name"), "(none)", "{row:#}");
+    assert_eq!(detail(row, "Key type"), "EC P-256", "{row:#}");
+    assert!(
+        rows[..rfc822]
+            .iter()
+            .all(|row| detail(row, "User principal name") == "bob@woodgrove.com"),
+        "{rows:#?}"
+    );
     assert_eq!(pins, 1, "{message}");
     assert!(message.get("result").is_some(), "{message}");
 }

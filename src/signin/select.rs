@@ -307,22 +307,27 @@ fn all_on_one_token(candidates: &[Candidate]) -> bool {
         .all(|pair| pair[0].token == pair[1].token)
 }
 
-/// One line per certificate for `--cert`: its URI and thumbprint.
-fn describe_candidate(tokens: &[TokenReport], candidate: Candidate) -> String {
+/// The SAN values of one kind, or "(none)".
+fn names_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "(none)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// A candidate as a list of choices shows it: its name, then the `--cert` values that name it.
+pub fn describe_candidate(tokens: &[TokenReport], candidate: Candidate) -> String {
     let cert = candidate.cert(tokens);
-    let name = cert
-        .cert
-        .as_ref()
-        .map_or_else(|_| cert.label.clone(), super::identity::describe);
-    let thumbprint = cert
-        .cert
-        .as_ref()
-        .map(|i| i.sha256.clone())
-        .unwrap_or_default();
-    format!(
-        "  {name}\n    --cert '{}'\n    --cert {thumbprint}",
-        cert.uri
-    )
+    match &cert.cert {
+        Ok(info) => format!(
+            "  {}\n    --cert '{}'\n    --cert {}",
+            super::identity::describe(info),
+            cert.uri,
+            info.sha256
+        ),
+        Err(_) => format!("  `{}`\n    --cert '{}'", cert.label, cert.uri),
+    }
 }
 
 /// Every certificate on the tokens and why it can't be used.
@@ -383,13 +388,9 @@ pub fn picker_row(tokens: &[TokenReport], candidate: Candidate) -> PickerRow {
             "Valid".to_owned(),
             format!("{} to {}", info.not_before.date(), info.not_after.date()),
         ),
-        (
-            "User principal name".to_owned(),
-            info.upns
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "(none)".into()),
-        ),
+        ("User principal name".to_owned(), names_or_none(&info.upns)),
+        ("RFC 822 name".to_owned(), names_or_none(&info.rfc822_names)),
+        ("Key type".to_owned(), info.key_description()),
         (
             "Policy OIDs".to_owned(),
             if info.policies.is_empty() {
@@ -416,12 +417,7 @@ pub fn picker_row(tokens: &[TokenReport], candidate: Candidate) -> PickerRow {
     ];
     PickerRow {
         title: super::identity::describe(info),
-        issuer: info
-            .issuer
-            .rsplit(',')
-            .find_map(|rdn| rdn.strip_prefix("CN="))
-            .unwrap_or(&info.issuer)
-            .to_owned(),
+        issuer: info.issuer_display_name(),
         expires: info.not_after.date().to_string(),
         token: token.label.clone(),
         details,

@@ -224,15 +224,30 @@ impl CertInfo {
 
     /// A short human name: the subject CN, else the whole subject.
     pub fn display_name(&self) -> String {
-        self.subject
-            .split(',')
-            .rev()
-            .find_map(|rdn| rdn.strip_prefix("CN="))
-            .map_or_else(
-                || self.subject.clone(),
-                |cn| cn.trim_matches('"').to_owned(),
-            )
+        common_name(&self.subject)
     }
+
+    /// The issuer's short name: its CN, else the whole issuer name.
+    pub fn issuer_display_name(&self) -> String {
+        common_name(&self.issuer)
+    }
+
+    /// The key as people name it: `RSA-2048`, `EC P-256`.
+    pub fn key_description(&self) -> String {
+        match (self.key.kind, self.key.bits) {
+            (KeyKind::Rsa, Some(bits)) => format!("RSA-{bits}"),
+            (KeyKind::Ec, Some(bits)) => format!("EC P-{bits}"),
+            _ => "other".to_owned(),
+        }
+    }
+}
+
+/// The last CN of a distinguished name as [`CertInfo`] holds it, else the whole name.
+fn common_name(name: &str) -> String {
+    name.split(',')
+        .rev()
+        .find_map(|rdn| rdn.strip_prefix("CN="))
+        .map_or_else(|| name.to_owned(), |cn| cn.trim_matches('"').to_owned())
 }
 
 /// The common name of a well-known EKU OID.

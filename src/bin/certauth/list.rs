@@ -11,7 +11,7 @@ use certauth::reader::{self, PcscStatus};
 use certauth::token::inventory::{
     self, CertificateReport, Login, ModuleReport, ScanOptions, TokenReport,
 };
-use certauth::x509::cert_info::{eku_name, rfc3339, KeyKind};
+use certauth::x509::cert_info::{eku_name, rfc3339};
 use certauth::x509::hex;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -71,7 +71,14 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     let pcsc = reader::status();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let document = to_json(&pcsc, &reports, &tokens, args.all, options.now);
+        let document = to_json(
+            Source::Local,
+            &pcsc,
+            &reports,
+            &tokens,
+            args.all,
+            options.now,
+        );
         printable::write_json(&mut out, &document, true)?;
         writeln!(out)?;
     } else {
@@ -122,8 +129,18 @@ fn shown(token: &TokenReport, all: bool) -> impl Iterator<Item = &CertificateRep
         .filter(move |c| all || c.eligibility.is_eligible())
 }
 
+/// Who scanned the tokens a `list` document shows: its `source`.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// The running agent, answering `certauth list --json`.
+    Agent,
+    /// The `certauth list` process itself.
+    Local,
+}
+
 /// The `certauth list --json` document (docs/list-json.md); the agent's `list` answers with it too.
 pub fn to_json(
+    source: Source,
     pcsc: &PcscStatus,
     modules: &[ModuleReport],
     tokens: &[TokenReport],
@@ -139,6 +156,10 @@ pub fn to_json(
     json!({
         "schema": SCHEMA,
         "generatedAt": rfc3339(now),
+        "source": match source {
+            Source::Agent => "agent",
+            Source::Local => "local",
+        },
         "pcsc": { "status": status, "message": pcsc.describe(), "readers": readers },
         "modules": modules.iter().map(|m| json!({
             "path": m.path,
@@ -317,6 +338,7 @@ fn print_token(
     let mut table = Table::new(&[
         "ID",
         "CERTIFICATE",
+        "ISSUER",
         "KEY",
         "EXPIRES",
         "PRIVATE KEY",
@@ -364,28 +386,19 @@ fn certificate_row(cert: &CertificateReport) -> Vec<String> {
         KeyPresence::NeedsLogin => "after login",
     };
     match &cert.cert {
-        Ok(info) => {
-            let name = match info.upns.first().or(info.rfc822_names.first()) {
-                Some(user) => format!("{} <{user}>", info.display_name()),
-                None => info.display_name(),
-            };
-            let key_type = match (info.key.kind, info.key.bits) {
-                (KeyKind::Rsa, Some(bits)) => format!("RSA-{bits}"),
-                (KeyKind::Ec, Some(bits)) => format!("EC P-{bits}"),
-                _ => "other".to_owned(),
-            };
-            vec![
-                hex(&cert.id),
-                name,
-                key_type,
-                info.not_after.date().to_string(),
-                key.to_owned(),
-                verdict,
-            ]
-        }
+        Ok(info) => vec![
+            hex(&cert.id),
+            certauth::signin::identity::describe(info),
+            info.issuer_display_name(),
+            info.key_description(),
+            info.not_after.date().to_string(),
+            key.to_owned(),
+            verdict,
+        ],
         Err(_) => vec![
             hex(&cert.id),
             format!("`{}` (unreadable)", cert.label),
+            "?".into(),
             "?".into(),
             "?".into(),
             key.to_owned(),

@@ -342,6 +342,7 @@ async fn list(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
         let scan = agent.scan();
         let pcsc = certauth::reader::status();
         Ok(crate::list::to_json(
+            crate::list::Source::Agent,
             &pcsc,
             &scan.reports,
             &scan.tokens,

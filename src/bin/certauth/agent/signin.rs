@@ -339,21 +339,11 @@ fn prepare(
     let selection = select::select(&scan.tokens, &options, conversation).map_err(failure)?;
     let [candidate] = selection.candidates.as_slice() else {
         // No terminal to choose on (the client said so): the choices, as a direct sign-in
-        // lists them. (select::describe_candidate, private to select.rs, words them the same.)
+        // lists them.
         let choices: Vec<String> = selection
             .candidates
             .iter()
-            .map(|c| {
-                let cert = c.cert(&scan.tokens);
-                match &cert.cert {
-                    Ok(info) => format!(
-                        "  {}\n    --cert {}",
-                        certauth::signin::identity::describe(info),
-                        info.sha256
-                    ),
-                    Err(_) => format!("  {}\n    --cert '{}'", cert.label, cert.uri),
-                }
-            })
+            .map(|c| select::describe_candidate(&scan.tokens, *c))
             .collect();
         return Err((
             "noUsableCertificate",
