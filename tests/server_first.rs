@@ -103,6 +103,16 @@ fn an_unreachable_server_fails_with_exit_6_before_the_pin() {
             &pinentry,
             &format!("cannot reach {}", url.trim_end_matches('/')),
         );
+        // What happened, and where to look: not the socket layer's words alone.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("certauth: error:"))
+            .unwrap_or_default();
+        assert!(
+            error.contains("is the server running") && !error.contains("os error"),
+            "{stderr}"
+        );
     }
 }
 

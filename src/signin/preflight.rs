@@ -74,8 +74,12 @@ pub fn check_server(
         return Ok(ServerRequest::default());
     }
     let origin = url.origin().ascii_serialization();
-    let unreachable =
-        |e: io::Error| SignInError::Network(format!("cannot reach {origin}: {e}; {NOTHING_ASKED}"));
+    let unreachable = |e: io::Error| {
+        SignInError::Network(format!(
+            "cannot reach {origin}: {}; {NOTHING_ASKED}",
+            unreachable_reason(&e)
+        ))
+    };
     let (name, addresses) = resolve(url).map_err(unreachable)?;
     let mut tcp = connect(&addresses).map_err(unreachable)?;
     tcp.set_read_timeout(Some(CONNECT_TIMEOUT))
@@ -272,5 +276,21 @@ impl ServerCertVerifier for Witness {
 
     fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
         self.inner.root_hint_subjects()
+    }
+}
+
+/// Why a server could not be reached, in words that point at the fix.
+fn unreachable_reason(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            "nothing accepts connections there (connection refused: is the server running, and \
+             are the URL's host and port right?)"
+                .to_owned()
+        }
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
+            "no answer within {} s (is the host up, and does a firewall let the port through?)",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        _ => error.to_string(),
     }
 }
