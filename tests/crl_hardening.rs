@@ -209,11 +209,6 @@ fn sign_in(w: &Woodgrove, v: &Verifier, name: &str, username: &str) -> (i32, Val
     v.sign_in(w, name, username)
 }
 
-/// One admin request with the first-start key: (status, JSON body or null).
-fn admin(v: &Verifier, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    v.admin(method, path, v.admin_key.as_deref(), body)
-}
-
 /// Re-uploads the issuing CA with its base and delta CRL URLs on `server` (first start only: the
 /// store keeps it across restarts).
 fn issuing_ca_crls_from(w: &Woodgrove, v: &Verifier, server: &CrlServer) {
@@ -223,7 +218,7 @@ fn issuing_ca_crls_from(w: &Woodgrove, v: &Verifier, server: &CrlServer) {
         .authority("woodgrove-issuing")
         .unwrap()
         .subject;
-    let (status, cas) = admin(v, reqwest::Method::GET, CAS, None);
+    let (status, cas) = v.as_admin(reqwest::Method::GET, CAS, None);
     assert_eq!(status, 200, "{cas}");
     let mut ca = cas["value"]
         .as_array()
@@ -233,7 +228,7 @@ fn issuing_ca_crls_from(w: &Woodgrove, v: &Verifier, server: &CrlServer) {
         .unwrap_or_else(|| panic!("no `{subject}` in {cas}"))
         .clone();
     let id = ca["id"].as_str().unwrap().to_owned();
-    let (status, body) = admin(v, reqwest::Method::DELETE, &format!("{CAS}/{id}"), None);
+    let (status, body) = v.as_admin(reqwest::Method::DELETE, &format!("{CAS}/{id}"), None);
     assert_eq!(status, 204, "{body}");
     let fields = ca.as_object_mut().unwrap();
     fields.remove("id");
@@ -245,7 +240,7 @@ fn issuing_ca_crls_from(w: &Woodgrove, v: &Verifier, server: &CrlServer) {
         "deltaCertificateRevocationListUrl".into(),
         json!(server.url(DELTA)),
     );
-    let (status, body) = admin(v, reqwest::Method::POST, CAS, Some(ca));
+    let (status, body) = v.as_admin(reqwest::Method::POST, CAS, Some(ca));
     assert_eq!(status, 201, "{body}");
 }
 

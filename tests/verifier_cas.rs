@@ -28,9 +28,7 @@ fn cas_uploaded_either_way_read_back_in_one_shape() {
     let w = woodgrove();
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(w, state.path());
-    let key = v.admin_key.clone().unwrap();
-    let call =
-        |method: Method, path: &str, body: Option<Value>| v.admin(method, path, Some(&key), body);
+    let call = |method: Method, path: &str, body: Option<Value>| v.as_admin(method, path, body);
     let der = std::fs::read(w.fixture.path("pki/ca/fabrikam-rogue.der")).unwrap();
     let certificate = base64::engine::general_purpose::STANDARD.encode(&der);
     let info = certauth::x509::cert_info::CertInfo::from_der(&der).unwrap();

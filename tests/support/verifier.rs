@@ -187,6 +187,16 @@ impl Verifier {
         )
     }
 
+    /// One admin request with the key the first start printed, blocking.
+    pub fn as_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.admin(method, path, self.admin_key.as_deref(), body)
+    }
+
     /// One admin request, blocking: (status, JSON body or null).
     pub fn admin(
         &self,
