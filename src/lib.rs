@@ -16,6 +16,7 @@ pub mod picker;
 pub mod pin;
 pub mod printable;
 pub mod reader;
+pub mod secret_text;
 pub mod signin;
 pub mod tls;
 pub mod token;

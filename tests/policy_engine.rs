@@ -15,6 +15,7 @@ use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
 use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::directory::Directory;
 use certauth::verifier::graph_files::load_directory;
+use certauth::verifier::outcome::{AuthenticationStrength, ErrorCode};
 use certauth::verifier::policy::{
     Affinity, CbaPolicy, Rule, RuleType, Strength, Switch, Target, TargetType, UserBinding,
     UserProperty,
@@ -632,7 +633,7 @@ fn decisions_over_the_fixture_pki() {
                 rule,
             } => {
                 decision.succeeded()
-                    && decision.strength() == Some(*strength)
+                    && decision.strength().map(AuthenticationStrength::as_str) == Some(*strength)
                     && decision.username_binding.as_ref().is_some_and(|b| {
                         b.x509_certificate_field == *field && b.user_property == *property
                     })
@@ -642,7 +643,7 @@ fn decisions_over_the_fixture_pki() {
                         .is_some_and(|r| r.x509_certificate_rule_type == *rule)
             }
             Expect::Failure(code) => {
-                !decision.succeeded() && decision.error_code.as_deref() == Some(*code)
+                !decision.succeeded() && decision.error_code.map(ErrorCode::as_str) == Some(*code)
             }
         };
         if !ok {
@@ -771,7 +772,11 @@ fn alice_with_base_crl(w: &Woodgrove, crl: Vec<u8>) -> Decision {
 
 /// Asserts that `decision` refused with Entra's `code` and a message that says `says`.
 fn refused_with(decision: &Decision, code: &str, says: &str) {
-    assert_eq!(decision.error_code.as_deref(), Some(code), "{decision:?}");
+    assert_eq!(
+        decision.error_code.map(ErrorCode::as_str),
+        Some(code),
+        "{decision:?}"
+    );
     assert!(decision.message.contains(says), "{}", decision.message);
 }
 
@@ -958,7 +963,7 @@ fn required_crl_validation_and_exempted_cas() {
         now,
     );
     assert_eq!(
-        required.error_code.as_deref(),
+        required.error_code.map(ErrorCode::as_str),
         Some("AADSTS500175"),
         "{required:?}"
     );
@@ -1152,7 +1157,7 @@ fn crls_fetched_over_http_within_the_size_limit() {
     let decision =
         runtime.block_on(fine.decide(&der_of(w, "bob-delta-revoked"), "bob@woodgrove.com", now));
     assert_eq!(
-        decision.error_code.as_deref(),
+        decision.error_code.map(ErrorCode::as_str),
         Some("AADSTS500171"),
         "fetched over HTTP, the delta CRL revokes: {decision:?}"
     );

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::secret_text::SecretText;
+
 /// The path the sign-in is posted to when the endpoint URL has none.
 pub const SIGN_IN_PATH: &str = "/certauth/signin";
 
@@ -26,7 +28,8 @@ pub struct SignInAnswer {
     /// The authentication binding rule that set the strength, if one did.
     pub authentication_rule: Option<Value>,
     pub certificate: Option<Value>,
-    pub token: Option<String>,
+    /// The issued token: sent on as it is, never shown by `Debug`.
+    pub token: Option<SecretText>,
     pub expires_at: Option<String>,
     pub error_code: Option<String>,
     pub message: Option<String>,
@@ -73,5 +76,19 @@ mod tests {
         assert!(!answer.succeeded());
         assert_eq!(answer.error_code.as_deref(), Some("AADSTS50034"));
         assert_eq!(answer.extra["@odata.context"], "x");
+    }
+
+    #[test]
+    fn an_answer_printed_with_debug_hides_its_token() {
+        let answer: SignInAnswer = serde_json::from_str(
+            r#"{"status":"success","token":"eyJhbGciOiJFUzI1NiJ9.claims.signature"}"#,
+        )
+        .unwrap();
+        let shown = format!("{answer:?}");
+        assert!(!shown.contains("claims.signature"), "{shown}");
+        // Serialized (stdout, the agent's cache), it is whole.
+        assert!(serde_json::to_string(&answer)
+            .unwrap()
+            .contains("eyJhbGciOiJFUzI1NiJ9.claims.signature"));
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::directory::{comparison_key, Directory, User};
+use super::outcome::{AuthenticationStrength, ErrorCode};
 use super::policy::{
     affinity_name, field_name, property_name, Affinity, CbaPolicy, Rule, RuleType, State, Strength,
     TargetType, UserBinding, UserProperty, ALL_USERS,
@@ -113,12 +114,12 @@ pub struct ChainElement {
 pub struct Decision {
     pub result: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_principal_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub authentication_strength: Option<String>,
+    pub authentication_strength: Option<AuthenticationStrength>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username_binding: Option<MatchedBinding>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,10 +136,16 @@ impl Decision {
         self.result == Outcome::Success
     }
 
-    /// Strength as a typed value, on success.
-    pub fn strength(&self) -> Option<&str> {
-        self.authentication_strength.as_deref()
+    /// How strongly it authenticated, on success.
+    pub fn strength(&self) -> Option<AuthenticationStrength> {
+        self.authentication_strength
     }
+}
+
+/// Why a step refused the sign-in.
+struct Refusal {
+    code: ErrorCode,
+    message: String,
 }
 
 /// Builds a decision step by step.
@@ -169,10 +176,10 @@ impl Trail {
         self.decision.explanation.push(line.into());
     }
 
-    fn fail(mut self, code: &str, message: impl Into<String>) -> Decision {
+    fn fail(mut self, code: ErrorCode, message: impl Into<String>) -> Decision {
         let message = message.into();
         self.step(format!("Failed: {code}: {message}"));
-        self.decision.error_code = Some(code.to_owned());
+        self.decision.error_code = Some(code);
         self.decision.message = message;
         self.decision
     }
@@ -202,7 +209,7 @@ impl Engine {
         let mut trail = Trail::new();
         if self.tenant.policy.state != State::Enabled {
             return trail.fail(
-                "AADSTS130501",
+                ErrorCode::BlockedByPolicy,
                 "certificate-based authentication is not enabled in this tenant",
             );
         }
@@ -210,7 +217,7 @@ impl Engine {
 
         let Some(user) = self.tenant.directory.user_by_upn(username) else {
             return trail.fail(
-                "AADSTS50034",
+                ErrorCode::UserNotFound,
                 format!("the user account `{username}` does not exist in the directory"),
             );
         };
@@ -222,7 +229,7 @@ impl Engine {
 
         if let Err(why) = self.in_scope(user) {
             return trail.fail(
-                "AADSTS130501",
+                ErrorCode::BlockedByPolicy,
                 format!("sign-in was blocked due to user credential policy: {why}"),
             );
         }
@@ -278,7 +285,7 @@ impl Engine {
         }
 
         if let Err(why) = self.ca_scoping(&chain, user) {
-            return trail.fail("AADSTS500189", why);
+            return trail.fail(ErrorCode::CaScopingDenied, why);
         }
         trail.step("CA scoping allows the user.");
 
@@ -312,18 +319,14 @@ impl Engine {
                 let d = &mut trail.decision;
                 d.result = Outcome::Success;
                 d.message = format!("signed in as {}", user.user_principal_name);
-                d.authentication_strength = Some(
-                    rule.x509_certificate_authentication_mode
-                        .protocol_name()
-                        .to_owned(),
-                );
+                d.authentication_strength = Some(rule.x509_certificate_authentication_mode.into());
                 d.username_binding = Some(binding);
                 d.authentication_rule = Some(rule);
                 trail.decision
             }
-            Err((code, message)) => {
+            Err(refusal) => {
                 trail.decision.authentication_rule = Some(rule);
-                trail.fail(code, message)
+                trail.fail(refusal.code, refusal.message)
             }
         }
     }
@@ -480,7 +483,7 @@ impl Engine {
         user: &User,
         required: Affinity,
         trail: &mut Trail,
-    ) -> Result<MatchedBinding, (&'static str, String)> {
+    ) -> Result<MatchedBinding, Refusal> {
         let mut bindings: Vec<&UserBinding> = self
             .tenant
             .policy
@@ -549,19 +552,19 @@ impl Engine {
             ));
         }
         if any_value {
-            Err((
-                "AADSTS50034",
-                format!(
+            Err(Refusal {
+                code: ErrorCode::UserNotFound,
+                message: format!(
                     "the certificate does not match `{}` through any username binding",
                     user.user_principal_name
                 ),
-            ))
+            })
         } else {
-            Err((
-                "AADSTS1001003",
-                "unable to acquire the value specified in a binding from the certificate"
+            Err(Refusal {
+                code: ErrorCode::BindingValueMissing,
+                message: "unable to acquire the value specified in a binding from the certificate"
                     .to_owned(),
-            ))
+            })
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod directory;
 pub mod graph_files;
 pub mod graph_schema;
 pub mod jwt;
+pub mod outcome;
 pub mod policy;
 pub mod revocation;
 pub mod server;

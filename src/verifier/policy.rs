@@ -188,10 +188,7 @@ pub enum Strength {
 impl Strength {
     /// The name the sign-in protocol uses.
     pub fn protocol_name(self) -> &'static str {
-        match self {
-            Self::SingleFactor => "singleFactor",
-            Self::MultiFactor => "multiFactor",
-        }
+        super::outcome::AuthenticationStrength::from(self).as_str()
     }
 }
 

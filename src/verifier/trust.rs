@@ -14,6 +14,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::outcome::ErrorCode;
 use crate::x509::cert_info::{rfc3339, CertInfo, OID_EKU_ANY, OID_EKU_CLIENT_AUTH};
 use crate::x509::dn::same_name;
 use crate::x509::hex;
@@ -358,7 +359,10 @@ fn make_ca(
     if delta_crl_url.is_some() && crl_url.is_none() {
         return Err(fail(
             "deltaCertificateRevocationListUrl",
-            "a delta CRL needs a base CRL URL (AADSTS500177)".into(),
+            format!(
+                "a delta CRL needs a base CRL URL ({})",
+                ErrorCode::DeltaWithoutBase
+            ),
         ));
     }
     Ok(TrustedCa {
@@ -448,17 +452,17 @@ pub enum ChainError {
 
 impl ChainError {
     /// The Entra error code a sign-in gets.
-    pub fn error_code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
             Self::UnknownIssuer { .. }
             | Self::NoAuthorityKeyIdentifier { .. }
-            | Self::IssuerQuarantined { .. } => "AADSTS500176",
-            Self::OutsideValidity { .. } => "AADSTS500172",
+            | Self::IssuerQuarantined { .. } => ErrorCode::IssuerNotConfigured,
+            Self::OutsideValidity { .. } => ErrorCode::NotValidNow,
             Self::Malformed(_)
             | Self::BadSignature { .. }
             | Self::IssuerNameMismatch { .. }
             | Self::TooLong
-            | Self::NotForClientAuth { .. } => "AADSTS50017",
+            | Self::NotForClientAuth { .. } => ErrorCode::CertificateValidationFailed,
         }
     }
 }

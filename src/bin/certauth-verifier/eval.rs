@@ -138,14 +138,17 @@ fn print(out: &mut impl Write, decision: &Decision) -> std::io::Result<()> {
             decision.user_principal_name.as_deref().unwrap_or_default(),
             decision
                 .authentication_strength
-                .as_deref()
+                .map(|strength| strength.as_str())
                 .unwrap_or_default()
         )?;
     } else {
         writeln!(
             out,
             "REFUSED: {}: {}",
-            decision.error_code.as_deref().unwrap_or_default(),
+            decision
+                .error_code
+                .map(|code| code.as_str())
+                .unwrap_or_default(),
             decision.message
         )?;
     }

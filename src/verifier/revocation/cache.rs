@@ -20,6 +20,7 @@ use super::crl::CrlError;
 use super::high_water::{order, CrlHighWater, CrlMark, HighWaterError, Order};
 use super::index::RevocationList;
 use super::source::{CrlKind, CrlSource, FetchError};
+use crate::verifier::outcome::ErrorCode;
 use crate::verifier::trust::TrustedCa;
 
 /// Why a CA's CRL is unusable. The verifier fails closed on every one of these.
@@ -84,30 +85,30 @@ pub enum CrlFailure {
 
 impl CrlFailure {
     /// The Entra error code a sign-in gets.
-    pub fn error_code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
             Self::Fetch {
                 source: FetchError::TooLarge { .. },
                 ..
-            } => "AADSTS2205014",
+            } => ErrorCode::CrlTooLarge,
             Self::Fetch {
                 source: FetchError::TimedOut { .. },
                 ..
-            } => "AADSTS2205012",
-            Self::Fetch { .. } => "AADSTS500173",
+            } => ErrorCode::CrlDownloadTimedOut,
+            Self::Fetch { .. } => ErrorCode::CrlDownloadFailed,
             Self::Invalid {
                 source: CrlError::Malformed(_),
                 ..
-            } => "AADSTS2205011",
-            Self::Invalid { .. } => "AADSTS2205015",
+            } => ErrorCode::CrlNotDer,
+            Self::Invalid { .. } => ErrorCode::CrlSignatureInvalid,
             // A CRL outside its validity window, either side.
-            Self::Expired { .. } | Self::NotYetValid { .. } => "AADSTS500172",
+            Self::Expired { .. } | Self::NotYetValid { .. } => ErrorCode::NotValidNow,
             Self::NumberWentBackwards { .. }
             | Self::EarlierIssue { .. }
             | Self::Conflicting { .. }
-            | Self::WrongKind { .. } => "AADSTS500174",
+            | Self::WrongKind { .. } => ErrorCode::CrlUnusable,
             // An internal failure (the database): transient, and opaque to the user.
-            Self::Unkept { .. } => "AADSTS90033",
+            Self::Unkept { .. } => ErrorCode::Transient,
         }
     }
 }
@@ -499,7 +500,7 @@ mod tests {
         let cache = CrlCache::new(serving(ahead, &ca));
         let err = cache.get(&ca, CrlKind::Base, now).await.unwrap_err();
         assert!(matches!(err, CrlFailure::NotYetValid { .. }), "{err:?}");
-        assert_eq!(err.error_code(), "AADSTS500172");
+        assert_eq!(err.error_code(), ErrorCode::NotValidNow);
         assert!(
             err.to_string().contains("more than 5 minutes ahead"),
             "{err}"
@@ -537,7 +538,7 @@ mod tests {
             matches!(err, CrlFailure::NumberWentBackwards { .. }),
             "{err:?}"
         );
-        assert_eq!(err.error_code(), "AADSTS500174");
+        assert_eq!(err.error_code(), ErrorCode::CrlUnusable);
         let err = restarted(crl(&ca, &key, 41, issued - time::Duration::minutes(1)))
             .get(&ca, CrlKind::Base, now)
             .await
@@ -564,7 +565,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, CrlFailure::Conflicting { .. }), "{err:?}");
-        assert_eq!(err.error_code(), "AADSTS500174");
+        assert_eq!(err.error_code(), ErrorCode::CrlUnusable);
 
         // The same CRL fetched again after the restart is fine, and so is a newer one.
         assert!(restarted(newer).get(&ca, CrlKind::Base, now).await.is_ok());

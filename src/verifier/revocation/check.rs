@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::cache::{CrlCache, CrlFailure};
 use super::index::REASON_REMOVE_FROM_CRL;
 use super::source::CrlKind;
+use crate::verifier::outcome::ErrorCode;
 use crate::verifier::policy::{CrlValidation, Switch};
 use crate::verifier::trust::VerifiedChain;
 
@@ -54,7 +55,7 @@ impl NotRevoked {
 /// A chain that did not pass, with what was learned on the way.
 #[derive(Debug, Clone)]
 pub struct RevocationFailure {
-    pub error_code: &'static str,
+    pub error_code: ErrorCode,
     pub message: String,
     pub links: Vec<LinkStatus>,
 }
@@ -67,7 +68,7 @@ pub async fn check_chain(
     now: OffsetDateTime,
 ) -> Result<NotRevoked, RevocationFailure> {
     let mut links = Vec::new();
-    let fail = |code: &'static str, message: String, links: &[LinkStatus]| RevocationFailure {
+    let fail = |code: ErrorCode, message: String, links: &[LinkStatus]| RevocationFailure {
         error_code: code,
         message,
         links: links.to_vec(),
@@ -92,7 +93,7 @@ pub async fn check_chain(
                     ..link
                 });
                 return Err(fail(
-                    "AADSTS500175",
+                    ErrorCode::CrlMissing,
                     format!(
                         "CRL validation is required, and `{}` has no CRL configured",
                         ca.info.subject
@@ -127,7 +128,7 @@ pub async fn check_chain(
             // A delta applies to its base or any later one.
             if delta.delta_of.as_ref().is_some_and(|of| *of > base.number) {
                 return Err(fail(
-                    "AADSTS500178",
+                    ErrorCode::CrlSegmentsUnavailable,
                     format!(
                         "the delta CRL of `{}` completes base CRL {}, newer than the base CRL {} at hand",
                         ca.info.subject,
@@ -154,7 +155,7 @@ pub async fn check_chain(
                 .map(|r| format!(" ({})", super::crl::Reason(r)))
                 .unwrap_or_default();
             return Err(fail(
-                "AADSTS500171",
+                ErrorCode::CertificateRevoked,
                 format!(
                     "certificate has been revoked: `{}` (serial {}) is on the {kind} of `{}`{reason}",
                     cert.subject,

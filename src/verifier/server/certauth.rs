@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::{App, Connection};
 use crate::verifier::decide::Decision;
 use crate::verifier::jwt::{self, certificate_thumbprint, random_id};
+use crate::verifier::outcome::{AuthenticationStrength, ErrorCode};
 use crate::verifier::store::{log_time, Retention, SignInRecord};
 
 /// Sign-in bodies are one short JSON object.
@@ -42,7 +43,13 @@ async fn jwks(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     Json(app.jwt.jwks())
 }
 
-fn failure(status: StatusCode, code: &str, message: &str) -> Response {
+/// A refusal, with the HTTP status its code carries.
+fn failure(code: ErrorCode, message: &str) -> Response {
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    failure_with(status, code, message)
+}
+
+fn failure_with(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     (
         status,
         Json(json!({"status": "failure", "errorCode": code, "message": message})),
@@ -57,15 +64,13 @@ async fn sign_in(
 ) -> Response {
     let Ok(Json(body)) = body else {
         return failure(
-            StatusCode::BAD_REQUEST,
-            "AADSTS900144",
+            ErrorCode::MissingParameter,
             "the request body must be JSON with a \"username\"",
         );
     };
     let Some(leaf) = connection.client_chain.first() else {
         return failure(
-            StatusCode::UNAUTHORIZED,
-            "AADSTS50017",
+            ErrorCode::CertificateValidationFailed,
             "no client certificate was presented",
         );
     };
@@ -76,25 +81,22 @@ async fn sign_in(
     if let Err(e) = log(&app, &connection, &body.username, &decision, now) {
         tracing::error!(error = %e, "writing the sign-in log; the sign-in is refused");
         return failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            TRANSIENT,
+            ErrorCode::Transient,
             "the sign-in could not be recorded in the sign-in log, so it is refused; try again later",
         );
     }
     if !decision.succeeded() {
-        let code = decision.error_code.clone().unwrap_or_default();
-        // Blocked by policy is 403; not authenticated is 401.
-        let status = match code.as_str() {
-            "AADSTS130501" | "AADSTS500189" => StatusCode::FORBIDDEN,
-            // The verifier's own storage failed (a CRL mark could not be kept): try again later.
-            TRANSIENT => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
-        };
-        return failure(status, &code, &decision.message);
+        // A refusal always carries its code; none would be a bug, and fails closed as one.
+        let code = decision
+            .error_code
+            .unwrap_or(ErrorCode::CertificateValidationFailed);
+        return failure(code, &decision.message);
     }
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let expires = now + app.token_lifetime;
-    let multifactor = decision.authentication_strength.as_deref() == Some("multiFactor");
+    let multifactor = decision
+        .authentication_strength
+        .is_some_and(AuthenticationStrength::is_multifactor);
     let mut amr = vec!["x509"];
     if multifactor {
         amr.push("mfa");
@@ -115,9 +117,10 @@ async fn sign_in(
         Ok(token) => token,
         Err(e) => {
             tracing::error!(error = %e, "signing a sign-in token");
-            return failure(
+            // A server fault, not a storage one: 500 (`docs/signin-protocol.md`).
+            return failure_with(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "AADSTS90033",
+                ErrorCode::Transient,
                 "a transient error occurred; try again",
             );
         }
@@ -138,10 +141,6 @@ async fn sign_in(
     .into_response()
 }
 
-/// The error code of a sign-in refused because the verifier could not log it or keep what it
-/// must (`docs/signin-protocol.md`): transient, answered 503.
-pub const TRANSIENT: &str = "AADSTS90033";
-
 /// Every attempt goes to the sign-in log, within the configured retention.
 fn log(
     app: &App,
@@ -161,9 +160,11 @@ fn log(
             "failure"
         }
         .to_owned(),
-        error_code: decision.error_code.clone(),
+        error_code: decision.error_code.map(|code| code.as_str().to_owned()),
         failure_reason: (!decision.succeeded()).then(|| decision.message.clone()),
-        authentication_strength: decision.authentication_strength.clone(),
+        authentication_strength: decision
+            .authentication_strength
+            .map(|strength| strength.as_str().to_owned()),
         certificate: decision
             .certificate
             .as_ref()

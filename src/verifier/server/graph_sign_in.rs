@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use crate::verifier::outcome::{AuthenticationStrength, ErrorCode};
 use crate::verifier::store::SignInRecord;
 
 /// Graph's name for the method, as the Entra sign-in log shows it for CBA.
@@ -32,13 +33,16 @@ pub const PROPERTIES: &[&str] = &[
 /// The record as a Graph `signIn`.
 pub fn to_graph(record: &SignInRecord) -> Value {
     let succeeded = record.status == "success";
-    let multifactor = record.authentication_strength.as_deref() == Some("multiFactor");
+    let multifactor = record
+        .authentication_strength
+        .as_deref()
+        .and_then(AuthenticationStrength::from_wire)
+        .is_some_and(AuthenticationStrength::is_multifactor);
     let error_code = match (&record.error_code, succeeded) {
         (_, true) => 0,
-        (Some(code), false) => code
-            .strip_prefix("AADSTS")
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(-1),
+        (Some(code), false) => {
+            ErrorCode::from_wire(code).map_or(-1, |code| i64::from(code.number()))
+        }
         (None, false) => -1,
     };
     let additional_details = match (succeeded, multifactor) {
