@@ -177,6 +177,72 @@ fn wait_for_file(path: &Path, what: &str) -> String {
     }
 }
 
+/// A confirmation program that never answers, and leaves a child of its own holding the pipe: the
+/// agent stops the whole program at its deadline and the sign-in is refused, not hung.
+#[test]
+fn a_confirmation_program_that_never_answers_is_stopped_and_the_sign_in_refused() {
+    let w = woodgrove();
+    let endpoints = TwoEndpoints::start(w);
+    let v = &endpoints.a;
+    let pin = w.pin("Woodgrove Alice");
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("silent-pinentry");
+    let pid_file = dir.path().join("sleeper.pid");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > '{}'\nwait\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "confirm_program = '{}'\n\n[[endpoint]]\nurl = '{}'\nconfirm = true\n",
+            program.display(),
+            v.certauth_url
+        ),
+    )
+    .unwrap();
+    let mut command = agent_command(w);
+    command
+        .env("CERTAUTH_CONFIG", &config)
+        .env("CERTAUTH_CONFIRM_TIMEOUT_SECONDS", "1");
+    let agent = AgentProcess::start(command);
+    let mut client = Client::connect(&agent.socket);
+    let at_a = endpoints.alice_at(w, v);
+    let (first, _) = client.sign_in(at_a.clone(), &pin);
+    assert_eq!(first["result"]["status"], "success", "{first}");
+
+    // The cached answer needs confirmation, which never comes: refused after 1 s + 5 s of grace.
+    let started = Instant::now();
+    let (refused, _) = client.sign_in(at_a, &pin);
+    assert_eq!(refused["error"]["code"], "notConfirmed", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("did not answer within"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // The program's own child went with it.
+    let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+    let gone = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{}", sleeper.trim())).exists() {
+        assert!(
+            Instant::now() < gone,
+            "the program's child {sleeper} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The agent still serves.
+    let status = client.call(json!({"method": "status"}));
+    assert!(status.get("result").is_some(), "{status}");
+}
+
 #[test]
 fn an_endpoint_that_wants_confirmation_waits_for_the_agents_pinentry() {
     let w = woodgrove();

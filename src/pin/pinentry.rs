@@ -4,6 +4,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -21,14 +24,80 @@ pub enum PinentryError {
     Cancelled { program: String },
     #[error("{program} failed: {reason}")]
     Io { program: String, reason: String },
+    #[error("{program} did not answer within {seconds} s, so it was stopped")]
+    TimedOut { program: String, seconds: u64 },
 }
 
 /// One conversation with a pinentry process.
 pub struct Pinentry {
     program: String,
-    child: Child,
+    child: Arc<Mutex<Running>>,
     input: ChildStdin,
     output: BufReader<ChildStdout>,
+    /// Stops the program at a deadline, when one was set.
+    watchdog: Option<Watchdog>,
+}
+
+/// The pinentry process, and whether it has been waited for (after which its pid, and the
+/// process group it leads, may belong to someone else).
+struct Running {
+    child: Child,
+    reaped: bool,
+    /// It leads a process group of its own, which is stopped with it.
+    own_group: bool,
+}
+
+impl Running {
+    /// Stops the program, and every process it started when it leads its own group (a shell
+    /// script's pinentry would otherwise keep the pipe open). Never after it was waited for.
+    fn stop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        #[cfg(unix)]
+        if self.own_group {
+            if let Some(pid) = rustix::process::Pid::from_raw(self.child.id().cast_signed()) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+        if let Err(e) = self.child.kill() {
+            tracing::debug!(error = %e, "stopping pinentry");
+        }
+    }
+}
+
+/// Kills a pinentry that is still running at its deadline, so a program that never answers
+/// cannot hold its caller for ever: the caller's next read then ends.
+struct Watchdog {
+    limit: Duration,
+    fired: Arc<AtomicBool>,
+    /// Dropped (or sent to) when the conversation ends first.
+    _cancel: mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn arm(child: &Arc<Mutex<Running>>, limit: Duration) -> Self {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let (child, flag) = (Arc::clone(child), Arc::clone(&fired));
+        std::thread::spawn(move || {
+            if cancelled.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
+                flag.store(true, Ordering::SeqCst);
+                if let Ok(mut running) = child.lock() {
+                    running.stop();
+                }
+            }
+        });
+        Self {
+            limit,
+            fired,
+            _cancel: cancel,
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
 }
 
 /// The longest Assuan line, its line end included (ASSUAN_LINELENGTH is 1000 bytes before it).
@@ -43,24 +112,48 @@ impl Pinentry {
     /// exits or answers ERR before the first question could not start, most often for want of a
     /// terminal: the error says so.
     pub fn start(program: &Path) -> Result<Self, PinentryError> {
+        Self::launch(program, None)
+    }
+
+    /// As [`Pinentry::start`], and the program is stopped if the whole conversation has not
+    /// ended within `limit`: its start, every question and its answers.
+    pub fn start_within(program: &Path, limit: Duration) -> Result<Self, PinentryError> {
+        Self::launch(program, Some(limit))
+    }
+
+    fn launch(program: &Path, limit: Option<Duration>) -> Result<Self, PinentryError> {
         let name = program.display().to_string();
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| PinentryError::Start {
-                program: name.clone(),
-                reason: e.to_string(),
-            })?;
+            .stderr(Stdio::null());
+        // With a deadline, the program gets a process group of its own, so that stopping it stops
+        // what it started too. (Not without one: a terminal pinentry must stay in the terminal's
+        // foreground group.)
+        #[cfg(unix)]
+        if limit.is_some() {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command.spawn().map_err(|e| PinentryError::Start {
+            program: name.clone(),
+            reason: e.to_string(),
+        })?;
         let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(PinentryError::Start {
                 program: name,
                 reason: "no pipes".into(),
             });
         };
+        let child = Arc::new(Mutex::new(Running {
+            child,
+            reaped: false,
+            own_group: cfg!(unix) && limit.is_some(),
+        }));
         let mut pinentry = Self {
             program: name,
+            watchdog: limit.map(|limit| Watchdog::arm(&child, limit)),
             child,
             input,
             output: BufReader::new(output),
@@ -169,9 +262,15 @@ impl Pinentry {
                     reason: e.to_string(),
                 })?;
             if read == 0 {
-                return Err(PinentryError::Io {
-                    program: self.program.clone(),
-                    reason: "it exited".into(),
+                return Err(match &self.watchdog {
+                    Some(watchdog) if watchdog.fired() => PinentryError::TimedOut {
+                        program: self.program.clone(),
+                        seconds: watchdog.limit.as_secs(),
+                    },
+                    _ => PinentryError::Io {
+                        program: self.program.clone(),
+                        reason: "it exited".into(),
+                    },
                 });
             }
             if read > MAX_LINE {
@@ -224,28 +323,34 @@ fn stdin_tty() -> Option<std::ffi::OsString> {
 impl Drop for Pinentry {
     fn drop(&mut self) {
         let _ = self.send("BYE");
+        let Ok(mut running) = self.child.lock() else {
+            return;
+        };
         // A pinentry refused mid-answer (a runaway line) may be blocked writing to a pipe nobody
         // reads: give it a moment to leave after BYE, then stop it.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(_)) => return,
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let exited = loop {
+            match running.child.try_wait() {
+                Ok(Some(_)) => break true,
                 Ok(None) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                Ok(None) => break,
+                Ok(None) => break false,
                 Err(e) => {
                     tracing::debug!(error = %e, "waiting for pinentry");
-                    return;
+                    break true;
                 }
             }
+        };
+        if exited {
+            running.reaped = true;
+            return;
         }
-        if let Err(e) = self.child.kill() {
-            tracing::debug!(error = %e, "stopping pinentry");
-        }
-        if let Err(e) = self.child.wait() {
+        running.stop();
+        if let Err(e) = running.child.wait() {
             tracing::debug!(error = %e, "waiting for pinentry");
         }
+        running.reaped = true;
     }
 }
 

@@ -5,6 +5,7 @@
 //! on its terminal.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use certauth::pin::pinentry::Pinentry;
 use certauth::printable::printable;
@@ -12,8 +13,22 @@ use certauth::signin::cache::Signer;
 
 use super::connection::Failure;
 
-/// How long the agent's own pinentry may take to be answered, in seconds (its `SETTIMEOUT`).
+/// How long the agent's own pinentry may take to be answered, in seconds (its `SETTIMEOUT`),
+/// unless `CERTAUTH_CONFIRM_TIMEOUT_SECONDS` says otherwise. A program still running some seconds
+/// after that (one that ignores `SETTIMEOUT`, or never answers at all) is stopped, and the sign-in
+/// is not confirmed.
 const PROGRAM_TIMEOUT_SECONDS: u32 = 300;
+
+/// How long past its own timeout a confirmation program may run before it is stopped.
+const PROGRAM_GRACE: Duration = Duration::from_secs(5);
+
+fn program_timeout_seconds() -> u32 {
+    std::env::var("CERTAUTH_CONFIRM_TIMEOUT_SECONDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .filter(|seconds| *seconds > 0)
+        .unwrap_or(PROGRAM_TIMEOUT_SECONDS)
+}
 
 /// Who asks for confirmation.
 #[derive(Debug, Clone)]
@@ -113,7 +128,9 @@ fn ask_program(
     program: &std::path::Path,
     question: &str,
 ) -> Result<bool, certauth::pin::pinentry::PinentryError> {
-    let mut pinentry = Pinentry::start(program)?;
-    pinentry.set_timeout(PROGRAM_TIMEOUT_SECONDS)?;
+    let seconds = program_timeout_seconds();
+    let mut pinentry =
+        Pinentry::start_within(program, Duration::from_secs(seconds.into()) + PROGRAM_GRACE)?;
+    pinentry.set_timeout(seconds)?;
     pinentry.confirm(&format!("{question}\nAllow it?"))
 }
