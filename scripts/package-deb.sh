@@ -260,7 +260,7 @@ echo "package-deb: provisioned the Woodgrove tokens in the drop-in's %h/tokens"
 socket=$scratch/run/certauth/agent.sock
 mkdir -m 700 "$scratch/run/certauth"
 env -u SOFTHSM2_CONF systemd-socket-activate "${environment[@]}" -l "$socket" -- "${exec_start[@]}" \
-  2>"$scratch/agent.log" &
+  >"$scratch/agent.log" 2>&1 &
 agent_pid=$!
 for _ in $(seq 100); do
   [ -S "$socket" ] && break
