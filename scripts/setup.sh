@@ -16,6 +16,7 @@ packages=(
   libdbus-1-dev                                # the agent's keyring cache talks to the Secret Service over D-Bus
   dbus-daemon dbus-bin gnome-keyring           # a real Secret Service (dbus-run-session) in the agent's tests
   systemd desktop-file-utils                   # systemd-analyze verify and desktop-file-validate for packaging/
+  man-db bash-completion                       # man -w and the completion loader for the .deb's checks
 )
 
 missing=()

@@ -20,6 +20,8 @@
 //! url = "https://verifier.example:8443"
 //! confirm = true
 //! ```
+//!
+//! `docs/config.md` is the reference for every key; a unit test below holds it to this struct.
 
 use std::path::{Path, PathBuf};
 
@@ -175,6 +177,104 @@ mod tests {
         assert!(!config.confirms(&url("https://verifier.example")));
         assert!(!config.confirms(&url("https://other.example")));
         assert!(!Config::default().confirms(&url("https://verifier.example:8443")));
+    }
+
+    /// The keys `docs/config.md` must document: every field of `Config` and `EndpointConfig`, by
+    /// its TOML name. The patterns are exhaustive, so a new field does not compile until it is
+    /// named here, and then the test below fails until the doc has a section for it.
+    fn keys(config: &Config) -> Vec<&'static str> {
+        let Config {
+            modules: _,
+            auto_select_single: _,
+            lock_on_removal: _,
+            max_cache_lifetime: _,
+            confirm_program: _,
+            endpoints,
+        } = config;
+        let mut keys = vec![
+            "modules",
+            "auto_select_single",
+            "lock_on_removal",
+            "max_cache_lifetime",
+            "confirm_program",
+            "endpoint",
+        ];
+        if let Some(EndpointConfig { url: _, confirm: _ }) = endpoints.first() {
+            keys.extend(["endpoint.url", "endpoint.confirm"]);
+        }
+        keys
+    }
+
+    const REFERENCE: &str = include_str!("../docs/config.md");
+
+    /// The `### `key`` headings of docs/config.md, in order.
+    fn documented_keys() -> Vec<&'static str> {
+        REFERENCE
+            .lines()
+            .filter_map(|line| line.strip_prefix("### `")?.strip_suffix('`'))
+            .collect()
+    }
+
+    /// The TOML block under "## Complete example".
+    fn complete_example() -> &'static str {
+        let after = REFERENCE
+            .split("## Complete example")
+            .nth(1)
+            .expect("docs/config.md has a \"## Complete example\" section");
+        let block = after
+            .split("```toml\n")
+            .nth(1)
+            .expect("the complete example is a ```toml block");
+        block.split("```").next().unwrap()
+    }
+
+    #[test]
+    fn the_reference_documents_every_key_and_its_example_parses() {
+        // Parsed by the real parser: unknown keys are errors, so a key the doc made up fails here.
+        let example = parse(complete_example(), Path::new("docs/config.md")).unwrap();
+        let keys = keys(&example);
+        assert!(
+            keys.contains(&"endpoint.url"),
+            "the complete example has no [[endpoint]]"
+        );
+        assert_eq!(documented_keys(), keys, "docs/config.md's key sections");
+        // The complete example sets every key, and not to its default.
+        for key in &keys {
+            let name = key.rsplit('.').next().unwrap();
+            let set = if *key == "endpoint" {
+                "[[endpoint]]\n".to_owned()
+            } else {
+                format!("\n{name} = ")
+            };
+            assert!(
+                complete_example().contains(&set),
+                "the complete example does not set {key}"
+            );
+        }
+        let Config {
+            modules,
+            auto_select_single,
+            lock_on_removal,
+            max_cache_lifetime,
+            confirm_program,
+            endpoints,
+        } = &example;
+        let default = Config::default();
+        assert!(!modules.is_empty() && modules != &default.modules);
+        assert_ne!(*auto_select_single, default.auto_select_single);
+        assert_ne!(*lock_on_removal, default.lock_on_removal);
+        assert!(max_cache_lifetime.is_some() && confirm_program.is_some());
+        assert!(endpoints.iter().any(|e| e.confirm));
+        // Each key's section says its type and default.
+        for (key, section) in REFERENCE.split("\n### `").skip(1).map(|s| {
+            let (key, rest) = s.split_once('`').unwrap();
+            (key, rest.split("\n## ").next().unwrap())
+        }) {
+            assert!(
+                section.contains("\n- Type: ") && section.contains("\n- Default: "),
+                "docs/config.md: `{key}` lacks its type or default"
+            );
+        }
     }
 
     #[test]

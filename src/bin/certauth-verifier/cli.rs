@@ -39,6 +39,10 @@ pub enum Command {
     /// Create an admin API key for a role, in a verifier's state directory. The key is printed
     /// once and stored only hashed.
     ApiKey(ApiKeyArgs),
+
+    /// Print the man page or a shell completion script (for packagers).
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -3,6 +3,8 @@
 mod cli;
 mod crl;
 mod eval;
+#[path = "../common/generate.rs"]
+mod generate;
 #[path = "../common/report.rs"]
 mod report;
 mod serve;
@@ -12,7 +14,7 @@ mod verbosity;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::ApiKey(args) => serve::api_key(&args),
         cli::Command::Tenant(command) => tenant::run(&command),
+        cli::Command::Generate(args) => generate::run(cli::Cli::command(), args.kind),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

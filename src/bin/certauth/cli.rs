@@ -54,6 +54,10 @@ pub enum Command {
     /// Run the agent for your session: serve the local API (docs/agent-api.md) on a Unix socket
     /// that only you can use, until stopped.
     Agent(AgentArgs),
+
+    /// Print the man page or a shell completion script (for packagers).
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,8 @@ mod agent_client;
 mod cli;
 mod demo;
 mod demo_signin;
+#[path = "../common/generate.rs"]
+mod generate;
 mod list;
 #[path = "../common/report.rs"]
 mod report;
@@ -18,7 +20,7 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Lock(args) => signin::lock(&args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Fixture(args) => demo::provision_only(args),
+        cli::Command::Generate(args) => generate::run(cli::Cli::command(), args.kind),
         #[cfg(unix)]
         cli::Command::Agent(args) => agent::run(&args),
         #[cfg(not(unix))]
