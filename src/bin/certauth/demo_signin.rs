@@ -1,6 +1,7 @@
 //! The second half of `certauth demo`: a real verifier process serving the demo tenant, then real
 //! sign-ins against it: Bob (choosing in the picker when there is a terminal), and the seed's
-//! Step 5, where the policy OID rule makes Alice's certificate multifactor.
+//! Step 5, where the policy OID rule makes Alice's certificate multifactor. The verifier is handed
+//! back to the caller, which stops it (by its PID) or keeps it up for `--serve`.
 
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -17,15 +18,15 @@ use certauth::signin::select::{self, SelectOptions};
 use certauth::signin::{self as flow, ClientOptions};
 use certauth::token::discovery::{self, DiscoveryOptions};
 use certauth::token::inventory::{self, ScanOptions};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::signin::{print_answer, TerminalChooser};
 
-/// The verifier process, stopped (by its PID) when the demo ends.
-struct VerifierProcess {
+/// The verifier process, stopped (by its PID) when dropped.
+pub struct VerifierProcess {
     child: Child,
-    url: reqwest::Url,
-    server_ca: PathBuf,
+    pub url: reqwest::Url,
+    pub server_ca: PathBuf,
 }
 
 impl Drop for VerifierProcess {
@@ -108,8 +109,12 @@ impl PinPrompt for FixturePin {
     }
 }
 
-/// Runs the sign-ins of the demo story.
-pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Result<()> {
+/// Starts the verifier and runs the sign-ins of the demo story; the verifier is left running.
+pub fn run(
+    out: &mut impl Write,
+    fixture: &Fixture,
+    spec: &Spec,
+) -> anyhow::Result<VerifierProcess> {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let verifier = start_verifier(fixture)?;
     writeln!(
@@ -157,8 +162,15 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
             }
             None => None,
         };
+        let pin = spec
+            .token(token)
+            .map(|t| t.pin.clone())
+            .ok_or_else(|| anyhow!("no fixture token {token}"))?;
         let mut chooser = TerminalChooser {
-            heading: format!("Choose a certificate to sign in as {username} (the demo PIN is in softhsm-fixtures/README.md)"),
+            heading: format!(
+                "Choose a certificate to sign in as {username} (the PIN of `{token}` is {}, a demo PIN)",
+                pin.expose_secret()
+            ),
         };
         let selection = select::select(
             &tokens,
@@ -170,10 +182,6 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
             },
             &mut chooser,
         )?;
-        let pin = spec
-            .token(token)
-            .map(|t| t.pin.clone())
-            .ok_or_else(|| anyhow!("no fixture token {token}"))?;
         let prepared = if interactive && certificate.is_none() {
             flow::prepare(
                 &modules,
@@ -233,5 +241,5 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
         Some("bob-delta-revoked"),
         "Woodgrove Bob",
     )?;
-    Ok(())
+    Ok(verifier)
 }
