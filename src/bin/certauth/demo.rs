@@ -480,26 +480,33 @@ fn print_next_steps(
             Some(format!("`{}` {pin}", t.label))
         })
         .collect();
+    let bob_pin = spec
+        .token("Woodgrove Bob")
+        .map_or_else(|| "…".to_owned(), |t| shell_word(t.pin.expose_secret()));
     writeln!(out, "\nNext")?;
     writeln!(
         out,
-        "  Serve the tenant and sign in yourself (demo PINs, fixture PINs and not secrets: {}):",
-        pins.join(", ")
-    )?;
-    writeln!(out, "    {} demo --keep --serve", shell_path(&exe))?;
-    writeln!(
-        out,
-        "      this demo again, then the verifier and the CRLs stay up, and it prints a sign-in line for Alice and for Bob"
+        "  Sign in yourself: serve the tenant, then paste the sign-in line it prints into another terminal."
     )?;
     writeln!(out, "    {} serve", shell_path(&verifier))?;
     writeln!(
         out,
-        "      the verifier alone on a fresh Woodgrove tenant; its banner prints the sign-in line to paste:"
+        "      serves a fresh Woodgrove tenant; its banner prints, for Bob, a line such as"
     )?;
     writeln!(
         out,
-        "      CERTAUTH_PIN=… SOFTHSM2_CONF=… {} sign-in https://127.0.0.1:… --username bob@woodgrove.com --cert … --ca-file … --pin env:CERTAUTH_PIN",
+        "      CERTAUTH_PIN={bob_pin} SOFTHSM2_CONF=… {} sign-in https://127.0.0.1:… --username bob@woodgrove.com --cert … --module … --ca-file … --pin env:CERTAUTH_PIN",
         shell_path(&exe)
+    )?;
+    writeln!(out, "    {} demo --keep --serve", shell_path(&exe))?;
+    writeln!(
+        out,
+        "      this demo again, then the verifier and the CRL server stay up until Ctrl-C, and it prints such a line for Alice and for Bob"
+    )?;
+    writeln!(
+        out,
+        "  The demo PINs (fixture PINs, not secrets): {}.",
+        pins.join(", ")
     )?;
     match kept {
         Some(dir) => {
