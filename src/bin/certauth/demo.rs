@@ -39,16 +39,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    // With --serve, Ctrl-C and SIGTERM are caught from the start: one that comes while the demo
-    // still signs in stops it as soon as it serves, and everything is cleaned up, instead of the
-    // default action leaving the verifier and the temporary directory behind.
-    let stop = if args.serve {
-        let _context = runtime.enter();
-        Some(stop_signal()?)
-    } else {
-        None
-    };
-
     let started = Instant::now();
     let (fixture, outcome) = fixtures::provision(&spec, &dir, &options)?;
     let mut out = std::io::stdout().lock();
@@ -59,7 +49,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     runtime.block_on(check_crls(&mut out, &fixture, &crls))?;
     let verifier = crate::demo_signin::run(&mut out, &fixture, &spec)?;
 
-    if let Some(stop) = stop {
+    if args.serve {
+        // Ctrl-C and SIGTERM are caught from here on, before the lines that invite them are
+        // printed, and end in the clean-up below. Not earlier: at the demo's own PIN prompt a
+        // Ctrl-C must still stop the demo (the verifier, in the same process group, stops too).
+        let stop = {
+            let _context = runtime.enter();
+            stop_signal()?
+        };
         let lines = sign_in_lines(&fixture, &spec, &verifier)?;
         print_serving(
             &mut out,
