@@ -67,7 +67,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             temporary.is_some(),
         )?;
         out.flush()?;
-        runtime.block_on(stop);
+        let mut verifier = verifier;
+        let ended = runtime.block_on(serve_until(stop, &mut verifier));
         // The verifier first: its state directory is inside the fixture's.
         drop(verifier);
         runtime.block_on(crls.stop())?;
@@ -80,8 +81,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
             None => String::new(),
         };
-        writeln!(out, "\nStopped the verifier and the CRL server{removed}.")?;
-        return Ok(());
+        return match ended {
+            None => {
+                writeln!(out, "\nStopped the verifier and the CRL server{removed}.")?;
+                Ok(())
+            }
+            Some(status) => Err(anyhow!(
+                "the verifier stopped on its own ({status}); stopped the CRL server{removed}"
+            )),
+        };
     }
 
     drop(verifier);
@@ -538,6 +546,30 @@ fn shell_word(text: &str) -> String {
 
 fn shell_path(path: &Path) -> String {
     shell_word(&path.to_string_lossy())
+}
+
+/// Waits for `stop`; `Some` with the verifier's exit status if it ended first. A Ctrl-C on the
+/// terminal reaches the verifier too (same process group), so a verifier that just ended is given
+/// a moment for the signal to arrive here as well before it counts as having stopped on its own.
+async fn serve_until(
+    stop: impl std::future::Future<Output = ()>,
+    verifier: &mut crate::demo_signin::VerifierProcess,
+) -> Option<std::process::ExitStatus> {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stop => return None,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if let Some(status) = verifier.exited() {
+                    return match tokio::time::timeout(Duration::from_secs(1), &mut stop).await {
+                        Ok(()) => None,
+                        Err(_) => Some(status),
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// SIGTERM or Ctrl-C (SIGINT). The handlers are installed now, inside the runtime's context; the

@@ -29,8 +29,18 @@ pub struct VerifierProcess {
     pub server_ca: PathBuf,
 }
 
+impl VerifierProcess {
+    /// How the verifier ended, once it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
 impl Drop for VerifierProcess {
     fn drop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
