@@ -572,7 +572,7 @@ async fn serve_until(
     }
 }
 
-/// SIGTERM or Ctrl-C (SIGINT). The handlers are installed now, inside the runtime's context; the
+/// SIGTERM, Ctrl-C (SIGINT) or the terminal closing (SIGHUP). The handlers are installed now, inside the runtime's context; the
 /// future completes on the first signal, also one that came before it was awaited.
 fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
@@ -581,11 +581,15 @@ fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .context("cannot listen for SIGINT")?;
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
     Ok(async move {
         #[cfg(unix)]
         tokio::select! {
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
+            _ = hangup.recv() => {}
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;

@@ -154,6 +154,13 @@ pub fn run(
         ..ClientOptions::default()
     };
 
+    // The picker lists every token's certificates, so its heading gives every token's PIN.
+    let demo_pins = spec
+        .tokens
+        .iter()
+        .map(|t| format!("`{}` {}", t.label, t.pin.expose_secret()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sign_in = |out: &mut dyn Write,
                    title: &str,
                    username: &str,
@@ -178,8 +185,7 @@ pub fn run(
             .ok_or_else(|| anyhow!("no fixture token {token}"))?;
         let mut chooser = TerminalChooser {
             heading: format!(
-                "Choose a certificate to sign in as {username} (the PIN of `{token}` is {}, a demo PIN)",
-                pin.expose_secret()
+                "Choose a certificate to sign in as {username} (demo PINs, by token: {demo_pins})"
             ),
         };
         let selection = select::select(
