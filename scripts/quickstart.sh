@@ -18,7 +18,7 @@ if [ -x "$target_dir/debug/certauth" ] && [ -x "$target_dir/debug/certauth-verif
   echo "quickstart: building certauth and certauth-verifier (debug); already built once, so this takes seconds unless the sources changed"
 else
   echo "quickstart: building certauth and certauth-verifier (debug) for the first time: cargo downloads and compiles"
-  echo "            about 230 crates: 10 to 15 minutes on 2 cores (14 measured on a busy 2-core machine), less with more cores;"
+  echo "            about 230 crates: 9 to 15 minutes on 2 cores (9 and 14 measured on a shared 2-core machine), less with more cores;"
   echo "            later builds take seconds"
 fi
 # The demo runs certauth-verifier beside certauth, so build both.
