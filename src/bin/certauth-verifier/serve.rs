@@ -17,6 +17,7 @@ use certauth::verifier::server::settings::Settings;
 use certauth::verifier::server::tls::ServerIdentity;
 use certauth::verifier::server::{self, now_text, App};
 use certauth::verifier::store::{Role, Store};
+use secrecy::ExposeSecret;
 
 use crate::cli::{ApiKeyArgs, ServeArgs};
 
@@ -58,8 +59,10 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // tenant takes seconds) stops the server once it is up, and the temporary directory is
     // removed whole, instead of the default action killing us with it half-made.
     let shutdown = shutdown_signal()?;
-    // No state directory: the demo tenant, made fresh.
+    // No state directory: the demo tenant, made fresh. Its spec is kept for the demo PINs that
+    // the banner's sign-in lines carry.
     let temporary;
+    let mut demo_spec = None;
     let (state_dir, tenant_dir): (PathBuf, Option<PathBuf>) = match &args.state_dir {
         Some(dir) => (dir.clone(), args.tenant.clone()),
         None => {
@@ -69,6 +72,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             let fixture_dir = temporary.path().join("woodgrove");
             let spec = Spec::embedded_woodgrove()?;
             fixtures::provision(&spec, &fixture_dir, &ProvisionOptions::default())?;
+            demo_spec = Some(spec);
             (temporary.path().to_owned(), Some(fixture_dir))
         }
     };
@@ -152,12 +156,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         banner += "                     (globalAdministrator; shown once, stored hashed)\n";
     }
     if let Some(fixture) = &tenant {
-        banner += "Sign in, for example:\n";
-        banner += &format!(
-            "  SOFTHSM2_CONF={} certauth sign-in {certauth_url} --username bob@woodgrove.com --ca-file {}\n",
-            fixture.softhsm2_conf().display(),
-            state_dir.join("server-ca.pem").display()
-        );
+        let server_ca = state_dir.join("server-ca.pem");
+        banner += &sign_in_example(fixture, demo_spec.as_ref(), &certauth_url, &server_ca);
     }
     // A server whose stdout went away keeps serving.
     let mut stdout = std::io::stdout().lock();
@@ -171,6 +171,69 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     server::serve(app, certauth, admin, shutdown).await?;
     let _ = stop_crls.send(());
     Ok(())
+}
+
+/// The banner's sign-in lines, to paste into another terminal: with the demo tenant, Bob's and
+/// Alice's, each naming its certificate (they have several) and carrying its token's demo PIN; with
+/// a tenant of the user's, one without a certificate or PIN.
+fn sign_in_example(fixture: &Fixture, demo: Option<&Spec>, url: &str, server_ca: &Path) -> String {
+    let certauth = certauth_program();
+    let conf = shell_path(&fixture.softhsm2_conf());
+    let ca = shell_path(server_ca);
+    let Some(spec) = demo else {
+        return format!(
+            "Sign in, for example:\n  SOFTHSM2_CONF={conf} {certauth} sign-in {url} --username bob@woodgrove.com --ca-file {ca}\n"
+        );
+    };
+    let mut text = String::from(
+        "Sign in, for example (paste into another terminal; the PINs are the demo tokens' fixture PINs, not secrets):\n",
+    );
+    let module = shell_path(&fixture.manifest.module);
+    for (username, name) in [
+        ("bob@woodgrove.com", "bob-p256-rfc822"),
+        ("alice@woodgrove.com", "alice-p384"),
+    ] {
+        let found = fixture.manifest.tokens.iter().find_map(|token| {
+            let cert = token.certificates.iter().find(|c| c.name == name)?;
+            Some((spec.token(&token.label)?, cert))
+        });
+        let Some((token, cert)) = found else {
+            continue;
+        };
+        text += &format!(
+            "  CERTAUTH_PIN={} SOFTHSM2_CONF={conf} {certauth} sign-in {url} --username {username} --cert {} --module {module} --ca-file {ca} --pin env:CERTAUTH_PIN\n",
+            shell_word(token.pin.expose_secret()),
+            shell_word(&cert.sha256),
+        );
+    }
+    text
+}
+
+/// `certauth` beside this program when it is there (a build's target directory, or an install),
+/// by its absolute path so the line works when pasted; otherwise as found on PATH.
+fn certauth_program() -> String {
+    std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(format!("certauth{}", std::env::consts::EXE_SUFFIX)))
+        .filter(|path| path.is_file())
+        .map_or_else(|| "certauth".to_owned(), |path| shell_path(&path))
+}
+
+/// A word for a POSIX shell: as it is when it needs no quoting, in single quotes otherwise.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+fn shell_path(path: &Path) -> String {
+    shell_word(&path.to_string_lossy())
 }
 
 /// The demo tenant's CAs, users and groups, and the policy.

@@ -11,6 +11,7 @@ use certauth::fixtures::crl_server::{CrlSite, PublishedCrl};
 use certauth::fixtures::spec::Spec;
 use certauth::fixtures::{self, Fixture, ProvisionOptions, Provisioning};
 use certauth::verifier::revocation::crl::{parse_crl, verify_crl_signature};
+use secrecy::ExposeSecret;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -33,20 +34,66 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("a temporary directory exists when no --dir is given"),
     };
 
-    let started = Instant::now();
-    let (fixture, outcome) = fixtures::provision(&spec, &dir, &options)?;
-    let mut out = std::io::stdout().lock();
-    print_fixture(&mut out, &fixture, outcome, started.elapsed())?;
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(publish_crls(&mut out, &fixture, &args))?;
-    drop(runtime);
-    crate::demo_signin::run(&mut out, &fixture, &spec)?;
+    let started = Instant::now();
+    let (fixture, outcome) = fixtures::provision(&spec, &dir, &options)?;
+    let mut out = std::io::stdout().lock();
+    print_fixture(&mut out, &fixture, outcome, started.elapsed())?;
 
+    let crls = runtime.block_on(CrlServer::start(&fixture, args.crl_port))?;
+    writeln!(out, "\nCRLs published on http://{}", crls.addr)?;
+    runtime.block_on(check_crls(&mut out, &fixture, &crls))?;
+    let verifier = crate::demo_signin::run(&mut out, &fixture, &spec)?;
+
+    if args.serve {
+        // Ctrl-C and SIGTERM are caught from here on, before the lines that invite them are
+        // printed, and end in the clean-up below. Not earlier: at the demo's own PIN prompt a
+        // Ctrl-C must still stop the demo (the verifier, in the same process group, stops too).
+        let stop = {
+            let _context = runtime.enter();
+            stop_signal()?
+        };
+        let lines = sign_in_lines(&fixture, &spec, &verifier)?;
+        print_serving(
+            &mut out,
+            &fixture,
+            &verifier,
+            crls.addr,
+            &lines,
+            temporary.is_some(),
+        )?;
+        out.flush()?;
+        let mut verifier = verifier;
+        let ended = runtime.block_on(serve_until(stop, &mut verifier));
+        // The verifier first: its state directory is inside the fixture's.
+        drop(verifier);
+        runtime.block_on(crls.stop())?;
+        let removed = match temporary {
+            Some(temp) => {
+                let path = temp.path().to_owned();
+                temp.close()
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+                format!(" and removed {}", path.display())
+            }
+            None => String::new(),
+        };
+        return match ended {
+            None => {
+                writeln!(out, "\nStopped the verifier and the CRL server{removed}.")?;
+                Ok(())
+            }
+            Some(status) => Err(anyhow!(
+                "the verifier stopped on its own ({status}); stopped the CRL server{removed}"
+            )),
+        };
+    }
+
+    drop(verifier);
+    runtime.block_on(crls.stop())?;
     let kept = match temporary {
         Some(temp) if args.keep => Some(temp.keep()),
         Some(temp) => {
@@ -55,7 +102,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         None => Some(dir),
     };
-    print_next_steps(&mut out, &fixture, kept.as_deref())?;
+    print_next_steps(&mut out, &fixture, &spec, kept.as_deref())?;
     Ok(())
 }
 
@@ -202,52 +249,54 @@ fn status(
     }
 }
 
-/// Serves the CRLs on loopback, fetches each back over HTTP and checks it, then keeps serving if
-/// asked to.
-async fn publish_crls(
+/// The fixture's CRLs, served on loopback until stopped.
+struct CrlServer {
+    addr: SocketAddr,
+    site: CrlSite,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl CrlServer {
+    async fn start(fixture: &Fixture, port: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+        let addr = listener.local_addr()?;
+        let site = CrlSite::for_fixture(fixture);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(site.clone().serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            site,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| anyhow!("the CRL server task failed: {e}"))?
+            .context("the CRL server failed")
+    }
+}
+
+/// Fetches each CRL back over HTTP and checks it.
+async fn check_crls(
     out: &mut impl Write,
     fixture: &Fixture,
-    args: &DemoArgs,
+    server: &CrlServer,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, args.crl_port))
-        .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.crl_port))?;
-    let addr = listener.local_addr()?;
-    let site = CrlSite::for_fixture(fixture);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(site.clone().serve(listener, async {
-        let _ = stopped.await;
-    }));
-
-    writeln!(out, "\nCRLs published on http://{addr}")?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let checked = check_crls(out, fixture, &site, addr, &client).await;
-
-    if checked.is_ok() && args.serve {
-        writeln!(out, "\nServing the CRLs until Ctrl-C ...")?;
-        out.flush()?;
-        tokio::signal::ctrl_c().await?;
-    }
-    let _ = stop.send(());
-    server
-        .await
-        .map_err(|e| anyhow!("the CRL server task failed: {e}"))?
-        .context("the CRL server failed")?;
-    checked
-}
-
-async fn check_crls(
-    out: &mut impl Write,
-    fixture: &Fixture,
-    site: &CrlSite,
-    addr: SocketAddr,
-    client: &reqwest::Client,
-) -> anyhow::Result<()> {
-    for crl in site.crls() {
-        let url = CrlSite::local_url(addr, crl);
+    for crl in server.site.crls() {
+        let url = CrlSite::local_url(server.addr, crl);
         let served = client
             .get(&url)
             .send()
@@ -299,30 +348,177 @@ fn issuer_certificate(fixture: &Fixture, crl: &PublishedCrl) -> anyhow::Result<V
     std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// A sign-in the user can paste: who, with which certificate, and the line itself.
+struct PasteLine {
+    title: String,
+    line: String,
+}
+
+/// The certificates the pasted sign-ins use: each user's first valid one, named with `--cert` so
+/// no picker is needed (Alice and Bob both have several on their tokens).
+const PASTE_SIGN_INS: [(&str, &str, &str, &str); 2] = [
+    (
+        "Alice",
+        "alice@woodgrove.com",
+        "alice-p384",
+        "her everyday certificate, single-factor",
+    ),
+    (
+        "Bob",
+        "bob@woodgrove.com",
+        "bob-p256-rfc822",
+        "his P-256 certificate, RFC 822 name only",
+    ),
+];
+
+/// The sign-in lines for Alice and Bob against the demo's verifier, each with the demo PIN of the
+/// user's token in `CERTAUTH_PIN` on the same line and this program by its absolute path.
+fn sign_in_lines(
+    fixture: &Fixture,
+    spec: &Spec,
+    verifier: &crate::demo_signin::VerifierProcess,
+) -> anyhow::Result<Vec<PasteLine>> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let mut lines = Vec::new();
+    for (who, username, name, what) in PASTE_SIGN_INS {
+        let Some((token, cert)) = fixture.manifest.tokens.iter().find_map(|t| {
+            t.certificates
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| (t, c))
+        }) else {
+            continue;
+        };
+        let Some(pin) = spec.token(&token.label) else {
+            continue;
+        };
+        let pin = pin.pin.expose_secret();
+        let line = [
+            format!("CERTAUTH_PIN={}", shell_word(pin)),
+            format!("SOFTHSM2_CONF={}", shell_path(&fixture.softhsm2_conf())),
+            shell_path(&exe),
+            "sign-in".to_owned(),
+            shell_word(verifier.url.as_str()),
+            "--username".to_owned(),
+            shell_word(username),
+            "--cert".to_owned(),
+            shell_word(&cert.sha256),
+            "--module".to_owned(),
+            shell_path(&fixture.manifest.module),
+            "--ca-file".to_owned(),
+            shell_path(&verifier.server_ca),
+            "--pin env:CERTAUTH_PIN".to_owned(),
+        ]
+        .join(" ");
+        lines.push(PasteLine {
+            title: format!(
+                "Sign in as {who} with {name} ({what}); {pin} is the demo PIN of `{}`, a fixture PIN, not a secret:",
+                token.label
+            ),
+            line,
+        });
+    }
+    Ok(lines)
+}
+
+/// What `--serve` keeps up, and the lines to use it with.
+fn print_serving(
+    out: &mut impl Write,
+    fixture: &Fixture,
+    verifier: &crate::demo_signin::VerifierProcess,
+    crls: SocketAddr,
+    lines: &[PasteLine],
+    temporary: bool,
+) -> anyhow::Result<()> {
+    writeln!(out, "\nServing until Ctrl-C")?;
+    writeln!(out, "  verifier        {}", verifier.url)?;
+    writeln!(out, "  server CA       {}", verifier.server_ca.display())?;
+    writeln!(out, "  CRLs            http://{crls}")?;
+    writeln!(out, "  tokens          {}", fixture.dir.display())?;
+    writeln!(out, "\nNext: paste these into another terminal")?;
+    for paste in lines {
+        writeln!(out, "  {}", paste.title)?;
+        writeln!(out, "    {}", paste.line)?;
+    }
+    print_token_commands(out, fixture, &fixture.dir)?;
+    writeln!(
+        out,
+        "  Ctrl-C (or SIGTERM) stops the verifier and the CRL server{}.",
+        if temporary {
+            format!(" and removes {}", fixture.dir.display())
+        } else {
+            format!("; {} stays", fixture.dir.display())
+        }
+    )?;
+    Ok(())
+}
+
+fn print_token_commands(out: &mut impl Write, fixture: &Fixture, dir: &Path) -> anyhow::Result<()> {
+    let conf: PathBuf = dir.join(&fixture.manifest.softhsm2_conf);
+    writeln!(out, "  Look at the tokens:")?;
+    for token in &fixture.manifest.tokens {
+        writeln!(
+            out,
+            "    SOFTHSM2_CONF={} pkcs11-tool --module {} --list-objects --type cert --token-label {}",
+            shell_path(&conf),
+            shell_path(&fixture.manifest.module),
+            shell_word(&token.label)
+        )?;
+    }
+    Ok(())
+}
+
 fn print_next_steps(
     out: &mut impl Write,
     fixture: &Fixture,
+    spec: &Spec,
     kept: Option<&Path>,
 ) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let verifier = exe.with_file_name(format!("certauth-verifier{}", std::env::consts::EXE_SUFFIX));
+    let pins: Vec<String> = fixture
+        .manifest
+        .tokens
+        .iter()
+        .filter_map(|t| {
+            let pin = spec.token(&t.label)?.pin.expose_secret().to_owned();
+            Some(format!("`{}` {pin}", t.label))
+        })
+        .collect();
+    let bob_pin = spec
+        .token("Woodgrove Bob")
+        .map_or_else(|| "…".to_owned(), |t| shell_word(t.pin.expose_secret()));
     writeln!(out, "\nNext")?;
+    writeln!(
+        out,
+        "  Sign in yourself: serve the tenant, then paste the sign-in line it prints into another terminal."
+    )?;
+    writeln!(out, "    {} serve", shell_path(&verifier))?;
+    writeln!(
+        out,
+        "      serves a fresh Woodgrove tenant; its banner prints, for Bob, a line such as"
+    )?;
+    writeln!(
+        out,
+        "      CERTAUTH_PIN={bob_pin} SOFTHSM2_CONF=… {} sign-in https://127.0.0.1:… --username bob@woodgrove.com --cert … --module … --ca-file … --pin env:CERTAUTH_PIN",
+        shell_path(&exe)
+    )?;
+    writeln!(out, "    {} demo --keep --serve", shell_path(&exe))?;
+    writeln!(
+        out,
+        "      this demo again, then the verifier and the CRL server stay up until Ctrl-C, and it prints such a line for Alice and for Bob"
+    )?;
+    writeln!(
+        out,
+        "  The demo PINs (fixture PINs, not secrets): {}.",
+        pins.join(", ")
+    )?;
     match kept {
         Some(dir) => {
-            let conf: PathBuf = dir.join(&fixture.manifest.softhsm2_conf);
-            writeln!(out, "  The fixture stays in {}. Look at the tokens with:", dir.display())?;
-            for token in &fixture.manifest.tokens {
-                writeln!(
-                    out,
-                    "    SOFTHSM2_CONF={} pkcs11-tool --module {} --list-objects --type cert --token-label '{}'",
-                    conf.display(),
-                    fixture.manifest.module.display(),
-                    token.label
-                )?;
-            }
+            writeln!(out, "  The fixture stays in {}.", dir.display())?;
+            print_token_commands(out, fixture, dir)?;
         }
-        None => writeln!(
-            out,
-            "  The demo directory was removed. `certauth demo --keep --serve` keeps the tokens and the CRL server up."
-        )?,
+        None => writeln!(out, "  The demo directory was removed.")?,
     }
     writeln!(
         out,
@@ -333,4 +529,69 @@ fn print_next_steps(
         "  `cargo test` runs the whole suite against real SoftHSM tokens."
     )?;
     Ok(())
+}
+
+/// A word for a POSIX shell: as it is when it needs no quoting, in single quotes otherwise.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+fn shell_path(path: &Path) -> String {
+    shell_word(&path.to_string_lossy())
+}
+
+/// Waits for `stop`; `Some` with the verifier's exit status if it ended first. A Ctrl-C on the
+/// terminal reaches the verifier too (same process group), so a verifier that just ended is given
+/// a moment for the signal to arrive here as well before it counts as having stopped on its own.
+async fn serve_until(
+    stop: impl std::future::Future<Output = ()>,
+    verifier: &mut crate::demo_signin::VerifierProcess,
+) -> Option<std::process::ExitStatus> {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stop => return None,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if let Some(status) = verifier.exited() {
+                    return match tokio::time::timeout(Duration::from_secs(1), &mut stop).await {
+                        Ok(()) => None,
+                        Err(_) => Some(status),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM, Ctrl-C (SIGINT) or the terminal closing (SIGHUP). The handlers are installed now, inside the runtime's context; the
+/// future completes on the first signal, also one that came before it was awaited.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for SIGINT")?;
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = hangup.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

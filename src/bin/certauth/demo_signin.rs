@@ -1,6 +1,7 @@
 //! The second half of `certauth demo`: a real verifier process serving the demo tenant, then real
 //! sign-ins against it: Bob (choosing in the picker when there is a terminal), and the seed's
-//! Step 5, where the policy OID rule makes Alice's certificate multifactor.
+//! Step 5, where the policy OID rule makes Alice's certificate multifactor. The verifier is handed
+//! back to the caller, which stops it (by its PID) or keeps it up for `--serve`.
 
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -17,19 +18,29 @@ use certauth::signin::select::{self, SelectOptions};
 use certauth::signin::{self as flow, ClientOptions};
 use certauth::token::discovery::{self, DiscoveryOptions};
 use certauth::token::inventory::{self, ScanOptions};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::signin::{print_answer, TerminalChooser};
 
-/// The verifier process, stopped (by its PID) when the demo ends.
-struct VerifierProcess {
+/// The verifier process, stopped (by its PID) when dropped.
+pub struct VerifierProcess {
     child: Child,
-    url: reqwest::Url,
-    server_ca: PathBuf,
+    pub url: reqwest::Url,
+    pub server_ca: PathBuf,
+}
+
+impl VerifierProcess {
+    /// How the verifier ended, once it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for VerifierProcess {
     fn drop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -108,8 +119,12 @@ impl PinPrompt for FixturePin {
     }
 }
 
-/// Runs the sign-ins of the demo story.
-pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Result<()> {
+/// Starts the verifier and runs the sign-ins of the demo story; the verifier is left running.
+pub fn run(
+    out: &mut impl Write,
+    fixture: &Fixture,
+    spec: &Spec,
+) -> anyhow::Result<VerifierProcess> {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let verifier = start_verifier(fixture)?;
     writeln!(
@@ -139,6 +154,13 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
         ..ClientOptions::default()
     };
 
+    // The picker lists every token's certificates, so its heading gives every token's PIN.
+    let demo_pins = spec
+        .tokens
+        .iter()
+        .map(|t| format!("`{}` {}", t.label, t.pin.expose_secret()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sign_in = |out: &mut dyn Write,
                    title: &str,
                    username: &str,
@@ -157,8 +179,14 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
             }
             None => None,
         };
+        let pin = spec
+            .token(token)
+            .map(|t| t.pin.clone())
+            .ok_or_else(|| anyhow!("no fixture token {token}"))?;
         let mut chooser = TerminalChooser {
-            heading: format!("Choose a certificate to sign in as {username} (the demo PIN is in softhsm-fixtures/README.md)"),
+            heading: format!(
+                "Choose a certificate to sign in as {username} (demo PINs, by token: {demo_pins})"
+            ),
         };
         let selection = select::select(
             &tokens,
@@ -170,10 +198,6 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
             },
             &mut chooser,
         )?;
-        let pin = spec
-            .token(token)
-            .map(|t| t.pin.clone())
-            .ok_or_else(|| anyhow!("no fixture token {token}"))?;
         let prepared = if interactive && certificate.is_none() {
             flow::prepare(
                 &modules,
@@ -233,5 +257,5 @@ pub fn run(out: &mut impl Write, fixture: &Fixture, spec: &Spec) -> anyhow::Resu
         Some("bob-delta-revoked"),
         "Woodgrove Bob",
     )?;
-    Ok(())
+    Ok(verifier)
 }
