@@ -69,11 +69,12 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Keep the temporary directory when the demo ends.
+    /// Keep the temporary directory when the demo ends (with --serve, it is removed on Ctrl-C).
     #[arg(long)]
     pub keep: bool,
 
-    /// Keep serving the CRLs until Ctrl-C.
+    /// After the demo, keep the tokens, the CRL server and a verifier up and print sign-in lines
+    /// for Alice and Bob; Ctrl-C stops both servers and removes the temporary directory.
     #[arg(long)]
     pub serve: bool,
 
