@@ -18,6 +18,7 @@ use certauth::signin::select::{self, SelectOptions};
 use certauth::signin::{self as flow, ClientOptions};
 use certauth::token::discovery::{self, DiscoveryOptions};
 use certauth::token::inventory::{self, ScanOptions};
+use certauth::x509::cert_info::CertInfo;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::signin::{print_answer, TerminalChooser};
@@ -151,8 +152,19 @@ pub fn run(
         .build()?;
     let client_options = ClientOptions {
         ca_file: Some(verifier.server_ca.clone()),
+        preflight: Some(verifier.url.clone()),
         ..ClientOptions::default()
     };
+    // As `certauth sign-in` does: the server's acceptable CAs decide what is offered, the user's
+    // own certificates first; the tenant's CA certificates complete the chains.
+    let server = flow::reach_server(&client_options)?;
+    let chain_pool: Vec<CertInfo> = fixture
+        .manifest
+        .authorities
+        .iter()
+        .filter_map(|ca| std::fs::read(fixture.path(&ca.certificate_der)).ok())
+        .filter_map(|der| CertInfo::from_der(&der).ok())
+        .collect();
 
     // The picker lists every token's certificates, so its heading gives every token's PIN.
     let demo_pins = spec
@@ -194,7 +206,9 @@ pub fn run(
                 choice,
                 remembered: None,
                 auto_select_single: true,
-                ..SelectOptions::default()
+                server: server.clone(),
+                chain_pool: chain_pool.clone(),
+                username: Some(username.to_owned()),
             },
             &mut chooser,
         )?;
@@ -225,7 +239,7 @@ pub fn run(
     };
 
     let bob_title = if interactive {
-        "Bob signs in: choose one of his certificates (the picker shows them all)"
+        "Bob signs in: choose a certificate (his own first; only those the server accepts)"
     } else {
         "Bob signs in with his P-256 certificate (no terminal, so no picker: --cert)"
     };
