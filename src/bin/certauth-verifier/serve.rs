@@ -12,7 +12,7 @@ use certauth::fixtures::{self, Fixture, ProvisionOptions};
 use certauth::verifier::graph_files::{load_directory, load_policy};
 use certauth::verifier::policy::CbaPolicy;
 use certauth::verifier::revocation::source::{CrlSource, FetchLimits};
-use certauth::verifier::server::admin::{create_api_key, key_hash};
+use certauth::verifier::server::admin::create_api_key;
 use certauth::verifier::server::settings::Settings;
 use certauth::verifier::server::tls::ServerIdentity;
 use certauth::verifier::server::{self, now_text, App};
@@ -36,13 +36,8 @@ pub fn api_key(args: &ApiKeyArgs) -> anyhow::Result<()> {
         );
     }
     let store = Store::open(&args.state_dir.join(DATABASE))?;
-    let key = format!(
-        "cak_{}{}",
-        certauth::verifier::jwt::random_id(),
-        certauth::verifier::jwt::random_id()
-    );
-    store.add_api_key(&key_hash(&key), role, &args.name, &now_text())?;
-    println!("{key}");
+    let key = create_api_key(&store, role, &args.name)?;
+    println!("{}", key.expose());
     Ok(())
 }
 
@@ -122,16 +117,15 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    let first_key = (store.count_api_keys()? == 0).then_some(());
-    let app = Arc::new(App::new(store, identity, source, settings)?);
-    let admin_key = match first_key {
-        Some(()) => Some(create_api_key(
-            &app,
+    let admin_key = match store.count_api_keys()? {
+        0 => Some(create_api_key(
+            &store,
             Role::GlobalAdministrator,
             "created at first start",
         )?),
-        None => None,
+        _ => None,
     };
+    let app = Arc::new(App::new(store, identity, source, settings)?);
     let certauth = tokio::net::TcpListener::bind(args.certauth_listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.certauth_listen))?;
@@ -152,7 +146,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(key) = &admin_key {
-        banner += &format!("  admin API key      {key}\n");
+        banner += &format!("  admin API key      {}\n", key.expose());
         banner += "                     (globalAdministrator; shown once, stored hashed)\n";
     }
     if let Some(fixture) = &tenant {

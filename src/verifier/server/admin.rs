@@ -18,11 +18,12 @@ use subtle::ConstantTimeEq;
 
 use super::odata::{self, ListRequest};
 use super::{admin_cas, admin_groups, graph_sign_in, now_text, App};
+use crate::secret_text::SecretText;
 use crate::verifier::directory::User;
 use crate::verifier::graph_schema::{self, GraphType};
 use crate::verifier::jwt::random_id;
 use crate::verifier::policy::CbaPolicy;
-use crate::verifier::store::{Role, StoreError};
+use crate::verifier::store::{Role, Store, StoreError};
 use crate::verifier::text_rules::{check_certificate_user_id, check_json_strings, Violation};
 use crate::x509::hex;
 
@@ -276,15 +277,15 @@ pub fn key_hash(key: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref())
 }
 
-/// Makes a new API key for `role`; returns the key, which is shown once and stored only hashed.
+/// Makes a new API key for `role` in `store`; returns the key, which is shown once and stored
+/// only hashed.
 pub fn create_api_key(
-    app: &App,
+    store: &Store,
     role: Role,
     name: &str,
-) -> Result<String, crate::verifier::store::StoreError> {
-    let key = format!("cak_{}{}", random_id(), random_id());
-    app.store
-        .add_api_key(&key_hash(&key), role, name, &now_text())?;
+) -> Result<SecretText, crate::verifier::store::StoreError> {
+    let key = SecretText::new(format!("cak_{}{}", random_id(), random_id()));
+    store.add_api_key(&key_hash(key.expose()), role, name, &now_text())?;
     Ok(key)
 }
 
