@@ -258,17 +258,12 @@ fn running_as_root() -> bool {
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
-/// The thumbprint of the fixture certificate `name`.
-fn sha256(w: &Woodgrove, name: &str) -> String {
-    w.fixture.manifest.certificate(name).unwrap().sha256.clone()
-}
-
 /// `sign-in` parameters for the fixture certificate `name` against `v`.
 fn sign_in_params(w: &Woodgrove, v: &Verifier, name: &str, username: &str) -> Value {
     json!({
         "url": v.certauth_url,
         "username": username,
-        "cert": sha256(w, name),
+        "cert": w.sha256(name),
         "caFile": v.server_ca,
     })
 }
@@ -436,7 +431,7 @@ fn the_command_line_signs_in_via_the_agent() {
     let sign_in = || {
         json_stdout(
             &via_agent(&agent.socket)
-                .args(["--json", "--cert", &sha256(w, "bob-rsa3072")])
+                .args(["--json", "--cert", &w.sha256("bob-rsa3072")])
                 .args(["--pin", "env:TOKEN_PIN", "--ca-file"])
                 .arg(&v.server_ca)
                 .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
@@ -459,7 +454,7 @@ fn the_command_line_signs_in_via_the_agent() {
     // Listed once each, not twice.
     assert_eq!(
         stderr
-            .matches(&format!("--cert {}", sha256(w, "bob-rsa3072")))
+            .matches(&format!("--cert {}", w.sha256("bob-rsa3072")))
             .count(),
         1,
         "{stderr}"

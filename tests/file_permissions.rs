@@ -19,16 +19,13 @@ use std::time::Duration;
 use serde_json::json;
 use support::echo_server::{canned, EchoServer};
 use support::spy::{self, logins, SPY};
+use support::text;
 use support::woodgrove::{woodgrove, Woodgrove};
 
 const NOBODY: u32 = 65534;
 /// certauth's exit codes for no usable certificate and for a PIN problem.
 const EXIT_NO_CERTIFICATE: i32 = 4;
 const EXIT_PIN: i32 = 5;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

@@ -17,6 +17,7 @@ use serde_json::Value;
 use support::agent::{agent_command, AgentProcess};
 use support::echo_server::EchoServer;
 use support::pinentry::RecordingPinentry;
+use support::text;
 use support::woodgrove::Woodgrove;
 
 /// The token label: 24 bytes of the 32 a label may hold.
@@ -93,10 +94,6 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Fails if `bytes` hold anything that would reach a terminal as a control: ESC, BEL, a C1

@@ -15,10 +15,6 @@ use support::pinentry::RecordingPinentry;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
-fn sha256(w: &Woodgrove, name: &str) -> String {
-    w.fixture.manifest.certificate(name).unwrap().sha256.clone()
-}
-
 /// A `--chain` file with every CA of the fixture, the rogue one too, so every chain completes.
 fn all_cas(w: &Woodgrove, dir: &Path) -> PathBuf {
     let mut pem = String::new();
@@ -129,7 +125,7 @@ fn a_cert_the_server_does_not_accept_is_refused_before_any_pin() {
         ])
         .args([
             "--cert",
-            &sha256(w, "bob-rsa3072"),
+            &w.sha256("bob-rsa3072"),
             "--pin",
             &pinentry.source(),
         ])
@@ -174,7 +170,7 @@ fn the_rogue_certificate_named_against_the_verifier_costs_no_pin() {
         ])
         .args([
             "--cert",
-            &sha256(w, "bob-untrusted-ca"),
+            &w.sha256("bob-untrusted-ca"),
             "--pin",
             &pinentry.source(),
         ])

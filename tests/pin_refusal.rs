@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use support::echo_server::EchoServer;
 use support::spy::{logins, request, SPY};
+use support::text;
 use support::woodgrove::woodgrove;
 
 /// The tests share the fixture's SoftHSM tokens, and wrong PINs make SoftHSM rewrite Bob's token
@@ -30,10 +31,6 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 /// certauth's exit code for a PIN failure.
 const EXIT_PIN: i32 = 5;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs `command`, killing it after `limit` (a retry loop without a cap never ends on SoftHSM,
 /// which never locks a PIN).

@@ -22,6 +22,7 @@ use support::agent::{AgentProcess, Client};
 use support::lines::Lines;
 use support::piv::{pem_to_der, PivRig, PIN, UPN};
 use support::rig;
+use support::text;
 use support::verifier::Verifier;
 use support::woodgrove::woodgrove;
 
@@ -46,10 +47,6 @@ fn certauth(piv: &PivRig, home: &Path) -> Command {
         .env_remove("CERTAUTH_AGENT_SOCKET")
         .env_remove("XDG_RUNTIME_DIR");
     command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// SHA-256 of a PEM certificate's DER, lowercase hex: how `--cert` names it.

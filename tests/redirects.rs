@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::agent::{agent_command, AgentProcess, Client};
 use support::echo_server::EchoServer;
+use support::text;
 use support::woodgrove::{woodgrove, Woodgrove};
 
 const CERT: &str = "alice-rsa2048-mfa";
@@ -125,19 +126,11 @@ fn certauth(w: &Woodgrove, server: &EchoServer, home: &std::path::Path, args: &[
         .arg(w.module());
     server.trusted_by(&mut command);
     command
-        .args(["--cert", &sha256(w, CERT), "--pin", "env:TOKEN_PIN"])
+        .args(["--cert", &w.sha256(CERT), "--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", w.pin(TOKEN))
         .env("XDG_CONFIG_HOME", home)
         .env("HOME", home);
     command
-}
-
-fn sha256(w: &Woodgrove, name: &str) -> String {
-    w.fixture.manifest.certificate(name).unwrap().sha256.clone()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn describe(output: &Output) -> String {
@@ -225,7 +218,7 @@ fn request_follows_only_same_origin_redirects_and_only_with_dash_l() {
     assert_eq!(echo["path"], "/landed", "{echo}");
     assert_eq!(echo["body"], "the body", "{echo}");
     assert_eq!(echo["headers"]["x-secret"], "s3cret", "{echo}");
-    assert_eq!(echo["client"]["sha256"], sha256(w, CERT).as_str());
+    assert_eq!(echo["client"]["sha256"], w.sha256(CERT).as_str());
 
     // With -L, another origin and plain http are refused.
     let output = request("/r302", &["-L"]);
@@ -259,7 +252,7 @@ fn sign_in_to_plain_http_is_refused_before_any_pin_or_connection() {
         .args(["sign-in", &url, "--username", "alice@woodgrove.com"])
         .args(["--no-p11-kit", "--module"])
         .arg(w.module())
-        .args(["--cert", &sha256(w, CERT), "--pin", "env:TOKEN_PIN"])
+        .args(["--cert", &w.sha256(CERT), "--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", w.pin(TOKEN))
         .env("XDG_CONFIG_HOME", home.path())
         .env("HOME", home.path())
@@ -299,7 +292,7 @@ fn agent_params(w: &Woodgrove, server: &EchoServer, url: &str) -> Value {
     json!({
         "url": url,
         "username": "alice@woodgrove.com",
-        "cert": sha256(w, CERT),
+        "cert": w.sha256(CERT),
         "caFile": server.ca_file,
         "chain": [server.chain_file],
         "interactive": false,
@@ -450,7 +443,7 @@ fn a_tls_version_mismatch_is_a_tls_error_not_a_refusal() {
         .arg(w.module())
         .arg("--ca-file")
         .arg(&server.ca_file)
-        .args(["--cert", &sha256(w, CERT), "--pin", "env:TOKEN_PIN"])
+        .args(["--cert", &w.sha256(CERT), "--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", w.pin(TOKEN))
         .env("XDG_CONFIG_HOME", home.path())
         .env("HOME", home.path())

@@ -16,17 +16,10 @@ use serde_json::{json, Value};
 use support::agent::{agent_command, AgentProcess, Client};
 use support::echo_server::EchoServer;
 use support::pinentry::RecordingPinentry;
+use support::text;
 use support::woodgrove::{woodgrove, Woodgrove};
 
 const EXIT_NETWORK: i32 = 6;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sha256(w: &Woodgrove, name: &str) -> String {
-    w.fixture.manifest.certificate(name).unwrap().sha256.clone()
-}
 
 /// An https URL on a loopback port nothing listens on.
 fn closed_port_url() -> String {
@@ -62,7 +55,7 @@ fn run(
         certauth.args(["--username", "alice@woodgrove.com"]);
     }
     certauth
-        .args(["--cert", &sha256(w, "alice-p384")])
+        .args(["--cert", &w.sha256("alice-p384")])
         .args(["--pin", &pinentry.source(), "--no-p11-kit", "--module"])
         .arg(w.module())
         .arg("--ca-file")
@@ -160,7 +153,7 @@ fn a_trusted_server_that_refuses_an_empty_certificate_gets_the_pin_asked_once() 
         assert!(output.status.success(), "{}", text(&output.stderr));
         let echo: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(echo["tlsVersion"], version);
-        assert_eq!(echo["client"]["sha256"], sha256(w, "alice-p384"));
+        assert_eq!(echo["client"]["sha256"], w.sha256("alice-p384"));
         assert_eq!(pinentry.pins_asked(), 1, "{version}");
     }
 }
@@ -187,7 +180,7 @@ fn the_agent_reaches_the_server_before_it_asks_for_the_pin() {
         json!({
             "url": url,
             "username": "alice@woodgrove.com",
-            "cert": sha256(w, "alice-p384"),
+            "cert": w.sha256("alice-p384"),
             "caFile": ca_file,
             "chain": [issuing_ca(w)],
         })
@@ -228,7 +221,7 @@ fn the_agent_reaches_the_server_before_it_asks_for_the_pin() {
             "--username",
             "alice@woodgrove.com",
         ])
-        .args(["--cert", &sha256(w, "alice-p384"), "--fresh"])
+        .args(["--cert", &w.sha256("alice-p384"), "--fresh"])
         .args(["--pin", &pinentry.source(), "--ca-file"])
         .arg(&server.ca_file)
         .args(["--via-agent", "--agent-socket"])

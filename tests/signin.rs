@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::echo_server::{canned, EchoServer};
+use support::text;
 use support::woodgrove::{woodgrove, Woodgrove};
 
 /// `certauth` with the fixture's module, the server's CA, the Woodgrove chain, and a private
@@ -34,16 +35,8 @@ fn certauth(
     command
 }
 
-fn sha256(w: &Woodgrove, name: &str) -> String {
-    w.fixture.manifest.certificate(name).unwrap().sha256.clone()
-}
-
 fn token_of(w: &Woodgrove, name: &str) -> String {
     w.spec.certificate(name).unwrap().token.clone()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `certauth request` with `name`'s certificate, its PIN from the environment.
@@ -57,7 +50,7 @@ fn request_as(w: &Woodgrove, server: &EchoServer, name: &str) -> (Value, Output)
             "request",
             &server.url,
             "--cert",
-            &sha256(w, name),
+            &w.sha256(name),
             "--pin",
             "env:TOKEN_PIN",
         ],
@@ -89,7 +82,7 @@ fn rsa_pkcs1_over_tls12() {
     let server = EchoServer::start(w, &["--tls12-only", "--client-signatures-pkcs1-only"]);
     let (echo, output) = request_as(w, &server, "alice-rsa2048-mfa");
     assert_eq!(echo["tlsVersion"], "TLSv1_2");
-    assert_eq!(echo["client"]["sha256"], sha256(w, "alice-rsa2048-mfa"));
+    assert_eq!(echo["client"]["sha256"], w.sha256("alice-rsa2048-mfa"));
     assert_eq!(
         echo["client"]["chainLength"], 2,
         "leaf and issuing CA are sent"
@@ -107,7 +100,7 @@ fn rsa_pss_over_tls13() {
     let server = EchoServer::start(w, &["--tls13-only"]);
     let (echo, output) = request_as(w, &server, "alice-rsa2048-mfa");
     assert_eq!(echo["tlsVersion"], "TLSv1_3");
-    assert_eq!(echo["client"]["sha256"], sha256(w, "alice-rsa2048-mfa"));
+    assert_eq!(echo["client"]["sha256"], w.sha256("alice-rsa2048-mfa"));
     assert_eq!(
         echo["client"]["subject"],
         "C=US,O=Woodgrove Bank,OU=Users,CN=Alice Wilber"
@@ -129,7 +122,7 @@ fn ecdsa_p256_and_p384() {
     ] {
         let (echo, output) = request_as(w, &server, name);
         assert_eq!(echo["tlsVersion"], "TLSv1_3", "{name}");
-        assert_eq!(echo["client"]["sha256"], sha256(w, name), "{name}");
+        assert_eq!(echo["client"]["sha256"], w.sha256(name), "{name}");
         assert!(
             text(&output.stderr).contains(&format!("scheme={scheme}")),
             "{name}"
@@ -139,7 +132,7 @@ fn ecdsa_p256_and_p384() {
     let server = EchoServer::start(w, &["--tls12-only"]);
     let (echo, _) = request_as(w, &server, "bob-rsa3072");
     assert_eq!(echo["tlsVersion"], "TLSv1_2");
-    assert_eq!(echo["client"]["sha256"], sha256(w, "bob-rsa3072"));
+    assert_eq!(echo["client"]["sha256"], w.sha256("bob-rsa3072"));
 }
 
 #[test]
@@ -150,7 +143,7 @@ fn a_key_that_wants_the_pin_before_every_signature() {
     assert_eq!(echo["tlsVersion"], "TLSv1_3");
     assert_eq!(
         echo["client"]["sha256"],
-        sha256(w, "bob-rsa2048-pin-each-use")
+        w.sha256("bob-rsa2048-pin-each-use")
     );
     // The multi-part hash-and-sign path, with a context-specific login.
     assert!(
@@ -198,7 +191,7 @@ fn cert_by_pkcs11_uri() {
     .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     let echo: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(echo["client"]["sha256"], sha256(w, "bob-p256-rfc822"));
+    assert_eq!(echo["client"]["sha256"], w.sha256("bob-p256-rfc822"));
 }
 
 #[test]
@@ -221,7 +214,7 @@ fn sign_in_prints_the_answer_remembers_the_choice_and_forget_clears_it() {
     let server = EchoServer::start(w, &["--signin-response", &success]);
     let home = tempfile::tempdir().unwrap();
     let pin = w.pin("Woodgrove Alice");
-    let mfa = sha256(w, "alice-rsa2048-mfa");
+    let mfa = w.sha256("alice-rsa2048-mfa");
 
     let first = certauth(
         w,
@@ -400,7 +393,7 @@ fn a_refusal_from_the_server_exits_3_with_its_code() {
             "--username",
             "nobody@woodgrove.com",
             "--cert",
-            &sha256(w, "bob-p256-rfc822"),
+            &w.sha256("bob-p256-rfc822"),
             "--pin",
             "env:TOKEN_PIN",
         ],
@@ -440,7 +433,7 @@ fn a_wrong_pin_exits_5_and_says_so() {
             "--username",
             "bob@woodgrove.com",
             "--cert",
-            &sha256(w, "bob-rsa3072"),
+            &w.sha256("bob-rsa3072"),
             "--pin",
             "env:TOKEN_PIN",
         ],
@@ -472,7 +465,7 @@ fn an_ineligible_or_missing_certificate_exits_4_with_the_reasons() {
             "--username",
             "alice@woodgrove.com",
             "--cert",
-            &sha256(w, "alice-expired"),
+            &w.sha256("alice-expired"),
             "--pin",
             "env:TOKEN_PIN",
         ],
@@ -537,7 +530,7 @@ fn a_server_that_accepts_other_cas_gets_no_certificate_and_the_user_learns_why()
             "request",
             &server.url,
             "--cert",
-            &sha256(w, "alice-p384"),
+            &w.sha256("alice-p384"),
             "--pin",
             "env:TOKEN_PIN",
         ],
@@ -575,7 +568,7 @@ fn an_untrusted_server_certificate_is_refused_with_exit_6() {
         .certauth()
         .args(["-vv", "request", &server.url, "--no-p11-kit", "--module"])
         .arg(w.module())
-        .args(["--cert", &sha256(w, "alice-p384"), "--pin", "env:TOKEN_PIN"])
+        .args(["--cert", &w.sha256("alice-p384"), "--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", w.pin("Woodgrove Alice"))
         .env("XDG_CONFIG_HOME", home.path())
         .output()

@@ -7,6 +7,7 @@ mod support;
 
 use std::process::{Command, Output};
 
+use support::text;
 use support::woodgrove::{woodgrove, Woodgrove};
 
 /// `certauth-verifier eval --offline` of the fixture certificate `cert` for `username` under the
@@ -52,10 +53,6 @@ fn with_fixture_crls(w: &Woodgrove, command: &mut Command) {
             command.args(["--crl", &f(&delta.file)]);
         }
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

@@ -16,6 +16,11 @@ pub mod woodgrove;
 
 use std::path::PathBuf;
 
+/// A child's output as text (invalid UTF-8 shown as U+FFFD).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// The path of an example binary built by `cargo test` (test-support programs live there so they
 /// are never installed).
 pub fn example(name: &str) -> PathBuf {

@@ -54,6 +54,16 @@ impl Woodgrove {
         command
     }
 
+    /// The SHA-256 thumbprint of the fixture certificate `name`, as `--cert` takes it.
+    pub fn sha256(&self, name: &str) -> String {
+        self.fixture
+            .manifest
+            .certificate(name)
+            .unwrap()
+            .sha256
+            .clone()
+    }
+
     /// The SoftHSM module the fixture was made with.
     pub fn module(&self) -> &std::path::Path {
         &self.fixture.manifest.module
