@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
+mod support;
+
 use std::process::{Command, Output};
 
 use certauth::fixtures::spec::Spec;
@@ -279,28 +281,12 @@ fn serve_without_a_state_dir_leaves_nothing_behind_on_sigterm() {
         assert!(status.success());
         drop(lines);
         let exit = serve.wait().unwrap();
-        let left: Vec<_> = walk(tmp.path());
+        let left: Vec<_> = support::walk(tmp.path());
         assert!(
             left.is_empty(),
             "left behind (banner waited for: {wait_for_banner}, {exit}): {left:?}"
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flat_map(|entry| {
-            let path = entry.unwrap().path();
-            let mut below = if path.is_dir() {
-                walk(&path)
-            } else {
-                Vec::new()
-            };
-            below.push(path);
-            below
-        })
-        .collect()
 }
 
 /// `SOFTHSM2_CONF` naming a deleted file (a removed demo directory): the module's failure says

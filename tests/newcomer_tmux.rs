@@ -294,23 +294,6 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Everything under `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flat_map(|entry| {
-            let path = entry.unwrap().path();
-            let mut below = if path.is_dir() {
-                walk(&path)
-            } else {
-                Vec::new()
-            };
-            below.push(path);
-            below
-        })
-        .collect()
-}
-
 /// The printed sign-in line for `username`, taken verbatim (without its indentation).
 fn printed_line<'a>(lines: &'a [String], username: &str) -> &'a str {
     let found: Vec<&str> = lines
@@ -371,7 +354,7 @@ fn the_demo_serves_and_its_printed_sign_in_lines_work_when_pasted() {
             l.starts_with("Stopped the verifier and the CRL server and removed ")
         });
     assert!(!Path::new(&dir).exists(), "{dir} left behind");
-    let left = walk(&home.tmp());
+    let left = support::walk(&home.tmp());
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -411,6 +394,6 @@ fn the_line_that_serve_prints_works_when_pasted() {
 
     serve.interrupt_and_check(&started);
     assert!(!Path::new(&dir).exists(), "{dir} left behind");
-    let left = walk(&home.tmp());
+    let left = support::walk(&home.tmp());
     assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -16,6 +16,23 @@ pub mod woodgrove;
 
 use std::path::PathBuf;
 
+/// Every file and directory under `dir`, deepest first.
+pub fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            let mut below = if path.is_dir() {
+                walk(&path)
+            } else {
+                Vec::new()
+            };
+            below.push(path);
+            below
+        })
+        .collect()
+}
+
 /// A child's output as text (invalid UTF-8 shown as U+FFFD).
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

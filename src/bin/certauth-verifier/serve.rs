@@ -20,6 +20,8 @@ use certauth::verifier::store::{Role, Store};
 use secrecy::ExposeSecret;
 
 use crate::cli::{ApiKeyArgs, ServeArgs};
+use crate::shell::{shell_path, shell_word};
+use crate::stop_signal::stop_signal;
 
 /// The seed's Step 5 policy, the demo tenant's default.
 const STEP5_POLICY: &str = include_str!("../../../softhsm-fixtures/policy-step5.json");
@@ -53,7 +55,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // SIGTERM and Ctrl-C are caught from the start: one during start-up (provisioning the demo
     // tenant takes seconds) stops the server once it is up, and the temporary directory is
     // removed whole, instead of the default action killing us with it half-made.
-    let shutdown = shutdown_signal()?;
+    let shutdown = stop_signal()?;
     // No state directory: the demo tenant, made fresh. Its spec is kept for the demo PINs that
     // the banner's sign-in lines carry.
     let temporary;
@@ -213,23 +215,6 @@ fn certauth_program() -> String {
         .map_or_else(|| "certauth".to_owned(), |path| shell_path(&path))
 }
 
-/// A word for a POSIX shell: as it is when it needs no quoting, in single quotes otherwise.
-fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
-fn shell_path(path: &Path) -> String {
-    shell_word(&path.to_string_lossy())
-}
-
 /// The demo tenant's CAs, users and groups, and the policy.
 fn import(store: &Store, fixture: &Fixture, policy: Option<&Path>) -> anyhow::Result<()> {
     let cas: serde_json::Value = serde_json::from_slice(&std::fs::read(
@@ -260,25 +245,4 @@ fn import(store: &Store, fixture: &Fixture, policy: Option<&Path>) -> anyhow::Re
 fn read_policy(path: &Path) -> anyhow::Result<CbaPolicy> {
     let json = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(load_policy(&json, &path.display().to_string())?)
-}
-
-/// SIGTERM or Ctrl-C (SIGINT). The handlers are installed now; the future completes on the first
-/// signal, also one that came before it was awaited.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    // Made now, not when first awaited, so a Ctrl-C before then is kept too.
-    #[cfg(unix)]
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot listen for SIGINT")?;
-    Ok(async move {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }

@@ -16,6 +16,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::cli::{DemoArgs, FixtureArgs, FixtureSource};
+use crate::shell::{shell_path, shell_word};
+use crate::stop_signal::stop_signal;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (spec, options) = load(&args.source)?;
@@ -531,23 +533,6 @@ fn print_next_steps(
     Ok(())
 }
 
-/// A word for a POSIX shell: as it is when it needs no quoting, in single quotes otherwise.
-fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
-fn shell_path(path: &Path) -> String {
-    shell_word(&path.to_string_lossy())
-}
-
 /// Waits for `stop`; `Some` with the verifier's exit status if it ended first. A Ctrl-C on the
 /// terminal reaches the verifier too (same process group), so a verifier that just ended is given
 /// a moment for the signal to arrive here as well before it counts as having stopped on its own.
@@ -570,28 +555,4 @@ async fn serve_until(
             }
         }
     }
-}
-
-/// SIGTERM, Ctrl-C (SIGINT) or the terminal closing (SIGHUP). The handlers are installed now, inside the runtime's context; the
-/// future completes on the first signal, also one that came before it was awaited.
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    #[cfg(unix)]
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot listen for SIGINT")?;
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot listen for SIGHUP")?;
-    Ok(async move {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-            _ = hangup.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }

@@ -11,7 +11,11 @@ mod generate;
 mod list;
 #[path = "../common/report.rs"]
 mod report;
+#[path = "../common/shell.rs"]
+mod shell;
 mod signin;
+#[path = "../common/stop_signal.rs"]
+mod stop_signal;
 mod table;
 mod tokens;
 #[path = "../common/verbosity.rs"]
