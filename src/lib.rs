@@ -9,6 +9,7 @@
 //! trusted at all.
 
 pub mod config;
+pub mod crypto_provider;
 pub mod file_safety;
 pub mod fixtures;
 pub mod logging;

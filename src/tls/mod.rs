@@ -6,9 +6,4 @@ pub mod encoding;
 pub mod resolver;
 pub mod signing_key;
 
-/// Makes ring the process's rustls crypto provider, for anything that builds a TLS client without
-/// naming one (reqwest does). Call once at start-up; later calls change nothing.
-pub fn install_crypto_provider() {
-    // An error means a provider is installed already, which is what we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::crypto_provider::install_crypto_provider;

@@ -70,7 +70,7 @@ pub struct CrlSource {
 impl CrlSource {
     /// Fetches every CRL over HTTP.
     pub fn http(limits: FetchLimits) -> Self {
-        crate::tls::install_crypto_provider();
+        crate::crypto_provider::install_crypto_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(limits.timeout)
