@@ -47,22 +47,25 @@ impl User {
         }
         let cuids = &self.authorization_info.certificate_user_ids;
         if cuids.len() > MAX_CERTIFICATE_USER_IDS {
-            return Err((
-                "authorizationInfo.certificateUserIds".into(),
+            return Err(Violation::new(
+                "authorizationInfo.certificateUserIds",
                 format!("at most {MAX_CERTIFICATE_USER_IDS} values per user"),
             ));
         }
         for (j, value) in cuids.iter().enumerate() {
             let field = format!("authorizationInfo.certificateUserIds[{j}]");
             if value.chars().count() > MAX_CERTIFICATE_USER_ID_CHARS {
-                return Err((
+                return Err(Violation::new(
                     field,
                     format!("longer than {MAX_CERTIFICATE_USER_ID_CHARS} characters"),
                 ));
             }
             check_text(&field, value, MAX_CERTIFICATE_USER_ID_CHARS)?;
             if !value.starts_with("X509:<") {
-                return Err((field, format!("`{value}` does not start with X509:<tag>")));
+                return Err(Violation::new(
+                    field,
+                    format!("`{value}` does not start with X509:<tag>"),
+                ));
             }
         }
         for (j, group) in self.member_of.iter().enumerate() {
@@ -115,11 +118,11 @@ pub struct DirectoryError {
 impl Directory {
     /// Each user and group on its own ([`User::validate`], [`Group::validate`]), then across the
     /// directory: UPNs, ids and certificateUserIds values unique, groups known.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), Violation> {
         for (i, group) in self.groups.iter().enumerate() {
             group
                 .validate()
-                .map_err(|(field, message)| (format!("groups[{i}].{field}"), message))?;
+                .map_err(|v| v.under(|field| format!("groups[{i}].{field}")))?;
         }
         let groups: HashSet<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
         let mut upns = HashSet::new();
@@ -127,16 +130,18 @@ impl Directory {
         let mut values: HashMap<String, &str> = HashMap::new();
         for (i, user) in self.users.iter().enumerate() {
             let at = |f: &str| format!("users[{i}].{f}");
-            user.validate()
-                .map_err(|(field, message): Violation| (at(&field), message))?;
+            user.validate().map_err(|v| v.under(|field| at(field)))?;
             if !upns.insert(user.user_principal_name.to_lowercase()) {
-                return Err((
+                return Err(Violation::new(
                     at("userPrincipalName"),
                     format!("`{}` is used twice", user.user_principal_name),
                 ));
             }
             if !ids.insert(user.id.as_str()) {
-                return Err((at("id"), format!("id `{}` is used twice", user.id)));
+                return Err(Violation::new(
+                    at("id"),
+                    format!("id `{}` is used twice", user.id),
+                ));
             }
             for (j, value) in user
                 .authorization_info
@@ -146,7 +151,7 @@ impl Directory {
             {
                 if let Some(owner) = values.insert(comparison_key(value), &user.user_principal_name)
                 {
-                    return Err((
+                    return Err(Violation::new(
                         at(&format!("authorizationInfo.certificateUserIds[{j}]")),
                         format!(
                             "`{value}` already belongs to {owner}; values are unique in a tenant"
@@ -156,7 +161,7 @@ impl Directory {
             }
             for (j, group) in user.member_of.iter().enumerate() {
                 if !groups.contains(group.as_str()) {
-                    return Err((
+                    return Err(Violation::new(
                         at(&format!("memberOf[{j}]")),
                         format!("unknown group `{group}`"),
                     ));

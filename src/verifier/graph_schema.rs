@@ -328,8 +328,8 @@ pub fn certificate_authority_type(entry: &Value) -> &'static GraphType {
 pub fn check(body: &Value, graph_type: &GraphType) -> Result<(), Violation> {
     match body {
         Value::Object(object) => check_object(object, graph_type),
-        _ => Err((
-            "(body)".into(),
+        _ => Err(Violation::new(
+            "(body)",
             format!("the body must be a JSON object (a {})", graph_type.name),
         )),
     }
@@ -357,7 +357,7 @@ fn check_at(
             match value.as_str() {
                 Some(named) if names_type(named, graph_type) => continue,
                 _ => {
-                    return Err((
+                    return Err(Violation::new(
                         at(key),
                         format!(
                             "The @odata.type {value} at {} does not name microsoft.graph.{}, the type declared there.",
@@ -378,7 +378,10 @@ fn check_at(
         let shape = declared(graph_type, property);
         let annotation_ok = annotation.is_none_or(|a| a.starts_with("odata."));
         let Some(shape) = shape.filter(|_| annotation_ok && !property.is_empty()) else {
-            return Err((at(key), undeclared(key, property, graph_type, &at(key))));
+            return Err(Violation::new(
+                at(key),
+                undeclared(key, property, graph_type, &at(key)),
+            ));
         };
         if annotation.is_some() {
             continue;
@@ -448,8 +451,8 @@ pub fn check_key(body: &Map<String, Value>, current: &str) -> Result<(), Violati
     match body.get("id") {
         None => Ok(()),
         Some(Value::String(id)) if id == current => Ok(()),
-        Some(other) => Err((
-            "id".into(),
+        Some(other) => Err(Violation::new(
+            "id",
             format!(
                 "Property 'id' is read-only: it is \"{current}\" and cannot be changed to {other}."
             ),
@@ -489,8 +492,8 @@ pub fn check_derived_ca_properties(
             None | Some(Value::Null) => continue,
             Some(Value::String(given)) => given.as_str(),
             Some(other) => {
-                return Err((
-                    property.into(),
+                return Err(Violation::new(
+                    property,
                     format!("Property '{property}' is a string, not {other}."),
                 ))
             }
@@ -514,8 +517,8 @@ pub fn check_derived_ca_properties(
             _ => (given.eq_ignore_ascii_case(&ski), ski.to_uppercase()),
         };
         if !agrees {
-            return Err((
-                property.into(),
+            return Err(Violation::new(
+                property,
                 format!(
                     "Property '{property}' is read-only: it is calculated from the certificate, which says \"{says}\", not \"{given}\"."
                 ),
@@ -535,7 +538,7 @@ mod tests {
     fn undeclared_properties_are_named_with_their_path() {
         let body = json!({"@odata.type": "#microsoft.graph.x509CertificateAuthenticationMethodConfiguration",
             "authenticationModeConfiguration": {"rules": [{"x509CertificateRuleType": "policyOID", "identifer": "1.2.3.4"}]}});
-        let (field, message) = check(&body, &X509_METHOD_CONFIGURATION).unwrap_err();
+        let Violation { field, message } = check(&body, &X509_METHOD_CONFIGURATION).unwrap_err();
         assert_eq!(field, "authenticationModeConfiguration.rules[0].identifer");
         assert!(
             message.contains(
@@ -543,7 +546,8 @@ mod tests {
             ),
             "{message}"
         );
-        let (field, message) = check(&json!({"authorizationinfo": {}}), &USER).unwrap_err();
+        let Violation { field, message } =
+            check(&json!({"authorizationinfo": {}}), &USER).unwrap_err();
         assert_eq!(field, "authorizationinfo");
         assert!(
             message.contains("did you mean 'authorizationInfo'?"),
@@ -563,7 +567,7 @@ mod tests {
         assert_eq!(check(&body, &X509_METHOD_CONFIGURATION), Ok(()));
         let wrong = json!({"certificateUserBindings": [{"@odata.type": "#microsoft.graph.x509CertificateRule"}]});
         assert_eq!(
-            check(&wrong, &X509_METHOD_CONFIGURATION).unwrap_err().0,
+            check(&wrong, &X509_METHOD_CONFIGURATION).unwrap_err().field,
             "certificateUserBindings[0].@odata.type"
         );
         assert!(check(&json!({"nope@odata.context": "x"}), &USER).is_err());
@@ -578,7 +582,7 @@ mod tests {
     fn excluded_targets_have_no_registration_flag() {
         let body = json!({"excludeTargets": [{"targetType": "group", "id": "x", "isRegistrationRequired": false}]});
         assert_eq!(
-            check(&body, &X509_METHOD_CONFIGURATION).unwrap_err().0,
+            check(&body, &X509_METHOD_CONFIGURATION).unwrap_err().field,
             "excludeTargets[0].isRegistrationRequired"
         );
     }
@@ -595,7 +599,10 @@ mod tests {
         );
         let mixed = json!({"@odata.type": "#microsoft.graph.certificateAuthorityDetail", "isRootAuthority": true});
         let graph_type = certificate_authority_type(&mixed);
-        assert_eq!(check(&mixed, graph_type).unwrap_err().0, "isRootAuthority");
+        assert_eq!(
+            check(&mixed, graph_type).unwrap_err().field,
+            "isRootAuthority"
+        );
     }
 
     #[test]
@@ -608,7 +615,7 @@ mod tests {
         assert_eq!(
             check_key(&body(json!("other")), "X509Certificate")
                 .unwrap_err()
-                .0,
+                .field,
             "id"
         );
         assert!(check_key(&body(json!(null)), "X509Certificate").is_err());

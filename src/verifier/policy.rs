@@ -5,6 +5,7 @@
 //! Unknown fields (Graph's `@odata.*` keys and anything newer) are tolerated; enum strings are
 //! Graph's; every validation error names the field (`certificateUserBindings[2].priority`).
 
+use crate::verifier::text_rules::Violation;
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -326,20 +327,22 @@ impl CbaPolicy {
                 message: e.inner().to_string(),
             }
         })?;
-        policy.validate().map_err(|(field, message)| PolicyError {
-            source_name: source_name.to_owned(),
-            field,
-            message,
-        })?;
+        policy
+            .validate()
+            .map_err(|Violation { field, message }| PolicyError {
+                source_name: source_name.to_owned(),
+                field,
+                message,
+            })?;
         Ok(policy)
     }
 
     /// Checks what JSON shape alone cannot.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), Violation> {
         if let Some(odata) = &self.odata_type {
             if odata != ODATA_TYPE {
-                return Err((
-                    "@odata.type".into(),
+                return Err(Violation::new(
+                    "@odata.type",
                     format!("must be `{ODATA_TYPE}`, not `{odata}`"),
                 ));
             }
@@ -348,13 +351,13 @@ impl CbaPolicy {
         for (i, binding) in self.certificate_user_bindings.iter().enumerate() {
             let at = |f: &str| format!("certificateUserBindings[{i}].{f}");
             if binding.priority < 0 {
-                return Err((
+                return Err(Violation::new(
                     at("priority"),
-                    "a priority is a non-negative integer".into(),
+                    "a priority is a non-negative integer",
                 ));
             }
             if !priorities.insert(binding.priority) {
-                return Err((
+                return Err(Violation::new(
                     at("priority"),
                     format!(
                         "priority {} is used twice; each binding needs its own",
@@ -370,7 +373,7 @@ impl CbaPolicy {
             if only_certificate_user_ids
                 && binding.user_property != UserProperty::CertificateUserIds
             {
-                return Err((
+                return Err(Violation::new(
                     at("userProperty"),
                     format!(
                         "{} can only be bound to certificateUserIds, not {}",
@@ -381,7 +384,7 @@ impl CbaPolicy {
             }
             if let Some(level) = binding.trust_affinity_level {
                 if level != binding.affinity() {
-                    return Err((
+                    return Err(Violation::new(
                         at("trustAffinityLevel"),
                         format!(
                             "{} is a {}-affinity field",
@@ -410,13 +413,13 @@ impl CbaPolicy {
             if !issuer_field.is_empty() {
                 let issuer = rule.issuer().unwrap_or_default();
                 if crate::x509::dn::parse_dn(issuer).is_none() {
-                    return Err((at(issuer_field), format!("`{issuer}` is not an issuer distinguished name such as CN=Woodgrove Issuing CA,O=Woodgrove")));
+                    return Err(Violation::new(at(issuer_field), format!("`{issuer}` is not an issuer distinguished name such as CN=Woodgrove Issuing CA,O=Woodgrove")));
                 }
                 if rule.x509_certificate_rule_type == RuleType::IssuerSubject {
                     let key = crate::x509::dn::normalized_dn(issuer);
                     if let Some((_, other)) = issuer_modes.iter().find(|(k, _)| *k == key) {
                         if *other != rule.x509_certificate_authentication_mode {
-                            return Err((at("x509CertificateAuthenticationMode"), "an issuer can have only one authentication binding: another rule gives it a different mode".into()));
+                            return Err(Violation::new(at("x509CertificateAuthenticationMode"), "an issuer can have only one authentication binding: another rule gives it a different mode"));
                         }
                     }
                     issuer_modes.push((key, rule.x509_certificate_authentication_mode));
@@ -425,7 +428,7 @@ impl CbaPolicy {
             if let Some(oid_field) = oid_field {
                 let oid = rule.policy_oid().unwrap_or_default();
                 if !is_dotted_oid(oid) {
-                    return Err((
+                    return Err(Violation::new(
                         at(oid_field),
                         format!("`{oid}` is not a policy OID in dotted form such as 1.2.3.4 (\"All Issuance Policies\" is 2.5.29.32.0)"),
                     ));
@@ -439,21 +442,21 @@ impl CbaPolicy {
             .enumerate()
         {
             if !is_hex(ski) {
-                return Err((
+                return Err(Violation::new(
                     format!("crlValidationConfiguration.exemptedCertificateAuthoritiesSubjectKeyIdentifiers[{i}]"),
                     format!("`{ski}` is not a subject key identifier in hex"),
                 ));
             }
         }
         if self.certificate_authority_scopes.len() > MAX_SCOPES {
-            return Err((
-                "certificateAuthorityScopes".into(),
+            return Err(Violation::new(
+                "certificateAuthorityScopes",
                 format!("at most {MAX_SCOPES} scoping rules are allowed"),
             ));
         }
         for (i, scope) in self.certificate_authority_scopes.iter().enumerate() {
             if !is_hex(&scope.subject_key_identifier) {
-                return Err((
+                return Err(Violation::new(
                     format!("certificateAuthorityScopes[{i}].subjectKeyIdentifier"),
                     format!(
                         "`{}` is not a subject key identifier in hex",
@@ -468,9 +471,9 @@ impl CbaPolicy {
                 .count()
                 > 1
             {
-                return Err((
+                return Err(Violation::new(
                     format!("certificateAuthorityScopes[{i}].includeTargets"),
-                    "a CA can be scoped to one group only".into(),
+                    "a CA can be scoped to one group only",
                 ));
             }
         }

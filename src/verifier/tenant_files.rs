@@ -3,6 +3,7 @@
 //! groups. Reading checks the whole folder, every file through the loaders `eval` uses, before
 //! anything is written; a bad file is an error naming it.
 
+use crate::verifier::text_rules::Violation;
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -149,10 +150,20 @@ fn read_cas(json: &[u8], name: &str) -> Result<Vec<ImportedCa>, TenantFileError>
     for (i, (entry, ca)) in entries.iter().zip(store.cas()).enumerate() {
         let at = |field: &str| format!("[{i}].{field}");
         let mut entry: Map<String, Value> = entry.as_object().cloned().unwrap_or_default();
-        check_derived_ca_properties(&entry, &ca.info).map_err(|(f, m)| fail(at(&f), m))?;
+        check_derived_ca_properties(&entry, &ca.info).map_err(
+            |Violation {
+                 field: f,
+                 message: m,
+             }| fail(at(&f), m),
+        )?;
         let id = match entry.get("id") {
             Some(Value::String(id)) => {
-                check_id("id", id).map_err(|(f, m)| fail(at(&f), m))?;
+                check_id("id", id).map_err(
+                    |Violation {
+                         field: f,
+                         message: m,
+                     }| fail(at(&f), m),
+                )?;
                 id.clone()
             }
             _ => random_id(),

@@ -22,8 +22,30 @@ pub const MAX_STRING_CHARS: usize = 1024;
 /// A base64 certificate in a CA upload.
 pub const MAX_CERTIFICATE_CHARS: usize = 64 * 1024;
 
-/// A string that breaks a rule: where, and what is wrong.
-pub type Violation = (String, String);
+/// A value that breaks a rule: where (a field path such as `users[2].userPrincipalName`), and
+/// what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same violation, its field placed under `parent` (`parent.field`).
+    pub fn under(self, parent: impl FnOnce(&str) -> String) -> Self {
+        Self {
+            field: parent(&self.field),
+            message: self.message,
+        }
+    }
+}
 
 /// Characters that never belong in stored text: C0 and C1 controls (tab, CR and LF aside, which
 /// base64 and free text may carry) and the bidirectional formatting characters.
@@ -40,7 +62,7 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), Violation>
 
 fn check(field: &str, value: &str, max: usize, allow_line_breaks: bool) -> Result<(), Violation> {
     if let Some(c) = value.chars().find(|&c| forbidden(c, allow_line_breaks)) {
-        return Err((
+        return Err(Violation::new(
             field.to_owned(),
             format!(
                 "contains the control or formatting character U+{:04X}, which is not allowed",
@@ -50,7 +72,7 @@ fn check(field: &str, value: &str, max: usize, allow_line_breaks: bool) -> Resul
     }
     let chars = value.chars().count();
     if chars > max {
-        return Err((
+        return Err(Violation::new(
             field.to_owned(),
             format!("is {chars} characters long; at most {max} are allowed"),
         ));
@@ -92,7 +114,7 @@ fn walk(value: &Value, path: &str, key: &str) -> Result<(), Violation> {
 pub fn check_upn(field: &str, upn: &str) -> Result<(), Violation> {
     check_text(field, upn, MAX_UPN_CHARS)?;
     let bad = |why: &str| {
-        Err((
+        Err(Violation::new(
             field.to_owned(),
             format!("`{upn}` is not a valid UPN: {why}"),
         ))
@@ -147,7 +169,7 @@ const CERTIFICATE_USER_ID_FORMS: &str =
 /// `User::validate`'s: 1024 characters, 10 values, CUID.)
 pub fn check_certificate_user_id(field: &str, value: &str) -> Result<(), Violation> {
     let refuse = |why: &str| {
-        Err((
+        Err(Violation::new(
             field.to_owned(),
             format!("`{value}` is not a certificateUserIds value: {why}; the forms are {CERTIFICATE_USER_ID_FORMS} (tags are case-sensitive)"),
         ))
@@ -199,13 +221,13 @@ pub fn check_certificate_user_id(field: &str, value: &str) -> Result<(), Violati
 pub fn check_id(field: &str, id: &str) -> Result<(), Violation> {
     check_text(field, id, MAX_ID_CHARS)?;
     if id.is_empty() {
-        return Err((field.to_owned(), "must not be empty".into()));
+        return Err(Violation::new(field.to_owned(), "must not be empty"));
     }
     if let Some(c) = id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "@'.-_!#^~".contains(*c)))
     {
-        return Err((
+        return Err(Violation::new(
             field.to_owned(),
             format!("`{c}` is not allowed in an id (letters, digits and @ ' . - _ ! # ^ ~)"),
         ));
@@ -232,7 +254,7 @@ mod tests {
     fn json_strings_refuse_controls_at_any_depth() {
         let body = serde_json::json!({"rules": [{"identifier": "CN=x\u{0}"}]});
         assert_eq!(
-            check_json_strings(&body).unwrap_err().0,
+            check_json_strings(&body).unwrap_err().field,
             "rules[0].identifier"
         );
         let body = serde_json::json!({"certificate": "MIIB\nAAAA"});

@@ -5,6 +5,7 @@
 //! is an error that names the shape expected and the shape found: it never loads as an empty
 //! directory or a default (disabled) policy, which would turn a wrong file into a verdict.
 
+use crate::verifier::text_rules::Violation;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -179,9 +180,11 @@ pub fn load_directory(
                 id: group.object.id,
                 display_name: group.object.display_name.unwrap_or_default(),
             };
-            declared.validate().map_err(|(f, message)| {
-                field_error(group.source_name, format!("{}.{f}", group.at), message)
-            })?;
+            declared
+                .validate()
+                .map_err(|Violation { field: f, message }| {
+                    field_error(group.source_name, format!("{}.{f}", group.at), message)
+                })?;
             groups.push(declared);
         }
     }
@@ -189,14 +192,16 @@ pub fn load_directory(
     for membership in memberships {
         add_member(&mut directory.users, membership, users_name)?;
     }
-    directory.validate().map_err(|(field, message)| {
-        // Directory::validate names users as `users[i]`; say where they are in the file.
-        let field = match field.strip_prefix("users") {
-            Some(rest) if rest.starts_with('[') => format!("{}{rest}", user_list.at),
-            _ => field,
-        };
-        field_error(users_name, field, message)
-    })?;
+    directory
+        .validate()
+        .map_err(|Violation { field, message }| {
+            // Directory::validate names users as `users[i]`; say where they are in the file.
+            let field = match field.strip_prefix("users") {
+                Some(rest) if rest.starts_with('[') => format!("{}{rest}", user_list.at),
+                _ => field,
+            };
+            field_error(users_name, field, message)
+        })?;
     Ok(DirectoryFiles {
         directory,
         incomplete,
@@ -265,7 +270,9 @@ fn read_groups<'v>(
             let group: Group = typed(item, list.source_name, &at)?;
             group
                 .validate()
-                .map_err(|(f, message)| field_error(list.source_name, field(&f), message))?;
+                .map_err(|Violation { field: f, message }| {
+                    field_error(list.source_name, field(&f), message)
+                })?;
             if groups.iter().any(|g| g.id == group.id) {
                 return Err(field_error(
                     list.source_name,

@@ -161,7 +161,7 @@ impl GraphError {
         }
     }
 
-    pub(super) fn invalid((field, message): Violation) -> Self {
+    pub(super) fn invalid(Violation { field, message }: Violation) -> Self {
         Self::bad_request(message, Some(field))
     }
 
