@@ -43,7 +43,8 @@ pub struct Pinentry {
 struct Running {
     child: Child,
     reaped: bool,
-    /// It leads a process group of its own, which is stopped with it.
+    /// It leads a process group of its own, which is stopped with it (Unix only).
+    #[cfg_attr(not(unix), allow(dead_code, reason = "process groups are Unix's"))]
     own_group: bool,
 }
 

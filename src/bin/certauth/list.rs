@@ -133,6 +133,7 @@ fn shown(token: &TokenReport, all: bool) -> impl Iterator<Item = &CertificateRep
 #[derive(Debug, Clone, Copy)]
 pub enum Source {
     /// The running agent, answering `certauth list --json`.
+    #[cfg_attr(not(unix), allow(dead_code, reason = "the agent is Unix's"))]
     Agent,
     /// The `certauth list` process itself.
     Local,

@@ -1,6 +1,7 @@
 //! When a serving command stops: on SIGTERM, Ctrl-C (SIGINT) or its terminal closing (SIGHUP),
 //! cleanly, where the default actions would kill it with its temporary files in place.
 
+#[cfg(unix)]
 use anyhow::Context;
 
 /// A future that completes on the first stop signal. The handlers are installed now, inside the
