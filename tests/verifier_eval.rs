@@ -7,6 +7,7 @@ mod support;
 
 use std::process::{Command, Output};
 
+use support::eval::with_fixture_crls;
 use support::text;
 use support::woodgrove::{woodgrove, Woodgrove};
 
@@ -36,23 +37,6 @@ fn eval(w: &Woodgrove, cert: &str, username: &str, extra: &[&str]) -> Output {
     let mut command = eval_without_crls(w, cert, username);
     with_fixture_crls(w, &mut command);
     command.args(extra).output().unwrap()
-}
-
-/// `--crl` for every trusted CA's base and delta CRL.
-fn with_fixture_crls(w: &Woodgrove, command: &mut Command) {
-    let f = |p: &str| w.fixture.path(p).display().to_string();
-    for ca in w
-        .fixture
-        .manifest
-        .authorities
-        .iter()
-        .filter(|ca| ca.trusted)
-    {
-        command.args(["--crl", &f(&ca.crl.file)]);
-        if let Some(delta) = &ca.delta_crl {
-            command.args(["--crl", &f(&delta.file)]);
-        }
-    }
 }
 
 #[test]

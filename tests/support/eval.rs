@@ -35,6 +35,13 @@ pub fn eval(w: &Woodgrove, cert: &str, username: &str, files: &[(&str, &Path)]) 
     for (flag, path) in files {
         command.arg(flag).arg(path);
     }
+    with_fixture_crls(w, &mut command);
+    command.output().unwrap()
+}
+
+/// `--crl` for every trusted CA's base and delta CRL.
+pub fn with_fixture_crls(w: &Woodgrove, command: &mut Command) {
+    let f = |p: &str| w.fixture.path(p);
     for ca in w
         .fixture
         .manifest
@@ -47,7 +54,6 @@ pub fn eval(w: &Woodgrove, cert: &str, username: &str, files: &[(&str, &Path)]) 
             command.arg("--crl").arg(f(&delta.file));
         }
     }
-    command.output().unwrap()
 }
 
 pub fn text(bytes: &[u8]) -> String {
