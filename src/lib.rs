@@ -8,10 +8,12 @@
 //! a terminal. [`file_safety`] decides whether a config, remembered-choice or PIN file may be
 //! trusted at all.
 
+pub mod agent;
 pub mod config;
 pub mod crypto_provider;
 pub mod file_safety;
 pub mod fixtures;
+pub mod listing;
 pub mod logging;
 pub mod picker;
 pub mod pin;

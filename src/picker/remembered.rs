@@ -108,6 +108,38 @@ impl RememberedChoices {
 
     /// Writes the store atomically, creating the directory (mode 0700 on Unix) if needed, and
     /// never into a directory someone else could change.
+    /// The choice remembered in the user's file for `endpoint` and `username`; a file that
+    /// cannot be read is logged and reads as none.
+    pub fn saved_choice(endpoint: &str, username: &str) -> Option<RememberedCertificate> {
+        Self::default_path()
+            .and_then(|path| Self::load(&path))
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "the remembered certificate choices are not used"),
+            )
+            .ok()
+            .and_then(|store| store.get(endpoint, username).cloned())
+    }
+
+    /// Remembers `choice` for `endpoint` and `username` in the user's file.
+    pub fn remember_saved(
+        endpoint: &str,
+        username: &str,
+        choice: RememberedCertificate,
+    ) -> Result<(), RememberedError> {
+        let mut store = Self::load(&Self::default_path()?)?;
+        store.set(endpoint, username, choice);
+        store.save()
+    }
+
+    /// Forgets the choices remembered in the user's file for `endpoint` (every one when `None`),
+    /// and says how many went.
+    pub fn forget_saved(endpoint: Option<&str>) -> Result<usize, RememberedError> {
+        let mut store = Self::load(&Self::default_path()?)?;
+        let forgotten = store.forget(endpoint);
+        store.save()?;
+        Ok(forgotten)
+    }
+
     pub fn save(&self) -> Result<(), RememberedError> {
         let write_error = |e: std::io::Error| RememberedError::Write {
             path: self.path.clone(),

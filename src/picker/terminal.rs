@@ -13,8 +13,8 @@ use crossterm::{execute, queue};
 
 use crate::printable::printable;
 
-/// One candidate as the picker shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One candidate as the picker shows it (and as the agent sends it to a client to show).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PickerRow {
     /// Subject name and UPN.
     pub title: String,

@@ -4,12 +4,10 @@
 //! When the caller names the server, it is reached first ([`reach_server`]), before the choice
 //! and any PIN.
 
-pub mod cache;
 pub mod error;
 pub mod identity;
 pub mod preflight;
 pub mod protocol;
-pub mod secret_store;
 pub mod select;
 
 use std::path::PathBuf;

@@ -5,22 +5,18 @@
 use std::io::Write;
 
 use anyhow::anyhow;
+use certauth::listing::{self, shown};
 use certauth::picker::eligibility::KeyPresence;
 use certauth::printable::{self, printable};
 use certauth::reader::{self, PcscStatus};
 use certauth::token::inventory::{
     self, CertificateReport, Login, ModuleReport, ScanOptions, TokenReport,
 };
-use certauth::x509::cert_info::{eku_name, rfc3339};
 use certauth::x509::hex;
-use serde_json::{json, Value};
-use time::OffsetDateTime;
+use serde_json::json;
 
 use crate::cli::ListArgs;
 use crate::table::Table;
-
-/// The `schema` value of `certauth list --json`.
-pub const SCHEMA: &str = "certauth.list/1";
 
 pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     if let Some(document) = from_agent(args)? {
@@ -71,8 +67,8 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     let pcsc = reader::status();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let document = to_json(
-            Source::Local,
+        let document = listing::to_json(
+            listing::Source::Local,
             &pcsc,
             &reports,
             &tokens,
@@ -115,128 +111,11 @@ fn from_agent(args: &ListArgs) -> anyhow::Result<Option<serde_json::Value>> {
     if local_only {
         return Ok(None);
     }
-    let Some(mut agent) = crate::agent_client::AgentConnection::running(&args.agent) else {
+    let Some(mut agent) = crate::agent_client::running(&args.agent) else {
         return Ok(None);
     };
     let document = agent.call("list", json!({ "all": args.all }))?;
     Ok(Some(document))
-}
-
-fn shown(token: &TokenReport, all: bool) -> impl Iterator<Item = &CertificateReport> {
-    token
-        .certificates
-        .iter()
-        .filter(move |c| all || c.eligibility.is_eligible())
-}
-
-/// Who scanned the tokens a `list` document shows: its `source`.
-#[derive(Debug, Clone, Copy)]
-pub enum Source {
-    /// The running agent, answering `certauth list --json`.
-    #[cfg_attr(not(unix), allow(dead_code, reason = "the agent is Unix's"))]
-    Agent,
-    /// The `certauth list` process itself.
-    Local,
-}
-
-/// The `certauth list --json` document (docs/list-json.md); the agent's `list` answers with it too.
-pub fn to_json(
-    source: Source,
-    pcsc: &PcscStatus,
-    modules: &[ModuleReport],
-    tokens: &[TokenReport],
-    all: bool,
-    now: OffsetDateTime,
-) -> Value {
-    let (status, readers) = match pcsc {
-        PcscStatus::Running { readers } => ("running", readers.clone()),
-        PcscStatus::NotRunning => ("notRunning", Vec::new()),
-        PcscStatus::Failed(_) => ("failed", Vec::new()),
-    };
-    let reader_names: Vec<&str> = readers.iter().map(|r| r.name.as_str()).collect();
-    json!({
-        "schema": SCHEMA,
-        "generatedAt": rfc3339(now),
-        "source": match source {
-            Source::Agent => "agent",
-            Source::Local => "local",
-        },
-        "pcsc": { "status": status, "message": pcsc.describe(), "readers": readers },
-        "modules": modules.iter().map(|m| json!({
-            "path": m.path,
-            "origin": m.origin,
-            "critical": m.critical,
-            "library": m.info,
-            "error": m.error,
-        })).collect::<Vec<_>>(),
-        "tokens": tokens.iter().map(|t| json!({
-            "module": t.module,
-            "slotDescription": t.slot_description,
-            "reader": reader_names.iter().find(|r| **r == t.slot_description),
-            "removable": t.removable,
-            "label": t.label,
-            "serial": t.serial,
-            "manufacturer": t.manufacturer,
-            "model": t.model,
-            "flags": t.flags,
-            "loggedIn": t.logged_in,
-            "loginProblem": t.login_problem,
-            "mechanisms": t.mechanisms,
-            "error": t.error,
-            "certificates": shown(t, all).map(certificate_json).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn certificate_json(c: &CertificateReport) -> Value {
-    let mut value = json!({
-        "label": c.label,
-        "id": hex(&c.id),
-        "uri": c.uri,
-        "eligible": c.eligibility.is_eligible(),
-        "ineligibleReasons": c.eligibility.reasons.iter().map(|r| json!({
-            "code": r.code(),
-            "message": r.to_string(),
-        })).collect::<Vec<_>>(),
-        "privateKey": {
-            "presence": c.key.presence,
-            "sensitive": c.key.sensitive,
-            "extractable": c.key.extractable,
-            "alwaysAuthenticate": c.key.always_authenticate,
-            "publicKeyPresent": c.key.public_key_present,
-        },
-        "signMechanisms": c.sign_mechanisms,
-        "certificateUserIds": c.user_ids,
-        "parseError": c.cert.as_ref().err().map(ToString::to_string),
-    });
-    if let (Ok(cert), Some(object)) = (&c.cert, value.as_object_mut()) {
-        let facts = json!({
-            "subject": cert.subject,
-            "issuer": cert.issuer,
-            "serialNumber": cert.serial_hex(),
-            "notBefore": rfc3339(cert.not_before),
-            "notAfter": rfc3339(cert.not_after),
-            "userPrincipalNames": cert.upns,
-            "rfc822Names": cert.rfc822_names,
-            "extendedKeyUsage": cert.extended_key_usage.as_ref().map(|ekus| ekus.iter().map(|oid| json!({
-                "oid": oid,
-                "name": eku_name(oid),
-            })).collect::<Vec<_>>()),
-            "keyUsage": cert.key_usage.as_ref().map(|ku| ku.names()),
-            "policies": cert.policies,
-            "subjectKeyIdentifier": cert.subject_key_identifier.as_deref().map(hex),
-            "authorityKeyIdentifier": cert.authority_key_identifier.as_deref().map(hex),
-            "sha1": cert.sha1,
-            "sha256": cert.sha256,
-            "keyType": cert.key.kind,
-            "keySize": cert.key.bits,
-            "curve": cert.key.curve,
-        });
-        if let Value::Object(facts) = facts {
-            object.extend(facts);
-        }
-    }
-    value
 }
 
 fn print_human(

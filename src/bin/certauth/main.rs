@@ -3,6 +3,8 @@
 #[cfg(unix)]
 mod agent;
 mod agent_client;
+#[cfg(unix)]
+mod agent_listen;
 mod cli;
 mod demo;
 mod demo_signin;

@@ -24,8 +24,9 @@ use certauth::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
 use certauth::token::inventory::{self, ScanOptions, TokenReport};
 use serde_json::{json, Value};
 
-use crate::agent_client::{AgentConnection, AgentError, CallError};
 use crate::cli::{ForgetArgs, IdentityArgs, LockArgs, RequestArgs, SignInArgs};
+use certauth::agent::client::CallError;
+use certauth::agent::protocol::Failure as AgentFailure;
 
 const EXIT_DENIED: u8 = 3;
 const EXIT_NO_CERTIFICATE: u8 = 4;
@@ -46,7 +47,7 @@ pub fn forget(args: &ForgetArgs) -> anyhow::Result<()> {
     let place = key
         .as_deref()
         .map_or(String::new(), |k| format!(" for {k}"));
-    if let Some(mut agent) = AgentConnection::running(&args.agent) {
+    if let Some(mut agent) = crate::agent_client::running(&args.agent) {
         let params = json!({ "url": args.endpoint.as_ref().map(reqwest::Url::as_str) });
         let forgotten = agent.call("forget", params)?;
         println!(
@@ -55,13 +56,13 @@ pub fn forget(args: &ForgetArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let forgotten = forget_choices(key.as_deref())?;
+    let forgotten = RememberedChoices::forget_saved(key.as_deref())?;
     println!("Forgot {forgotten} remembered certificate choice(s){place}.");
     Ok(())
 }
 
 pub fn lock(args: &LockArgs) -> anyhow::Result<()> {
-    let dropped = AgentConnection::connect(&args.agent)?.call("lock", json!({}))?;
+    let dropped = crate::agent_client::connect(&args.agent)?.call("lock", json!({}))?;
     println!(
         "The agent dropped {} cached sign-in(s) and logged out of {} token login(s).",
         dropped["signIns"], dropped["logins"]
@@ -69,36 +70,10 @@ pub fn lock(args: &LockArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Forgets the certificate choices remembered for `endpoint` (every one when `None`).
-pub fn forget_choices(endpoint: Option<&str>) -> anyhow::Result<usize> {
-    let path = RememberedChoices::default_path()?;
-    let mut store = RememberedChoices::load(&path)?;
-    let forgotten = store.forget(endpoint);
-    store.save()?;
-    Ok(forgotten)
-}
-
 /// Remembers `choice` for `endpoint` and `username`; a failure is only a note.
-pub fn remember_choice(endpoint: &str, username: &str, choice: RememberedCertificate) {
-    let saved = RememberedChoices::default_path()
-        .and_then(|path| RememberedChoices::load(&path))
-        .and_then(|mut store| {
-            store.set(endpoint, username, choice);
-            store.save()
-        });
-    if let Err(e) = saved {
+fn remember_choice(endpoint: &str, username: &str, choice: RememberedCertificate) {
+    if let Err(e) = RememberedChoices::remember_saved(endpoint, username, choice) {
         eprintln!("Note: could not remember the certificate choice: {e}");
-    }
-}
-
-/// The agent API's error code for a sign-in failure of `class` (`docs/agent-api.md`).
-pub fn failure_code(class: FailureClass) -> &'static str {
-    match class {
-        FailureClass::Denied => "denied",
-        FailureClass::NoUsableCertificate => "noUsableCertificate",
-        FailureClass::Pin => "pin",
-        FailureClass::Network => "network",
-        FailureClass::Other => "signInFailed",
     }
 }
 
@@ -112,23 +87,10 @@ fn exit_code(class: FailureClass) -> u8 {
     }
 }
 
-/// The exit code for an agent's error answer.
-fn exit_code_for(code: &str) -> u8 {
-    [
-        FailureClass::Denied,
-        FailureClass::NoUsableCertificate,
-        FailureClass::Pin,
-        FailureClass::Network,
-    ]
-    .into_iter()
-    .find(|class| failure_code(*class) == code)
-    .map_or(1, exit_code)
-}
-
 /// Either a finished command (with its exit code) or an error to report.
 enum Failure {
     SignIn(SignInError),
-    Agent(AgentError),
+    Agent(AgentFailure),
     Other(anyhow::Error),
 }
 
@@ -136,7 +98,7 @@ impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Agent(e) => Self::Agent(e),
-            CallError::Transport(e) => Self::Other(e),
+            CallError::Transport(e) => Self::Other(anyhow!("talking to the agent failed: {e}")),
         }
     }
 }
@@ -163,7 +125,7 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
         }
         Err(Failure::Agent(e)) => {
             eprintln!("certauth: error: {}", printable_message(&e.to_string()));
-            ExitCode::from(exit_code_for(&e.code))
+            ExitCode::from(exit_code(e.code.failure_class()))
         }
     }
 }
@@ -327,7 +289,7 @@ fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
     if !identity.modules.modules.is_empty() || identity.modules.no_p11_kit {
         return Err(anyhow!("with --via-agent the agent's modules are used; give --module and --no-p11-kit to `certauth agent`").into());
     }
-    let mut agent = AgentConnection::connect(&args.agent)?;
+    let mut agent = crate::agent_client::connect(&args.agent)?;
     let source = identity.pin.clone().unwrap_or(PinSource::Terminal);
     let params = json!({
         "url": args.url.as_str(),

@@ -2,20 +2,14 @@
 //! Reader names and token labels come from drivers and tokens: printed through `printable`.
 
 use std::io::Write;
-use std::time::Duration;
 
+use certauth::listing::{event_json, now, tokens_json, WATCH_POLL};
 use certauth::printable::{self, printable};
 use certauth::reader::{ReaderEvent, Watcher};
 use certauth::token::inventory::{self, ScanOptions, TokenReport};
-use certauth::x509::hex;
-use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use serde_json::Value;
 
 use crate::cli::WatchArgs;
-
-/// How long one wait for a PC/SC change lasts before looking again.
-pub const POLL: Duration = Duration::from_millis(500);
 
 pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
     let (modules, mut reports) = crate::tokens::load(&args.modules)?;
@@ -24,7 +18,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
     let mut seen = 0usize;
     let mut told_waiting = false;
     loop {
-        let events = watcher.poll(POLL);
+        let events = watcher.poll(WATCH_POLL);
         if !watcher.service_running() && !told_waiting {
             // Said once while it is down; as JSON, unless the watcher just said it stopped.
             if !args.json {
@@ -57,53 +51,12 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
     }
 }
 
-fn now() -> String {
-    let t = OffsetDateTime::now_utc();
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
-}
-
 fn print_event(out: &mut impl Write, event: &ReaderEvent, json: bool) -> std::io::Result<()> {
     if json {
         json_line(out, &event_json(event))
     } else {
         writeln!(out, "{} {}", now(), printable(&event.to_string()))
     }
-}
-
-/// One reader event as `certauth watch --json` prints it (and the agent's `subscribe` sends it).
-pub fn event_json(event: &ReaderEvent) -> Value {
-    let mut value = match event {
-        ReaderEvent::ServiceStarted => json!({"event": "serviceStarted"}),
-        ReaderEvent::ServiceStopped => json!({"event": "serviceStopped"}),
-        ReaderEvent::ReaderAdded { reader } => json!({"event": "readerAdded", "reader": reader}),
-        ReaderEvent::ReaderRemoved { reader } => {
-            json!({"event": "readerRemoved", "reader": reader})
-        }
-        ReaderEvent::CardInserted { reader, atr } => {
-            json!({"event": "cardInserted", "reader": reader, "atr": hex(atr)})
-        }
-        ReaderEvent::CardRemoved { reader } => json!({"event": "cardRemoved", "reader": reader}),
-    };
-    value["time"] = json!(now());
-    value
-}
-
-/// The tokens after a card event, as `certauth watch --json` prints them.
-pub fn tokens_json(tokens: &[TokenReport]) -> Value {
-    let tokens: Vec<_> = tokens
-        .iter()
-        .map(|t| {
-            json!({
-                "label": t.label,
-                "serial": t.serial,
-                "module": t.module,
-                "slotDescription": t.slot_description,
-                "certificates": t.certificates.len(),
-                "eligible": t.certificates.iter().filter(|c| c.eligibility.is_eligible()).count(),
-            })
-        })
-        .collect();
-    json!({"event": "tokens", "time": now(), "tokens": tokens})
 }
 
 fn print_tokens(out: &mut impl Write, tokens: &[TokenReport], json: bool) -> std::io::Result<()> {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::protocol::SignInAnswer;
 use super::secret_store::{SecretStore, StoreError};
+use crate::signin::protocol::SignInAnswer;
 use crate::token::inventory::TokenReport;
 
 /// The token and certificate that made a sign-in.

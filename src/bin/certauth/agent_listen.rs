@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 
-use crate::agent_client::{default_socket, own_uid};
+use certauth::agent::client::own_uid;
+
+use crate::agent_client::default_socket;
 use tokio::net::UnixListener;
 
 /// A listening socket and what the agent needs to know of it.

@@ -9,11 +9,13 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use certauth::signin::cache::{CachedSignIn, Removal, SignInCache, Signer};
-use certauth::signin::PreparedClient;
-use certauth::token::inventory::TokenReport;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
+
+use super::cache::{CachedSignIn, Removal, SignInCache, Signer};
+use super::protocol::Event;
+use crate::signin::PreparedClient;
+use crate::token::inventory::TokenReport;
 
 /// The settings a login's HTTPS client was built with; a held login serves only the same ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,13 +249,12 @@ impl Sessions {
             removal.map_or_else(DropCount::default, |removal| self.announce(reason, removal));
         count.logins = closed.len();
         for login in &closed {
-            self.emit(&json!({
-                "event": "loginClosed",
-                "endpoint": login.endpoint,
-                "tokenLabel": login.signer.token_label,
-                "reader": login.signer.reader,
-                "reason": reason,
-            }));
+            self.emit(Event::LoginClosed {
+                endpoint: &login.endpoint,
+                token_label: &login.signer.token_label,
+                reader: &login.signer.reader,
+                reason,
+            });
         }
         // Dropping the clients closes their PKCS#11 sessions, which logs the tokens out.
         drop(closed);
@@ -264,13 +265,12 @@ impl Sessions {
     fn announce(&self, reason: &str, removal: Removal) -> DropCount {
         for d in &removal.dropped {
             tracing::info!(endpoint = %d.endpoint, username = %d.username, reason, "dropped a cached sign-in");
-            self.emit(&json!({
-                "event": "signInDropped",
-                "endpoint": d.endpoint,
-                "username": d.username,
-                "tokenLabel": d.signer.token_label,
-                "reason": d.reason.as_str(),
-            }));
+            self.emit(Event::SignInDropped {
+                endpoint: &d.endpoint,
+                username: &d.username,
+                token_label: &d.signer.token_label,
+                reason: d.reason.as_str(),
+            });
         }
         let store_error = removal.saved.err().map(|e| {
             tracing::warn!(error = %e, "the keyring could not be updated after dropping sign-ins");
@@ -283,7 +283,7 @@ impl Sessions {
         }
     }
 
-    fn emit(&self, event: &Value) {
-        let _ = self.events.send(super::connection::line_of(event));
+    fn emit(&self, event: Event<'_>) {
+        let _ = self.events.send(event.line());
     }
 }

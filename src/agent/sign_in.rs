@@ -7,30 +7,25 @@
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Duration;
 
-use certauth::config::Config;
-use certauth::picker::choice::CertChoice;
-use certauth::picker::remembered::{endpoint_key, RememberedChoices};
-use certauth::picker::terminal::{PickerError, PickerRow};
-use certauth::pin::login::{FinalTry, PinPrompt, PinPromptError, PinRequest};
-use certauth::signin::cache::{answer_expiry, capped_expiry, CachedSignIn, Signer};
-use certauth::signin::error::SignInError;
-use certauth::signin::protocol::{sign_in_url, SignInAnswer};
-use certauth::signin::select::{self, Chooser, SelectOptions};
-use certauth::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::cache::{answer_expiry, capped_expiry, CachedSignIn, Signer};
 use super::confirm::{Confirmation, Confirmer, Requester};
-use super::connection::{line_of, Failure};
+use super::conversation::Conversation;
+use super::protocol::{Answer, ErrorCode, Event, Failure};
 use super::sessions::ClientSettings;
 use super::Agent;
-
-/// How long a question to the client waits for its answer.
-const ANSWER_DEADLINE: Duration = Duration::from_secs(300);
+use crate::config::Config;
+use crate::picker::choice::CertChoice;
+use crate::picker::remembered::{endpoint_key, RememberedCertificate, RememberedChoices};
+use crate::pin::login::FinalTry;
+use crate::signin::error::SignInError;
+use crate::signin::protocol::{sign_in_url, SignInAnswer};
+use crate::signin::select::{self, SelectOptions};
+use crate::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
 
 /// `sign-in`'s parameters.
 #[derive(Debug, Deserialize)]
@@ -73,17 +68,12 @@ pub async fn sign_in(
     answers: Receiver<Answer>,
     requester: Requester,
 ) -> Result<Value, Failure> {
-    let config = blocking(certauth::config::load)
+    let config = blocking(crate::config::load)
         .await?
-        .map_err(|e| ("internal", format!("cannot use the config file: {e}")))?
+        .map_err(|e| Failure::internal(format!("cannot use the config file: {e}")))?
         .0;
     let request = Arc::new(Request::parse(params, &config, requester)?);
-    let mut conversation = Conversation {
-        id,
-        questions,
-        answers,
-        interactive: request.params.interactive,
-    };
+    let mut conversation = Conversation::new(id, questions, answers, request.params.interactive);
     if !request.params.fresh {
         let cached;
         (cached, conversation) = {
@@ -108,7 +98,7 @@ pub async fn sign_in(
             .await??
         };
         if let Some(cached) = cached {
-            agent.emit(&sign_in_event(
+            agent.emit(sign_in_event(
                 &request,
                 &cached.answer,
                 &cached.signer,
@@ -141,12 +131,17 @@ pub async fn sign_in(
             return Err(failure(e));
         }
     };
-    agent.emit(&sign_in_event(&request, &answer, &prepared.signer, false));
+    agent.emit(sign_in_event(&request, &answer, &prepared.signer, false));
     if answer.succeeded() {
         if request.params.remember {
             if let Some(choice) = &prepared.remember {
                 let endpoint = endpoint_key(&request.url);
-                crate::signin::remember_choice(&endpoint, &request.params.username, choice.clone());
+                let username = &request.params.username;
+                if let Err(e) =
+                    RememberedChoices::remember_saved(&endpoint, username, choice.clone())
+                {
+                    tracing::warn!(error = %e, "could not remember the certificate choice");
+                }
             }
         }
         match answer_expiry(&answer) {
@@ -154,7 +149,7 @@ pub async fn sign_in(
                 let expires = capped_expiry(
                     claimed,
                     time::OffsetDateTime::now_utc(),
-                    agent.max_cache_lifetime,
+                    agent.settings.max_cache_lifetime,
                 );
                 let entry = CachedSignIn {
                     endpoint: request.endpoint.clone(),
@@ -196,19 +191,19 @@ struct Request {
 impl Request {
     fn parse(params: Value, config: &Config, requester: Requester) -> Result<Self, Failure> {
         let params: Params = serde_path_to_error::deserialize(params)
-            .map_err(|e| ("badRequest", format!("sign-in parameters: {e}")))?;
+            .map_err(|e| Failure::bad_request(format!("sign-in parameters: {e}")))?;
         let url = reqwest::Url::parse(&params.url)
-            .map_err(|e| ("badRequest", format!("`url` is not a URL: {e}")))?;
+            .map_err(|e| Failure::bad_request(format!("`url` is not a URL: {e}")))?;
         if url.scheme() != "https" {
-            return Err(("badRequest", "`url` must be an https URL".to_owned()));
+            return Err(Failure::bad_request("`url` must be an https URL"));
         }
         if params.username.trim().is_empty() {
-            return Err(("badRequest", "`username` is empty".to_owned()));
+            return Err(Failure::bad_request("`username` is empty"));
         }
         let choice = match &params.cert {
             Some(text) => Some(
                 text.parse::<CertChoice>()
-                    .map_err(|e| ("badRequest", e.to_string()))?,
+                    .map_err(|e| Failure::bad_request(e.to_string()))?,
             ),
             None => None,
         };
@@ -261,7 +256,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ("internal", format!("the sign-in failed: {e}")))
+        .map_err(|e| Failure::internal(format!("the sign-in failed: {e}")))
 }
 
 async fn release_login(agent: &Arc<Agent>, signer: &Signer) {
@@ -288,7 +283,7 @@ struct Prepared {
     client: Arc<PreparedClient>,
     signer: Signer,
     /// The choice to remember, when the user made it now.
-    remember: Option<certauth::picker::remembered::RememberedCertificate>,
+    remember: Option<RememberedCertificate>,
     /// Whether the client is a held login from an earlier sign-in.
     reused: bool,
     /// The sessions' generation before the tokens were scanned.
@@ -306,13 +301,7 @@ fn prepare(
     let scan = agent.scan();
     let endpoint = endpoint_key(&request.url);
     let username = &request.params.username;
-    let remembered = RememberedChoices::default_path()
-        .and_then(|path| RememberedChoices::load(&path))
-        .inspect_err(
-            |e| tracing::warn!(error = %e, "the remembered certificate choices are not used"),
-        )
-        .ok()
-        .and_then(|store| store.get(&endpoint, username).cloned());
+    let remembered = RememberedChoices::saved_choice(&endpoint, username);
     let client_options = ClientOptions {
         ca_file: request.settings.ca_file.clone(),
         chain_files: request.settings.chain_files.clone(),
@@ -345,8 +334,8 @@ fn prepare(
             .iter()
             .map(|c| select::describe_candidate(&scan.tokens, *c))
             .collect();
-        return Err((
-            "noUsableCertificate",
+        return Err(Failure::new(
+            ErrorCode::NoUsableCertificate,
             format!(
                 "several certificates can sign in and there is no terminal to choose on; name one with --cert:\n{}",
                 choices.join("\n")
@@ -355,10 +344,12 @@ fn prepare(
     };
     let token = candidate.token(&scan.tokens);
     let cert = candidate.cert(&scan.tokens);
-    let info = cert
-        .cert
-        .as_ref()
-        .map_err(|e| ("noUsableCertificate", format!("`{}`: {e}", cert.label)))?;
+    let info = cert.cert.as_ref().map_err(|e| {
+        Failure::new(
+            ErrorCode::NoUsableCertificate,
+            format!("`{}`: {e}", cert.label),
+        )
+    })?;
     let signer = Signer {
         module: token.module.clone(),
         token_label: token.label.clone(),
@@ -366,16 +357,13 @@ fn prepare(
         reader: token.slot_description.clone(),
         certificate_sha256: info.sha256.clone(),
         certificate_uri: cert.uri.clone(),
-        certificate: certauth::signin::identity::describe(info),
+        certificate: crate::signin::identity::describe(info),
     };
-    let remember =
-        selection
-            .freshly_chosen
-            .then(|| certauth::picker::remembered::RememberedCertificate {
-                sha256: info.sha256.clone(),
-                uri: cert.uri.clone(),
-                description: certauth::signin::identity::describe(info),
-            });
+    let remember = selection.freshly_chosen.then(|| RememberedCertificate {
+        sha256: info.sha256.clone(),
+        uri: cert.uri.clone(),
+        description: crate::signin::identity::describe(info),
+    });
     if reuse_login {
         if let Some(client) =
             agent
@@ -432,229 +420,25 @@ fn result(answer: SignInAnswer, signer: &Signer, cached: bool) -> Value {
 }
 
 /// The `signIn` event: who, where, how it went; never the token.
-fn sign_in_event(request: &Request, answer: &SignInAnswer, signer: &Signer, cached: bool) -> Value {
-    json!({
-        "event": "signIn",
-        "endpoint": request.endpoint,
-        "username": request.params.username,
-        "status": answer.status,
-        "authenticationStrength": answer.authentication_strength,
-        "errorCode": answer.error_code,
-        "cached": cached,
-        "tokenLabel": signer.token_label,
-    })
+fn sign_in_event(
+    request: &Request,
+    answer: &SignInAnswer,
+    signer: &Signer,
+    cached: bool,
+) -> String {
+    Event::SignIn {
+        endpoint: &request.endpoint,
+        username: &request.params.username,
+        status: &answer.status,
+        authentication_strength: answer.authentication_strength.as_deref(),
+        error_code: answer.error_code.as_deref(),
+        cached,
+        token_label: &signer.token_label,
+    }
+    .line()
 }
 
-/// A sign-in failure as an error answer; the code tells its class (`docs/agent-api.md`). The
-/// message carries the details too (for a missing certificate, the `--cert` choices the user acts
-/// on), once.
+/// A sign-in failure as an error answer; the code tells its class (`docs/agent-api.md`).
 fn failure(error: SignInError) -> Failure {
-    (
-        crate::signin::failure_code(error.class()),
-        error.to_string(),
-    )
-}
-
-/// A client's answer to a question. A PIN answer is parsed straight into a secret, never into a
-/// JSON value whose string would linger unwiped.
-pub enum Answer {
-    Pin(Option<SecretString>),
-    Other(serde_json::Map<String, Value>),
-}
-
-/// `{"id": ..., "pin": "..." | null}` and nothing else.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PinLine {
-    #[serde(default, rename = "id")]
-    _id: Value,
-    /// Required (a `deserialize_with` field has no implicit default), `null` allowed.
-    #[serde(deserialize_with = "secret_or_null")]
-    pin: Option<SecretString>,
-}
-
-fn secret_or_null<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<SecretString>, D::Error> {
-    Option::<SecretString>::deserialize(deserializer)
-}
-
-impl Answer {
-    /// The answer a line carries; `Err` with the parsed JSON when it is not an answer (a request,
-    /// or not an object), or with the parse error when it is not JSON.
-    pub fn parse(line: &[u8]) -> Result<Self, Result<Value, serde_json::Error>> {
-        if let Ok(pin_line) = serde_json::from_slice::<PinLine>(line) {
-            return Ok(Self::Pin(pin_line.pin));
-        }
-        match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(answer)) if !answer.contains_key("method") => Ok(Self::Other(answer)),
-            Ok(other) => Err(Ok(other)),
-            Err(e) => Err(Err(e)),
-        }
-    }
-
-    fn answers(&self, field: &str) -> bool {
-        match self {
-            Self::Pin(_) => field == "pin",
-            Self::Other(answer) => answer.contains_key(field),
-        }
-    }
-}
-
-/// Questions to the client over the connection, and its answers.
-struct Conversation {
-    id: Value,
-    questions: UnboundedSender<String>,
-    answers: Receiver<Answer>,
-    interactive: bool,
-}
-
-impl Conversation {
-    /// Asks `question` (an object) and waits for an answer carrying `field` (others are stale
-    /// or stray, and skipped); `None` if the client left or did not answer in time.
-    fn ask(&mut self, mut question: Value, field: &str) -> Option<Answer> {
-        question["id"] = self.id.clone();
-        self.questions.send(line_of(&question)).ok()?;
-        let deadline = std::time::Instant::now() + ANSWER_DEADLINE;
-        loop {
-            let left = deadline.checked_duration_since(std::time::Instant::now())?;
-            let answer = self.answers.recv_timeout(left).ok()?;
-            if answer.answers(field) {
-                return Some(answer);
-            }
-            tracing::debug!(field, "skipped an answer to another question");
-        }
-    }
-
-    /// Asks `question` and returns the value of `field` in the answer.
-    fn ask_for(&mut self, question: Value, field: &str) -> Option<Value> {
-        match Conversation::ask(self, question, field)? {
-            Answer::Other(mut answer) => answer.remove(field),
-            Answer::Pin(_) => None,
-        }
-    }
-
-    /// Asks the client to confirm a sign-in without a PIN; `None` without an answer.
-    fn confirm(&mut self, question: &str) -> Option<bool> {
-        self.ask_for(json!({ "ask": "confirm", "question": question }), "confirm")
-            .map(|answer| answer == Value::Bool(true))
-    }
-
-    fn say(&mut self, message: &str) {
-        let _ = self
-            .questions
-            .send(line_of(&json!({ "id": self.id, "notice": message })));
-    }
-}
-
-impl PinPrompt for Conversation {
-    fn ask(&mut self, request: &PinRequest<'_>) -> Result<Option<SecretString>, PinPromptError> {
-        let question = json!({
-            "ask": "pin",
-            "token": request.token,
-            "certificate": request.certificate,
-            "warning": request.warning,
-            "attempt": request.attempt,
-        });
-        match Conversation::ask(self, question, "pin") {
-            Some(Answer::Pin(pin)) => Ok(pin),
-            Some(Answer::Other(_)) => Err(PinPromptError(
-                "the answer to the PIN question has no PIN string".into(),
-            )),
-            None => Err(PinPromptError(
-                "the client did not answer the PIN question".into(),
-            )),
-        }
-    }
-
-    fn can_retry(&self) -> bool {
-        self.interactive
-    }
-
-    fn confirm_final_try(&mut self, token: &str) -> bool {
-        let answer = self.ask_for(
-            json!({ "ask": "confirmFinalTry", "token": token }),
-            "confirm",
-        );
-        answer == Some(Value::Bool(true))
-    }
-
-    fn notice(&mut self, message: &str) {
-        self.say(message);
-    }
-}
-
-impl Chooser for Conversation {
-    fn choose(&mut self, rows: &[PickerRow]) -> Result<Option<usize>, PickerError> {
-        let rows: Vec<Value> = rows
-            .iter()
-            .map(|row| {
-                json!({
-                    "title": row.title,
-                    "issuer": row.issuer,
-                    "expires": row.expires,
-                    "token": row.token,
-                    "details": row.details,
-                })
-            })
-            .collect();
-        let count = rows.len();
-        let answer =
-            match Conversation::ask(self, json!({ "ask": "choose", "rows": rows }), "choice") {
-                Some(Answer::Other(answer)) => answer,
-                _ => return Err(PickerError::NoTerminal),
-            };
-        // A client with no terminal to show the picker on says so; nobody cancelled.
-        if answer.get("noTerminal") == Some(&Value::Bool(true)) {
-            return Err(PickerError::NoTerminal);
-        }
-        let choice = answer.get("choice").cloned().unwrap_or(Value::Null);
-        match choice.as_u64().and_then(|n| usize::try_from(n).ok()) {
-            Some(index) if index < count => Ok(Some(index)),
-            _ => Ok(None),
-        }
-    }
-
-    fn notice(&mut self, message: &str) {
-        self.say(message);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
-
-    use secrecy::ExposeSecret;
-
-    use super::*;
-
-    fn pin_of(line: &str) -> Option<String> {
-        match Answer::parse(line.as_bytes()) {
-            Ok(Answer::Pin(pin)) => pin.map(|p| p.expose_secret().to_owned()),
-            _ => panic!("{line} is not a PIN answer"),
-        }
-    }
-
-    #[test]
-    fn pin_answers_parse_into_secrets_and_other_lines_do_not() {
-        assert_eq!(pin_of(r#"{"id":7,"pin":"1234"}"#).as_deref(), Some("1234"));
-        assert_eq!(pin_of(r#"{"pin":"12\"34"}"#).as_deref(), Some("12\"34"));
-        assert_eq!(pin_of(r#"{"id":"s","pin":null}"#), None);
-        for other in [
-            r#"{"id":7}"#,
-            r#"{"id":7,"choice":1}"#,
-            r#"{"id":7,"pin":5}"#,
-        ] {
-            assert!(
-                matches!(Answer::parse(other.as_bytes()), Ok(Answer::Other(_))),
-                "{other}"
-            );
-        }
-        assert!(matches!(
-            Answer::parse(br#"{"id":1,"method":"status"}"#),
-            Err(Ok(_))
-        ));
-        assert!(matches!(Answer::parse(b"[1]"), Err(Ok(_))));
-        assert!(matches!(Answer::parse(b"{not json"), Err(Err(_))));
-    }
+    Failure::new(ErrorCode::for_failure(error.class()), error.to_string())
 }

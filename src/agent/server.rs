@@ -13,9 +13,11 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::confirm::Requester;
 use super::lines::{ClientLines, Line, TooLong};
-use super::signin::Answer;
+use super::protocol::{
+    error_line, line_of, response_line, Answer, ErrorCode, Event, Failure, METHODS,
+};
 use super::Agent;
-use certauth::picker::remembered::endpoint_key;
+use crate::picker::remembered::{endpoint_key, RememberedChoices};
 
 /// The longest request line accepted, newline not counted; a longer one ends the connection.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -29,14 +31,9 @@ const QUIET: Duration = Duration::from_secs(5);
 /// is refused as `busy`.
 pub const MAX_SIGN_INS: usize = 32;
 const SIGN_IN_QUEUE: Duration = Duration::from_secs(5);
-/// The methods this agent answers.
-pub const METHODS: &[&str] = &["status", "list", "sign-in", "forget", "lock", "subscribe"];
-
-/// An error answer: its code and message.
-pub type Failure = (&'static str, String);
 
 /// Accepts connections until SIGTERM or SIGINT.
-pub async fn serve(listener: UnixListener, agent: Arc<Agent>) -> anyhow::Result<()> {
+pub async fn serve(listener: UnixListener, agent: Arc<Agent>) -> std::io::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut pause = FIRST_PAUSE;
     // A run of failed accepts: when it started, and the latest failure.
@@ -98,25 +95,27 @@ pub async fn serve(listener: UnixListener, agent: Arc<Agent>) -> anyhow::Result<
 async fn read_line(
     lines: &mut ClientLines,
     writer: &mut OwnedWriteHalf,
-) -> anyhow::Result<Option<Line>> {
+) -> std::io::Result<Option<Line>> {
     match lines.next().await? {
         None => Ok(None),
         Some(Ok(line)) => Ok(Some(line)),
         Some(Err(TooLong)) => {
-            let refusal = error_response(
+            let refusal = error_line(
                 &Value::Null,
-                "requestTooLarge",
-                &format!("a request line may be at most {MAX_REQUEST} bytes before its newline"),
+                &Failure::new(
+                    ErrorCode::RequestTooLarge,
+                    format!("a request line may be at most {MAX_REQUEST} bytes before its newline"),
+                ),
             );
             writer.write_all(refusal.as_bytes()).await?;
-            anyhow::bail!("request too large");
+            Err(std::io::Error::other("request too large"))
         }
     }
 }
 
 /// Serves one client: its user is checked by peer credentials, then each request line gets one
 /// response line.
-async fn connection(stream: UnixStream, agent: Arc<Agent>) -> anyhow::Result<()> {
+async fn connection(stream: UnixStream, agent: Arc<Agent>) -> std::io::Result<()> {
     let peer = stream.peer_cred()?;
     let (reader, mut writer) = stream.into_split();
     if peer.uid() != agent.owner {
@@ -125,10 +124,12 @@ async fn connection(stream: UnixStream, agent: Arc<Agent>) -> anyhow::Result<()>
             pid = ?peer.pid(),
             "refused a connection from another user"
         );
-        let refusal = error_response(
+        let refusal = error_line(
             &Value::Null,
-            "forbidden",
-            "this agent serves only the user who runs it",
+            &Failure::new(
+                ErrorCode::Forbidden,
+                "this agent serves only the user who runs it",
+            ),
         );
         writer.write_all(refusal.as_bytes()).await?;
         return Ok(());
@@ -164,13 +165,13 @@ async fn stream_events(
     mut events: broadcast::Receiver<String>,
     mut reader: ClientLines,
     mut writer: OwnedWriteHalf,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     loop {
         tokio::select! {
             event = events.recv() => match event {
                 Ok(line) => writer.write_all(line.as_bytes()).await?,
                 Err(broadcast::error::RecvError::Lagged(lost)) => {
-                    let notice = line_of(&json!({"event": "eventsLost", "count": lost}));
+                    let notice = Event::EventsLost { count: lost }.line();
                     writer.write_all(notice.as_bytes()).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -191,14 +192,16 @@ async fn converse(
     requester: Requester,
     reader: &mut ClientLines,
     writer: &mut OwnedWriteHalf,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let place = Arc::clone(&agent.sign_ins).acquire_owned();
     let Ok(Ok(place)) = tokio::time::timeout(SIGN_IN_QUEUE, place).await else {
-        let busy = error_response(
+        let busy = error_line(
             &id,
-            "busy",
-            &format!(
-                "the agent already runs {MAX_SIGN_INS} sign-ins, as many as it takes at once; try again when one has finished"
+            &Failure::new(
+                ErrorCode::Busy,
+                format!(
+                    "the agent already runs {MAX_SIGN_INS} sign-ins, as many as it takes at once; try again when one has finished"
+                ),
             ),
         );
         writer.write_all(busy.as_bytes()).await?;
@@ -206,7 +209,7 @@ async fn converse(
     };
     let (questions, mut asked) = mpsc::unbounded_channel::<String>();
     let (answers, answered) = std::sync::mpsc::channel::<Answer>();
-    let signing_in = super::signin::sign_in(
+    let signing_in = super::sign_in::sign_in(
         Arc::clone(agent),
         id.clone(),
         params,
@@ -226,9 +229,9 @@ async fn converse(
                 while let Ok(question) = asked.try_recv() {
                     writer.write_all(question.as_bytes()).await?;
                 }
-                let response = response(
+                let response = response_line(
                     &id,
-                    finished.unwrap_or_else(|e| Err(("internal", format!("the sign-in failed: {e}")))),
+                    finished.unwrap_or_else(|e| Err(Failure::internal(format!("the sign-in failed: {e}")))),
                 );
                 writer.write_all(response.as_bytes()).await?;
                 return Ok(());
@@ -243,15 +246,17 @@ async fn converse(
                         let _ = answers.send(answer);
                     }
                     Err(Ok(request)) => {
-                        let busy = error_response(
+                        let busy = error_line(
                             request.get("id").unwrap_or(&Value::Null),
-                            "busy",
-                            "a sign-in is running on this connection; answer its question or use another connection",
+                            &Failure::new(
+                                ErrorCode::Busy,
+                                "a sign-in is running on this connection; answer its question or use another connection",
+                            ),
                         );
                         writer.write_all(busy.as_bytes()).await?;
                     }
                     Err(Err(e)) => {
-                        let bad = error_response(&Value::Null, "badRequest", &format!("not JSON: {e}"));
+                        let bad = error_line(&Value::Null, &Failure::bad_request(format!("not JSON: {e}")));
                         writer.write_all(bad.as_bytes()).await?;
                     }
                 }
@@ -265,17 +270,15 @@ async fn respond(line: &[u8], agent: &Arc<Agent>) -> Reply {
     let request: Value = match serde_json::from_slice(line) {
         Ok(request @ Value::Object(_)) => request,
         Ok(_) => {
-            return Reply::Line(error_response(
+            return Reply::Line(error_line(
                 &Value::Null,
-                "badRequest",
-                "a request is a JSON object",
+                &Failure::bad_request("a request is a JSON object"),
             ))
         }
         Err(e) => {
-            return Reply::Line(error_response(
+            return Reply::Line(error_line(
                 &Value::Null,
-                "badRequest",
-                &format!("not JSON: {e}"),
+                &Failure::bad_request(format!("not JSON: {e}")),
             ));
         }
     };
@@ -292,27 +295,16 @@ async fn respond(line: &[u8], agent: &Arc<Agent>) -> Reply {
                 &json!({ "id": id, "result": { "subscribed": true } }),
             ))
         }
-        Some(other) => Err((
-            "unknownMethod",
+        Some(other) => Err(Failure::new(
+            ErrorCode::UnknownMethod,
             format!(
                 "no method `{other}`; this agent answers {}",
                 METHODS.join(", ")
             ),
         )),
-        None => Err((
-            "badRequest",
-            "a request needs a \"method\" string".to_owned(),
-        )),
+        None => Err(Failure::bad_request("a request needs a \"method\" string")),
     };
-    Reply::Line(response(&id, result))
-}
-
-/// The response line for request `id`: its result, or its error.
-fn response(id: &Value, result: Result<Value, Failure>) -> String {
-    match result {
-        Ok(result) => line_of(&json!({ "id": id, "result": result })),
-        Err((code, message)) => error_response(id, code, &message),
-    }
+    Reply::Line(response_line(&id, result))
 }
 
 async fn status(agent: &Arc<Agent>) -> Result<Value, Failure> {
@@ -322,14 +314,14 @@ async fn status(agent: &Arc<Agent>) -> Result<Value, Failure> {
         .control
         .run(move || held.sessions.describe())
         .await
-        .ok_or_else(|| ("internal", "status failed".to_owned()))?;
+        .ok_or_else(|| Failure::internal("status failed"))?;
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
         "socket": agent.socket,
         "uptimeSeconds": agent.started.elapsed().as_secs(),
         "methods": METHODS,
-        "lockOnRemoval": agent.lock_on_removal,
+        "lockOnRemoval": agent.settings.lock_on_removal,
         "sessions": sessions,
     }))
 }
@@ -340,9 +332,9 @@ async fn list(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
     let agent = Arc::clone(agent);
     tokio::task::spawn_blocking(move || {
         let scan = agent.scan();
-        let pcsc = certauth::reader::status();
-        Ok(crate::list::to_json(
-            crate::list::Source::Agent,
+        let pcsc = crate::reader::status();
+        Ok(crate::listing::to_json(
+            crate::listing::Source::Agent,
             &pcsc,
             &scan.reports,
             &scan.tokens,
@@ -351,7 +343,7 @@ async fn list(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
         ))
     })
     .await
-    .map_err(|e| ("internal", format!("the scan failed: {e}")))?
+    .map_err(|e| Failure::internal(format!("the scan failed: {e}")))?
 }
 
 /// `forget {url?, username?}`: drops the cached sign-ins (and remembered certificate choices) for
@@ -361,28 +353,28 @@ async fn forget(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
         None | Some(Value::Null) => None,
         Some(Value::String(url)) => Some(
             reqwest::Url::parse(url)
-                .map_err(|e| ("badRequest", format!("`url` is not a URL: {e}")))?,
+                .map_err(|e| Failure::bad_request(format!("`url` is not a URL: {e}")))?,
         ),
-        Some(_) => return Err(("badRequest", "`url` must be a string".to_owned())),
+        Some(_) => return Err(Failure::bad_request("`url` must be a string")),
     };
     let username = match params.get("username") {
         None | Some(Value::Null) => None,
         Some(Value::String(username)) => Some(username.clone()),
-        Some(_) => return Err(("badRequest", "`username` must be a string".to_owned())),
+        Some(_) => return Err(Failure::bad_request("`username` must be a string")),
     };
     let agent = Arc::clone(agent);
     tokio::task::spawn_blocking(move || {
         let sign_in_url = endpoint
             .as_ref()
-            .map(|url| certauth::signin::protocol::sign_in_url(url).to_string());
+            .map(|url| crate::signin::protocol::sign_in_url(url).to_string());
         let dropped = agent
             .sessions
             .forget(sign_in_url.as_deref(), username.as_deref());
         // Choices are remembered per endpoint and user; forgetting one user's would need more
         // than the store offers, so a request naming a user leaves choices alone.
         let choices = match username {
-            None => crate::signin::forget_choices(endpoint.as_ref().map(endpoint_key).as_deref())
-                .map_err(|e| ("internal", format!("{e:#}")))?,
+            None => RememberedChoices::forget_saved(endpoint.as_ref().map(endpoint_key).as_deref())
+                .map_err(|e| Failure::internal(e.to_string()))?,
             Some(_) => 0,
         };
         let mut result = dropped.to_json();
@@ -390,7 +382,7 @@ async fn forget(agent: &Arc<Agent>, params: &Value) -> Result<Value, Failure> {
         Ok(result)
     })
     .await
-    .map_err(|e| ("internal", format!("forgetting failed: {e}")))?
+    .map_err(|e| Failure::internal(format!("forgetting failed: {e}")))?
 }
 
 /// `lock`: every cached sign-in dropped and every held login closed.
@@ -400,7 +392,7 @@ async fn lock(agent: &Arc<Agent>) -> Result<Value, Failure> {
         .control
         .run(move || held.sessions.lock())
         .await
-        .ok_or_else(|| ("internal", "locking failed".to_owned()))?;
+        .ok_or_else(|| Failure::internal("locking failed"))?;
     Ok(dropped.to_json())
 }
 
@@ -409,16 +401,8 @@ pub fn optional_bool(params: &Value, name: &str) -> Result<bool, Failure> {
     match params.get(name) {
         None => Ok(false),
         Some(Value::Bool(value)) => Ok(*value),
-        Some(_) => Err(("badRequest", format!("`{name}` must be true or false"))),
+        Some(_) => Err(Failure::bad_request(format!(
+            "`{name}` must be true or false"
+        ))),
     }
-}
-
-pub fn error_response(id: &Value, code: &str, message: &str) -> String {
-    line_of(&json!({ "id": id, "error": { "code": code, "message": message } }))
-}
-
-pub fn line_of(value: &Value) -> String {
-    let mut line = value.to_string();
-    line.push('\n');
-    line
 }

@@ -7,11 +7,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use certauth::pin::pinentry::Pinentry;
-use certauth::printable::printable;
-use certauth::signin::cache::Signer;
-
-use super::connection::Failure;
+use super::cache::Signer;
+use super::protocol::{ErrorCode, Failure};
+use crate::pin::pinentry::{Pinentry, PinentryError};
+use crate::printable::printable;
 
 /// How long the agent's own pinentry may take to be answered, in seconds (its `SETTIMEOUT`),
 /// unless `CERTAUTH_CONFIRM_TIMEOUT_SECONDS` says otherwise. A program still running some seconds
@@ -89,8 +88,8 @@ impl Confirmation<'_> {
     }
 
     fn refused(&self, why: &str) -> Failure {
-        (
-            "notConfirmed",
+        Failure::new(
+            ErrorCode::NotConfirmed,
             format!(
                 "the sign-in to {} as {} was not confirmed ({why}); this endpoint wants confirmation for sign-ins without a PIN",
                 self.endpoint, self.username
@@ -124,10 +123,7 @@ impl Confirmer {
     }
 }
 
-fn ask_program(
-    program: &std::path::Path,
-    question: &str,
-) -> Result<bool, certauth::pin::pinentry::PinentryError> {
+fn ask_program(program: &std::path::Path, question: &str) -> Result<bool, PinentryError> {
     let seconds = program_timeout_seconds();
     let mut pinentry =
         Pinentry::start_within(program, Duration::from_secs(seconds.into()) + PROGRAM_GRACE)?;

@@ -1,0 +1,91 @@
+//! `certauth agent`: reads the configuration, opens the sign-in cache, starts the runtime and the
+//! card watcher, listens, and hands the connections to the library's agent
+//! ([`certauth::agent`]).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use certauth::agent::cache::SignInCache;
+use certauth::agent::secret_store::{self, MemoryOnly, SecretStore};
+use certauth::agent::{Agent, AgentSettings};
+
+use crate::cli::{AgentArgs, SessionStoreChoice};
+
+/// The longest a sign-in is cached, in seconds, unless configured: 12 hours.
+const DEFAULT_MAX_CACHE_LIFETIME: u32 = 43_200;
+
+pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
+    let (config, config_file) = certauth::config::load().context("cannot use the config file")?;
+    let max_cache_lifetime = args
+        .max_cache_lifetime
+        .or(config.max_cache_lifetime.map(std::num::NonZeroU32::get))
+        .unwrap_or(DEFAULT_MAX_CACHE_LIFETIME);
+    let settings = AgentSettings {
+        lock_on_removal: config.lock_on_removal && !args.no_lock_on_removal,
+        max_cache_lifetime: time::Duration::seconds(i64::from(max_cache_lifetime)),
+    };
+    let modules = crate::tokens::load_with(&args.modules, config, config_file);
+    let cache = open_cache(args.session_store);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listening = crate::agent_listen::listen(args.socket.as_deref())?;
+        let agent = Agent::new(
+            modules,
+            cache,
+            settings,
+            listening.path.clone(),
+            listening.owner,
+        )
+        .context("cannot start the agent's control thread")?;
+        let watching = Arc::clone(&agent);
+        std::thread::Builder::new()
+            .name("pcsc-watch".into())
+            .spawn(move || watch_or_exit(&watching))
+            .context("cannot start watching readers")?;
+        println!("certauth agent listening on {}", listening.path.display());
+        let served = certauth::agent::serve(listening.listener, agent).await;
+        if !listening.activated {
+            let _ = std::fs::remove_file(&listening.path);
+        }
+        Ok(served?)
+    })
+}
+
+/// The sign-in cache on the OS keyring, or in memory only when there is none (said once, here).
+fn open_cache(choice: SessionStoreChoice) -> SignInCache {
+    let store: Box<dyn SecretStore> = match choice {
+        SessionStoreChoice::Memory => Box::new(MemoryOnly),
+        SessionStoreChoice::Keyring => match secret_store::open_keyring() {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!(
+                    "certauth agent: no keyring is available ({e}); sign-ins are cached in memory only and are lost when the agent stops"
+                );
+                Box::new(MemoryOnly)
+            }
+        },
+    };
+    let (cache, problem) = SignInCache::open(store);
+    if let Some(problem) = problem {
+        eprintln!("certauth agent: {problem}");
+    }
+    tracing::info!(
+        store = cache.store_kind(),
+        cached = cache.len(),
+        "sign-in cache"
+    );
+    cache
+}
+
+/// Watches the cards for as long as the agent runs. Should watching ever fail (a panic in a
+/// scan), the agent drops everything it holds and exits rather than keep sign-ins no one
+/// watches over.
+fn watch_or_exit(agent: &Agent) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.watch_cards()));
+    agent.lock();
+    eprintln!("certauth agent: watching the readers failed; stopping");
+    std::process::exit(1);
+}
