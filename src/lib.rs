@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod config;
 pub mod crypto_provider;
+pub mod demo;
 pub mod file_safety;
 pub mod fixtures;
 pub mod listing;
@@ -20,7 +21,9 @@ pub mod pin;
 pub mod printable;
 pub mod reader;
 pub mod secret_text;
+pub mod shell_words;
 pub mod signin;
+pub mod stop_signal;
 pub mod tls;
 pub mod token;
 pub mod toml_file;

@@ -4,11 +4,13 @@
 //! When the caller names the server, it is reached first ([`reach_server`]), before the choice
 //! and any PIN.
 
+pub mod answer_text;
 pub mod error;
 pub mod identity;
 pub mod preflight;
 pub mod protocol;
 pub mod select;
+pub mod terminal_chooser;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,10 +8,6 @@ mod generate;
 #[path = "../common/report.rs"]
 mod report;
 mod serve;
-#[path = "../common/shell.rs"]
-mod shell;
-#[path = "../common/stop_signal.rs"]
-mod stop_signal;
 mod tenant;
 #[path = "../common/verbosity.rs"]
 mod verbosity;

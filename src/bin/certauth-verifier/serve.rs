@@ -20,8 +20,8 @@ use certauth::verifier::store::{Role, Store};
 use secrecy::ExposeSecret;
 
 use crate::cli::{ApiKeyArgs, ServeArgs};
-use crate::shell::{shell_path, shell_word};
-use crate::stop_signal::stop_signal;
+use certauth::shell_words::{shell_path, shell_word};
+use certauth::stop_signal::stop_signal;
 
 /// The seed's Step 5 policy, the demo tenant's default.
 const STEP5_POLICY: &str = include_str!("../../../softhsm-fixtures/policy-step5.json");
@@ -55,7 +55,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // SIGTERM and Ctrl-C are caught from the start: one during start-up (provisioning the demo
     // tenant takes seconds) stops the server once it is up, and the temporary directory is
     // removed whole, instead of the default action killing us with it half-made.
-    let shutdown = stop_signal()?;
+    let shutdown = stop_signal().context("cannot listen for stop signals")?;
     // No state directory: the demo tenant, made fresh. Its spec is kept for the demo PINs that
     // the banner's sign-in lines carry.
     let temporary;

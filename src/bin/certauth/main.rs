@@ -7,17 +7,12 @@ mod agent_client;
 mod agent_listen;
 mod cli;
 mod demo;
-mod demo_signin;
 #[path = "../common/generate.rs"]
 mod generate;
 mod list;
 #[path = "../common/report.rs"]
 mod report;
-#[path = "../common/shell.rs"]
-mod shell;
 mod signin;
-#[path = "../common/stop_signal.rs"]
-mod stop_signal;
 mod table;
 mod tokens;
 #[path = "../common/verbosity.rs"]
@@ -39,8 +34,8 @@ fn main() -> ExitCode {
         cli::Command::Request(args) => return signin::request(&args),
         cli::Command::Forget(args) => signin::forget(&args),
         cli::Command::Lock(args) => signin::lock(&args),
-        cli::Command::Demo(args) => demo::run(args),
-        cli::Command::Fixture(args) => demo::provision_only(args),
+        cli::Command::Demo(args) => demo::run(&args),
+        cli::Command::Fixture(args) => demo::provision_only(&args),
         cli::Command::Generate(args) => generate::run(cli::Cli::command(), args.kind),
         #[cfg(unix)]
         cli::Command::Agent(args) => agent::run(&args),

@@ -13,16 +13,17 @@ use anyhow::{anyhow, Context};
 use certauth::picker::remembered::{
     endpoint_key, RememberedCertificate, RememberedChoices, RememberedError,
 };
-use certauth::picker::terminal::{self, PickerError, PickerRow};
 use certauth::pin::login::FinalTry;
 use certauth::pin::{PinAsker, PinSource};
 use certauth::printable::{self, printable, printable_message};
+use certauth::signin::answer_text::write_answer;
 use certauth::signin::error::{FailureClass, SignInError};
 use certauth::signin::protocol::SignInAnswer;
-use certauth::signin::select::{self, Chooser, SelectOptions, Selection};
+use certauth::signin::select::{self, SelectOptions, Selection};
+use certauth::signin::terminal_chooser::TerminalChooser;
 use certauth::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
 use certauth::token::inventory::{self, ScanOptions, TokenReport};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cli::{ForgetArgs, IdentityArgs, LockArgs, RequestArgs, SignInArgs};
 use certauth::agent::client::CallError;
@@ -127,21 +128,6 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
             eprintln!("certauth: error: {}", printable_message(&e.to_string()));
             ExitCode::from(exit_code(e.code.failure_class()))
         }
-    }
-}
-
-/// The picker, on the terminal.
-pub struct TerminalChooser {
-    pub heading: String,
-}
-
-impl Chooser for TerminalChooser {
-    fn choose(&mut self, rows: &[PickerRow]) -> Result<Option<usize>, PickerError> {
-        terminal::pick(&self.heading, rows)
-    }
-
-    fn notice(&mut self, message: &str) {
-        eprintln!("Note: {}", printable_message(message));
     }
 }
 
@@ -258,7 +244,7 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         writeln!(out).map_err(|e| anyhow!(e))?;
     } else {
         let offered = session.client.resolver.report().offered;
-        print_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
+        write_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
     }
     if !answer.succeeded() {
         return Ok(ExitCode::from(EXIT_DENIED));
@@ -331,7 +317,7 @@ fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
                 ),
             }
         });
-        print_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
+        write_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
         if result["cached"] == true {
             writeln!(out, "  (the agent's cached sign-in; no PIN was needed)")
                 .map_err(|e| anyhow!(e))?;
@@ -347,105 +333,6 @@ fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
 /// A path as the agent (another process, another working directory) can open it.
 fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
-}
-
-/// The server's answer for a person; `offered` is the certificate the TLS handshake presented.
-pub fn print_answer(
-    out: &mut impl Write,
-    answer: &SignInAnswer,
-    offered: Option<String>,
-) -> std::io::Result<()> {
-    // Every value is the server's or the token's words: shown through `printable`.
-    if !answer.succeeded() {
-        writeln!(
-            out,
-            "Sign-in refused: {}: {}",
-            printable(answer.error_code.as_deref().unwrap_or("(no error code)")),
-            printable(answer.message.as_deref().unwrap_or("(no message)"))
-        )?;
-        if let Some(offered) = offered {
-            writeln!(out, "  certificate       {}", printable(&offered))?;
-        }
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "Signed in as {}",
-        printable(
-            answer
-                .user_principal_name
-                .as_deref()
-                .unwrap_or("(the server did not say)")
-        )
-    )?;
-    if let Some(strength) = &answer.authentication_strength {
-        writeln!(out, "  strength          {}", printable(strength))?;
-    }
-    if let Some(binding) = &answer.username_binding {
-        writeln!(
-            out,
-            "  username binding  {}",
-            printable(&describe_binding(binding))
-        )?;
-    }
-    if let Some(rule) = &answer.authentication_rule {
-        writeln!(
-            out,
-            "  rule              {}",
-            printable(&describe_rule(rule))
-        )?;
-    }
-    if let Some(offered) = offered {
-        writeln!(out, "  certificate       {}", printable(&offered))?;
-    }
-    if let Some(expires) = &answer.expires_at {
-        writeln!(out, "  token expires     {}", printable(expires))?;
-    }
-    Ok(())
-}
-
-fn describe_binding(binding: &Value) -> String {
-    match (
-        binding["x509CertificateField"].as_str(),
-        binding["userProperty"].as_str(),
-    ) {
-        (Some(field), Some(property)) => {
-            let mut text = format!("{field} -> {property}");
-            if let Some(priority) = binding["priority"].as_u64() {
-                text.push_str(&format!(" (priority {priority}"));
-                if let Some(affinity) = binding["trustAffinityLevel"].as_str() {
-                    text.push_str(&format!(", {affinity} affinity"));
-                }
-                text.push(')');
-            }
-            text
-        }
-        _ => describe_value(binding),
-    }
-}
-
-/// Graph's x509CertificateRule shape in a line: "policyOID 1.2.3.4 -> multiFactor".
-fn describe_rule(rule: &Value) -> String {
-    let Some(kind) = rule["x509CertificateRuleType"].as_str() else {
-        return describe_value(rule);
-    };
-    let mode = match rule["x509CertificateAuthenticationMode"].as_str() {
-        Some("x509CertificateMultiFactor") => "multiFactor",
-        Some("x509CertificateSingleFactor") => "singleFactor",
-        Some(other) => other,
-        None => "?",
-    };
-    match rule["identifier"].as_str() {
-        Some(identifier) => format!("{kind} {identifier} -> {mode}"),
-        None => format!("{kind} -> {mode}"),
-    }
-}
-
-fn describe_value(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {

@@ -1,0 +1,20 @@
+//! The terminal picker as the [`Chooser`] of a sign-in made at a terminal.
+
+use super::select::Chooser;
+use crate::picker::terminal::{self, PickerError, PickerRow};
+use crate::printable::printable_message;
+
+/// The picker, on the terminal.
+pub struct TerminalChooser {
+    pub heading: String,
+}
+
+impl Chooser for TerminalChooser {
+    fn choose(&mut self, rows: &[PickerRow]) -> Result<Option<usize>, PickerError> {
+        terminal::pick(&self.heading, rows)
+    }
+
+    fn notice(&mut self, message: &str) {
+        eprintln!("Note: {}", printable_message(message));
+    }
+}
