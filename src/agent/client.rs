@@ -9,7 +9,9 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::protocol::{parse_response, ChoiceAnswer, Failure, Question, SignInMessage};
+use super::protocol::{
+    parse_response, ChoiceAnswer, Failure, Question, SignInMessage, SignInParams,
+};
 use crate::picker::terminal::PickerError;
 use crate::pin::login::{known_warning, PinPrompt, PinRequest};
 use crate::signin::select::Chooser;
@@ -173,10 +175,11 @@ impl AgentConnection {
     /// `sign-in`, answering the agent's questions with `prompt` and `chooser`.
     pub fn sign_in(
         &mut self,
-        params: Value,
+        params: &SignInParams,
         prompt: &mut dyn PinPrompt,
         chooser: &mut dyn Chooser,
     ) -> Result<Value, CallError> {
+        let params = serde_json::to_value(params).map_err(TransportError::NotJson)?;
         let id = self.request("sign-in", params)?;
         loop {
             let answer = match SignInMessage::parse(self.receive()?) {

@@ -3,6 +3,8 @@
 //! agent's own events. Both the agent and its client ([`super::client`]) speak it through these
 //! types; this module imports nothing else of the agent.
 
+use std::path::PathBuf;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -157,6 +159,37 @@ pub fn parse_response(response: &Value) -> Result<Value, Failure> {
         ));
     }
     Ok(response.get("result").cloned().unwrap_or(Value::Null))
+}
+
+/// `sign-in`'s parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignInParams {
+    pub url: String,
+    pub username: String,
+    /// A pkcs11: URI or SHA-256 thumbprint.
+    pub cert: Option<String>,
+    /// PEM roots for the server's certificate (the system's when absent).
+    pub ca_file: Option<PathBuf>,
+    /// PEM files with the intermediates of the user's certificate.
+    #[serde(default)]
+    pub chain: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow_final_try: bool,
+    /// Ignore a cached sign-in and sign in afresh.
+    #[serde(default)]
+    pub fresh: bool,
+    /// Remember the certificate chosen for this endpoint and username (default true).
+    #[serde(default = "yes")]
+    pub remember: bool,
+    /// Whether a person answers the PIN question, so a wrong PIN may be asked again (default
+    /// true).
+    #[serde(default = "yes")]
+    pub interactive: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A question the agent puts to the client during a sign-in (`"ask"`).

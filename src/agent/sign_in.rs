@@ -4,18 +4,16 @@
 //! expires. An endpoint configured with `confirm = true` gets the user's confirmation before
 //! either is answered without a PIN.
 
-use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::cache::{answer_expiry, capped_expiry, CachedSignIn, Signer};
 use super::confirm::{Confirmation, Confirmer, Requester};
 use super::conversation::Conversation;
-use super::protocol::{Answer, ErrorCode, Event, Failure};
+use super::protocol::{Answer, ErrorCode, Event, Failure, SignInParams as Params};
 use super::sessions::ClientSettings;
 use super::Agent;
 use crate::config::Config;
@@ -26,37 +24,6 @@ use crate::signin::error::SignInError;
 use crate::signin::protocol::{sign_in_url, SignInAnswer};
 use crate::signin::select::{self, SelectOptions};
 use crate::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
-
-/// `sign-in`'s parameters.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Params {
-    url: String,
-    username: String,
-    /// A pkcs11: URI or SHA-256 thumbprint.
-    cert: Option<String>,
-    /// PEM roots for the server's certificate (the system's when absent).
-    ca_file: Option<PathBuf>,
-    /// PEM files with the intermediates of the user's certificate.
-    #[serde(default)]
-    chain: Vec<PathBuf>,
-    #[serde(default)]
-    allow_final_try: bool,
-    /// Ignore a cached sign-in and sign in afresh.
-    #[serde(default)]
-    fresh: bool,
-    /// Remember the certificate chosen for this endpoint and username (default true).
-    #[serde(default = "yes")]
-    remember: bool,
-    /// Whether a person answers the PIN question, so a wrong PIN may be asked again (default
-    /// true).
-    #[serde(default = "yes")]
-    interactive: bool,
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// Signs in for the client, asking it questions through `questions` and reading its answers
 /// from `answers`.

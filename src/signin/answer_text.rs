@@ -107,3 +107,23 @@ fn describe_value(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// The certificate an agent's `sign-in` result says signed, named as a direct sign-in names it
+/// (by subject); by thumbprint only for a sign-in cached by an agent that did not keep the
+/// subject.
+pub fn signed_with(result: &Value) -> Option<String> {
+    let signed_with = &result["signedWith"];
+    let token = signed_with["token"].as_str()?;
+    Some(
+        match signed_with["certificate"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+        {
+            Some(certificate) => format!("{certificate} on `{token}`"),
+            None => format!(
+                "SHA-256 {} on `{token}`",
+                signed_with["certificateSha256"].as_str().unwrap_or("?")
+            ),
+        },
+    )
+}

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod preflight;
 pub mod protocol;
 pub mod select;
+pub mod session;
 pub mod terminal_chooser;
 
 use std::path::PathBuf;

@@ -10,24 +10,22 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
+use certauth::agent::client::CallError;
+use certauth::agent::protocol::{Failure as AgentFailure, SignInParams};
 use certauth::picker::remembered::{
     endpoint_key, RememberedCertificate, RememberedChoices, RememberedError,
 };
-use certauth::pin::login::FinalTry;
 use certauth::pin::{PinAsker, PinSource};
 use certauth::printable::{self, printable, printable_message};
-use certauth::signin::answer_text::write_answer;
+use certauth::signin::answer_text::{signed_with, write_answer};
 use certauth::signin::error::{FailureClass, SignInError};
 use certauth::signin::protocol::SignInAnswer;
-use certauth::signin::select::{self, SelectOptions, Selection};
+use certauth::signin::session::{require_https, Identity, Session, SessionRequest};
 use certauth::signin::terminal_chooser::TerminalChooser;
-use certauth::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
-use certauth::token::inventory::{self, ScanOptions, TokenReport};
+use certauth::signin::Redirects;
 use serde_json::json;
 
 use crate::cli::{ForgetArgs, IdentityArgs, LockArgs, RequestArgs, SignInArgs};
-use certauth::agent::client::CallError;
-use certauth::agent::protocol::Failure as AgentFailure;
 
 const EXIT_DENIED: u8 = 3;
 const EXIT_NO_CERTIFICATE: u8 = 4;
@@ -131,79 +129,43 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
     }
 }
 
-/// Everything up to a ready HTTPS client: tokens, the choice, the login.
-struct Session {
-    client: PreparedClient,
-    tokens: Vec<TokenReport>,
-    selection: Selection,
-    runtime: tokio::runtime::Runtime,
+/// The library's identity from the command line's, the config file's `auto_select_single` unless
+/// `--always-pick`.
+fn identity(args: &IdentityArgs, config: &certauth::config::Config) -> Identity {
+    Identity {
+        cert: args.cert.clone(),
+        pin: args.pin.clone(),
+        allow_final_try: args.allow_final_try,
+        auto_select_single: config.auto_select_single && !args.always_pick,
+        ca_file: args.ca_file.clone(),
+        chain_files: args.chain_files.clone(),
+    }
 }
 
-/// `url`'s server is reached before any PIN is asked.
-fn open_session(
-    url: &reqwest::Url,
-    identity: &IdentityArgs,
-    heading: String,
-    remembered: Option<RememberedCertificate>,
-    redirects: Redirects,
-    username: Option<&str>,
-) -> Result<Session, Failure> {
+/// A session on the tokens the command's modules show.
+fn open_session(args: &IdentityArgs, request: SessionRequest<'_>) -> Result<Session, Failure> {
     let (config, config_file) = certauth::config::load().context("cannot use the config file")?;
-    let auto_select_single = config.auto_select_single && !identity.always_pick;
-    let (modules, mut reports) = crate::tokens::load_with(&identity.modules, config, config_file);
-    let tokens = inventory::scan(&modules, &mut reports, &ScanOptions::default());
-    for module in reports.iter().filter(|m| m.error.is_some()) {
-        tracing::warn!(module = %module.path.display(), error = module.error.as_deref().unwrap_or_default(), "PKCS#11 module unusable");
-    }
-    let client_options = ClientOptions {
-        ca_file: identity.ca_file.clone(),
-        chain_files: identity.chain_files.clone(),
-        final_try: if identity.allow_final_try {
-            FinalTry::Allow
-        } else {
-            FinalTry::Refuse
-        },
-        timeout: None,
-        redirects,
-        preflight: Some(url.clone()),
-    };
-    // The server first: its acceptable CAs decide what the picker offers, before any PIN.
-    let server = flow::reach_server(&client_options)?;
-    let options = SelectOptions {
-        choice: identity.cert.clone(),
-        remembered,
-        auto_select_single,
-        server,
-        chain_pool: flow::chain_pool(&client_options)?,
-        username: username.map(str::to_owned),
-    };
-    let selection = select::select(&tokens, &options, &mut TerminalChooser { heading })?;
-    let mut prompt = PinAsker::new(identity.pin.clone().unwrap_or(PinSource::Terminal));
-    let client = flow::prepare(&modules, &tokens, &selection, &mut prompt, &client_options)?;
-    for note in &client.notes {
+    let identity = identity(args, &config);
+    let modules = crate::tokens::load_with(&args.modules, config, config_file);
+    let session = Session::open(modules, &identity, request)?;
+    for note in &session.client.notes {
         eprintln!("Note: {}", printable_message(note));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(Session {
-        client,
-        tokens,
-        selection,
-        runtime,
-    })
+    Ok(session)
 }
 
-/// The token identity goes only over https: refused before any token, PIN or network contact.
-fn require_https(url: &reqwest::Url) -> Result<(), SignInError> {
-    if url.scheme() == "https" {
-        return Ok(());
+/// The choice remembered for `endpoint` and `username`. A file someone else could have written
+/// chooses nothing, and the user is told why.
+fn remembered(endpoint: &str, username: &str) -> anyhow::Result<Option<RememberedCertificate>> {
+    let store_path = RememberedChoices::default_path()?;
+    match RememberedChoices::load(&store_path) {
+        Ok(store) => Ok(store.get(endpoint, username).cloned()),
+        Err(refused @ RememberedError::Unsafe(_)) => {
+            eprintln!("Warning: the remembered certificate choices are not used: {refused}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
-    Err(SignInError::NotHttps {
-        url: url.to_string(),
-    })
 }
 
 fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
@@ -212,60 +174,53 @@ fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
         return sign_in_via_agent(args);
     }
     let endpoint = endpoint_key(&args.url);
-    let store_path = RememberedChoices::default_path().map_err(|e| anyhow!(e))?;
-    let remembered = match RememberedChoices::load(&store_path) {
-        Ok(store) => store.get(&endpoint, &args.username).cloned(),
-        // Someone else could have written it: it chooses nothing, and the user is told why.
-        Err(refused @ RememberedError::Unsafe(_)) => {
-            eprintln!("Warning: the remembered certificate choices are not used: {refused}");
-            None
-        }
-        Err(e) => return Err(anyhow!(e).into()),
+    let request = SessionRequest {
+        url: &args.url,
+        username: Some(&args.username),
+        heading: format!(
+            "Choose a certificate to sign in to {endpoint} as {}",
+            args.username
+        ),
+        remembered: remembered(&endpoint, &args.username)?,
+        redirects: Redirects::None,
     };
-    let heading = format!(
-        "Choose a certificate to sign in to {endpoint} as {}",
-        args.username
-    );
-    let session = open_session(
-        &args.url,
-        &args.identity,
-        heading,
-        remembered,
-        Redirects::None,
-        Some(&args.username),
-    )?;
+    let session = open_session(&args.identity, request)?;
     let answer = session
         .runtime
         .block_on(session.client.sign_in(&args.url, &args.username))?;
-
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        printable::write_json(&mut out, &answer, true).map_err(|e| anyhow!(e))?;
-        writeln!(out).map_err(|e| anyhow!(e))?;
-    } else {
-        let offered = session.client.resolver.report().offered;
-        write_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
-    }
+    let offered = session.client.resolver.report().offered;
+    print_answer(&answer, args.json.then_some(&answer), offered, false)?;
     if !answer.succeeded() {
         return Ok(ExitCode::from(EXIT_DENIED));
     }
-    if session.selection.freshly_chosen && !args.no_remember {
-        if let [only] = session.selection.candidates.as_slice() {
-            let cert = only.cert(&session.tokens);
-            if let Ok(info) = &cert.cert {
-                remember_choice(
-                    &endpoint,
-                    &args.username,
-                    RememberedCertificate {
-                        sha256: info.sha256.clone(),
-                        uri: cert.uri.clone(),
-                        description: certauth::signin::identity::describe(info),
-                    },
-                );
+    if let Some(choice) = session.fresh_choice().filter(|_| !args.no_remember) {
+        remember_choice(&endpoint, &args.username, choice);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the answer: `json` as it is, else for a person (with whether the agent's cache
+/// answered).
+fn print_answer(
+    answer: &SignInAnswer,
+    json: Option<&impl serde::Serialize>,
+    offered: Option<String>,
+    cached: bool,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match json {
+        Some(document) => {
+            printable::write_json(&mut out, document, true)?;
+            writeln!(out)?;
+        }
+        None => {
+            write_answer(&mut out, answer, offered)?;
+            if cached {
+                writeln!(out, "  (the agent's cached sign-in; no PIN was needed)")?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `sign-in --via-agent`: the agent signs in (or answers from its cache); its questions are
@@ -277,52 +232,33 @@ fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
     }
     let mut agent = crate::agent_client::connect(&args.agent)?;
     let source = identity.pin.clone().unwrap_or(PinSource::Terminal);
-    let params = json!({
-        "url": args.url.as_str(),
-        "username": args.username,
-        "cert": identity.cert.as_ref().map(ToString::to_string),
-        "caFile": identity.ca_file.as_ref().map(|p| absolute(p)),
-        "chain": identity.chain_files.iter().map(|p| absolute(p)).collect::<Vec<_>>(),
-        "allowFinalTry": identity.allow_final_try,
-        "fresh": args.fresh,
-        "remember": !args.no_remember,
-        "interactive": source.is_interactive(),
-    });
+    let params = SignInParams {
+        url: args.url.to_string(),
+        username: args.username.clone(),
+        cert: identity.cert.as_ref().map(ToString::to_string),
+        ca_file: identity.ca_file.as_deref().map(absolute),
+        chain: identity.chain_files.iter().map(|p| absolute(p)).collect(),
+        allow_final_try: identity.allow_final_try,
+        fresh: args.fresh,
+        remember: !args.no_remember,
+        interactive: source.is_interactive(),
+    };
     let mut prompt = PinAsker::new(source);
     let heading = format!(
         "Choose a certificate to sign in to {} as {}",
         endpoint_key(&args.url),
         args.username
     );
-    let result = agent.sign_in(params, &mut prompt, &mut TerminalChooser { heading })?;
+    let result = agent.sign_in(&params, &mut prompt, &mut TerminalChooser { heading })?;
     let answer: SignInAnswer = serde_json::from_value(result.clone())
         .map_err(|e| anyhow!("the agent's answer is not a sign-in result: {e}"))?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        printable::write_json(&mut out, &result, true).map_err(|e| anyhow!(e))?;
-        writeln!(out).map_err(|e| anyhow!(e))?;
-    } else {
-        // Named as a direct sign-in names it (by subject); by thumbprint only for a sign-in
-        // cached by an agent that did not keep the subject.
-        let signed_with = &result["signedWith"];
-        let offered = signed_with["token"].as_str().map(|token| {
-            match signed_with["certificate"]
-                .as_str()
-                .filter(|c| !c.is_empty())
-            {
-                Some(certificate) => format!("{certificate} on `{token}`"),
-                None => format!(
-                    "SHA-256 {} on `{token}`",
-                    signed_with["certificateSha256"].as_str().unwrap_or("?")
-                ),
-            }
-        });
-        write_answer(&mut out, &answer, offered).map_err(|e| anyhow!(e))?;
-        if result["cached"] == true {
-            writeln!(out, "  (the agent's cached sign-in; no PIN was needed)")
-                .map_err(|e| anyhow!(e))?;
-        }
-    }
+    let cached = result["cached"] == true;
+    print_answer(
+        &answer,
+        args.json.then_some(&result),
+        signed_with(&result),
+        cached,
+    )?;
     Ok(if answer.succeeded() {
         ExitCode::SUCCESS
     } else {
@@ -337,13 +273,18 @@ fn absolute(path: &std::path::Path) -> PathBuf {
 
 fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
     require_https(&args.url)?;
-    let heading = format!("Choose a certificate for {}", endpoint_key(&args.url));
-    let redirects = if args.follow_redirects {
-        Redirects::SameOrigin
-    } else {
-        Redirects::None
+    let request = SessionRequest {
+        url: &args.url,
+        username: None,
+        heading: format!("Choose a certificate for {}", endpoint_key(&args.url)),
+        remembered: None,
+        redirects: if args.follow_redirects {
+            Redirects::SameOrigin
+        } else {
+            Redirects::None
+        },
     };
-    let session = open_session(&args.url, &args.identity, heading, None, redirects, None)?;
+    let session = open_session(&args.identity, request)?;
     let headers = args
         .header
         .iter()
@@ -360,39 +301,30 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
         }),
         None => None,
     };
-    let (status, location, bytes) = session.runtime.block_on(async {
-        let response = session
-            .client
-            .request(args.method.clone(), args.url.clone(), &headers, body)
-            .await?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .filter(|_| status.is_redirection())
-            .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| session.client.classify(e))?;
-        Ok::<_, SignInError>((status, location, bytes))
-    })?;
-    if let Some(location) = location {
+    let reply = session.send(args.method.clone(), &args.url, &headers, body)?;
+    let status = reply.status;
+    if let Some(location) = reply.location {
         eprintln!(
             "certauth: the server answered HTTP {status} with a redirect to {}, which was not followed (-L follows redirects within the same origin)",
             printable(&location)
         );
     }
-    let mut out = std::io::stdout().lock();
-    out.write_all(&bytes).map_err(|e| anyhow!(e))?;
-    // A text body ends its line, so the shell prompt does not follow it on the same one.
-    if !bytes.is_empty() && !bytes.ends_with(b"\n") && std::str::from_utf8(&bytes).is_ok() {
-        out.write_all(b"\n").map_err(|e| anyhow!(e))?;
-    }
-    out.flush().map_err(|e| anyhow!(e))?;
+    write_body(&reply.body)?;
     if args.fail && (status.is_client_error() || status.is_server_error()) {
         eprintln!("certauth: the server answered HTTP {status}");
         return Ok(ExitCode::from(EXIT_HTTP_ERROR));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The body on stdout; a text body ends its line, so the shell prompt does not follow it on the
+/// same one.
+fn write_body(body: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(body)?;
+    if !body.is_empty() && !body.ends_with(b"\n") && std::str::from_utf8(body).is_ok() {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }
