@@ -25,6 +25,8 @@ mod server;
 mod sessions;
 #[cfg(unix)]
 mod sign_in;
+#[cfg(unix)]
+pub mod socket;
 
 #[cfg(unix)]
 pub use running::{Agent, AgentSettings};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use certauth::agent::cache::SignInCache;
 use certauth::agent::secret_store::{self, MemoryOnly, SecretStore};
+use certauth::agent::socket::ListenError;
 use certauth::agent::{Agent, AgentSettings};
 
 use crate::cli::{AgentArgs, SessionStoreChoice};
@@ -31,7 +32,11 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listening = crate::agent_listen::listen(args.socket.as_deref())?;
+        let listening =
+            certauth::agent::socket::listen(args.socket.as_deref()).map_err(|e| match e {
+                ListenError::NoRuntimeDir => anyhow::anyhow!("{e}; give one with --socket"),
+                e => e.into(),
+            })?;
         let agent = Agent::new(
             modules,
             cache,

@@ -3,8 +3,6 @@
 #[cfg(unix)]
 mod agent;
 mod agent_client;
-#[cfg(unix)]
-mod agent_listen;
 mod cli;
 mod demo;
 #[path = "../common/generate.rs"]
@@ -13,7 +11,6 @@ mod list;
 #[path = "../common/report.rs"]
 mod report;
 mod signin;
-mod table;
 mod tokens;
 #[path = "../common/verbosity.rs"]
 mod verbosity;

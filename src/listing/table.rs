@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use certauth::printable::printable;
+use crate::printable::printable;
 
 /// Rows of cells under a header.
 pub struct Table {

@@ -1,6 +1,10 @@
 //! The documented JSON of the agent half's inventory (`docs/list-json.md`): the `certauth list
 //! --json` document (which the agent's `list` answers with too), and the reader, card and token
-//! events of `certauth watch --json` (which the agent's `subscribe` streams).
+//! events of `certauth watch --json` (which the agent's `subscribe` streams); and the same
+//! listing as a table for a person ([`text`]).
+
+pub mod table;
+pub mod text;
 
 use std::time::Duration;
 
