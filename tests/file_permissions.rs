@@ -229,16 +229,14 @@ fn home_remembering_alice(w: &Woodgrove, server: &EchoServer) -> (tempfile::Temp
 /// `certauth sign-in` as Alice with no `--cert` and no terminal: four certificates could sign in,
 /// so only a remembered choice makes it succeed.
 fn sign_in_as_alice(w: &Woodgrove, server: &EchoServer, home: &Path) -> Output {
-    let mut command = w.certauth();
-    command
-        .args(["sign-in", &server.url, "--username", "alice@woodgrove.com"])
-        .args(["--pin", "env:TOKEN_PIN", "--no-p11-kit", "--module"])
-        .arg(w.module());
-    server.trusted_by(&mut command);
-    command
+    server
+        .certauth(
+            w,
+            home,
+            &["sign-in", &server.url, "--username", "alice@woodgrove.com"],
+        )
+        .args(["--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", w.pin("Woodgrove Alice"))
-        .env("XDG_CONFIG_HOME", home)
-        .env("HOME", home)
         .stdin(Stdio::null())
         .output()
         .unwrap()

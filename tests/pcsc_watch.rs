@@ -10,9 +10,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::lines::Lines;
+use support::programs::CERTAUTH;
 use support::rig::{self, PcscRig, READER_0, READER_1, VPCD_PORT};
 
-const CERTAUTH: &str = env!("CARGO_BIN_EXE_certauth");
 /// The ATR the minimal virtual card answers power-on with.
 const CARD_ATR: &str = "3b951381018073ff01000b";
 

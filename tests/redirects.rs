@@ -119,17 +119,10 @@ fn redirecting_server(w: &Woodgrove, https_sink: &Sink, http_sink: &Sink) -> Ech
 }
 
 fn certauth(w: &Woodgrove, server: &EchoServer, home: &std::path::Path, args: &[&str]) -> Command {
-    let mut command = w.certauth();
-    command
-        .args(args)
-        .args(["--no-p11-kit", "--module"])
-        .arg(w.module());
-    server.trusted_by(&mut command);
+    let mut command = server.certauth(w, home, args);
     command
         .args(["--cert", &w.sha256(CERT), "--pin", "env:TOKEN_PIN"])
-        .env("TOKEN_PIN", w.pin(TOKEN))
-        .env("XDG_CONFIG_HOME", home)
-        .env("HOME", home);
+        .env("TOKEN_PIN", w.pin(TOKEN));
     command
 }
 

@@ -18,7 +18,7 @@ pub const STEP5: &str = concat!(
 /// `files` gives them.
 pub fn eval(w: &Woodgrove, cert: &str, username: &str, files: &[(&str, &Path)]) -> Output {
     let f = |p: &str| w.fixture.path(p);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+    let mut command = super::programs::verifier();
     command.arg("eval");
     if !files.iter().any(|(flag, _)| *flag == "--cas") {
         command

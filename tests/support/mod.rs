@@ -8,6 +8,7 @@ pub mod eval;
 pub mod lines;
 pub mod pinentry;
 pub mod piv;
+pub mod programs;
 pub mod rig;
 pub mod software_cert;
 pub mod spy;

@@ -37,20 +37,10 @@ impl Woodgrove {
     /// `certauth` with this fixture's SoftHSM, nothing from the machine's p11-kit registry, and no
     /// running agent to find.
     pub fn certauth(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_certauth"));
+        let mut command = super::programs::certauth();
         command
             .env("SOFTHSM2_CONF", self.fixture.softhsm2_conf())
-            .env("CERTAUTH_CONFIG", &self.config)
-            .env_remove("CERTAUTH_PKCS11_MODULE")
-            .env_remove("CERTAUTH_P11KIT_MODULE_DIRS")
-            .env_remove("RUST_LOG")
-            // No agent of the machine's user answers for these commands.
-            .env_remove("CERTAUTH_AGENT_SOCKET")
-            .env_remove("XDG_RUNTIME_DIR");
-        // Loopback only: no proxy (with one, the server is not checked before the PIN either).
-        for proxy in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
-            command.env_remove(proxy);
-        }
+            .env("CERTAUTH_CONFIG", &self.config);
         command
     }
 
