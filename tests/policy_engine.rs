@@ -1,13 +1,15 @@
-//! The policy engine over the Woodgrove fixture PKI, table-driven: each row is a certificate, a
-//! username and a policy, and the decision expected (strength, binding, rule or error code). The
-//! policy is the seed's Step 5 configuration in Graph's own JSON; CRLs are the fixture's, or
-//! crafted here with the fixture CA's key.
+//! The policy engine over the Woodgrove fixture PKI, table-driven: each row of
+//! `tests/data/policy/decisions.toml` is a certificate, a username, edits to the policy and the
+//! directory, and the decision expected (strength, binding, rule or error code), run as a test of
+//! its own. The policy is the seed's Step 5 configuration in Graph's own JSON; CRLs are the
+//! fixture's, or crafted here with the fixture CA's key.
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
 mod support;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
@@ -16,14 +18,13 @@ use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::directory::Directory;
 use certauth::verifier::graph_files::load_directory;
 use certauth::verifier::outcome::{AuthenticationStrength, ErrorCode};
-use certauth::verifier::policy::{
-    Affinity, CbaPolicy, Rule, RuleType, Strength, Switch, Target, TargetType, UserBinding,
-    UserProperty,
-};
+use certauth::verifier::policy::{property_name, CbaPolicy, Switch};
 use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
 use certauth::verifier::trust::TrustStore;
 use certauth::x509::cert_info::CertInfo;
 use certauth::x509::user_ids::{certificate_user_id, BindingField, SerialOrder};
+use serde::Deserialize;
+use serde_json::{json, Value};
 use support::woodgrove::{woodgrove, Woodgrove};
 use time::OffsetDateTime;
 
@@ -101,578 +102,243 @@ fn cuid(w: &Woodgrove, name: &str, field: BindingField) -> String {
     certificate_user_id(&info, field, SerialOrder::LittleEndian).unwrap()
 }
 
+/// The decision table, `tests/data/policy/decisions.toml` (its opening comment says how a case
+/// reads).
+const DECISIONS: &str = include_str!("data/policy/decisions.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    cases: BTreeMap<String, Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    certificate: String,
+    username: String,
+    /// Edits to the Step 5 policy's Graph JSON, in order.
+    #[serde(default)]
+    policy: Vec<PolicyEdit>,
+    /// Changes to directory users, by UPN.
+    #[serde(default)]
+    users: BTreeMap<String, UserEdit>,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PolicyEdit {
+    /// Replaces the value at a JSON pointer.
+    Set { set: String, to: Value },
+    /// Appends to the array at a JSON pointer.
+    Push { push: String, value: Value },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UserEdit {
+    on_premises_user_principal_name: Option<String>,
+    certificate_user_ids: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
 enum Expect {
     Success {
-        strength: &'static str,
+        strength: String,
         field: BindingField,
-        property: UserProperty,
-        rule: &'static str,
+        property: String,
+        rule: String,
     },
-    Failure(&'static str),
+    Failure {
+        error: String,
+    },
 }
 
-/// Changes a case makes to the fixture's directory.
-type DirectoryEdit = Box<dyn Fn(&mut Directory, &Woodgrove)>;
-
-struct Case {
-    name: &'static str,
-    certificate: &'static str,
-    username: &'static str,
-    policy: Box<dyn Fn(&mut CbaPolicy)>,
-    directory: DirectoryEdit,
-    expect: Expect,
+fn decision_table() -> &'static BTreeMap<String, Case> {
+    static TABLE: OnceLock<BTreeMap<String, Case>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        toml::from_str::<Table>(DECISIONS)
+            .unwrap_or_else(|e| panic!("data/policy/decisions.toml: {e}"))
+            .cases
+    })
 }
 
-fn case(
-    name: &'static str,
-    certificate: &'static str,
-    username: &'static str,
-    expect: Expect,
-) -> Case {
-    Case {
-        name,
-        certificate,
-        username,
-        policy: Box::new(|_| {}),
-        directory: Box::new(|_, _| {}),
-        expect,
+/// A string of the table with its `${…}` placeholder filled in from the fixture: `${ski:CA}`,
+/// `${cuid:CERT:FIELD}` and `${cuid:CERT:FIELD:lowercase}`.
+fn expand(w: &Woodgrove, text: &str) -> String {
+    let Some(placeholder) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}')) else {
+        return text.to_owned();
+    };
+    let field = |name: &str| -> BindingField { serde_json::from_value(json!(name)).unwrap() };
+    match placeholder.split(':').collect::<Vec<_>>()[..] {
+        ["ski", ca] => ski_of(w, ca),
+        ["cuid", cert, name] => cuid(w, cert, field(name)),
+        // Matching is case-insensitive past the `X509:<tag>` prefix.
+        ["cuid", cert, name, "lowercase"] => {
+            let value = cuid(w, cert, field(name));
+            let (tag, rest) = value.split_once('>').unwrap();
+            format!("{tag}>{}", rest.to_lowercase())
+        }
+        _ => panic!("unknown placeholder {text}"),
     }
 }
 
-impl Case {
-    fn policy(mut self, f: impl Fn(&mut CbaPolicy) + 'static) -> Self {
-        self.policy = Box::new(f);
-        self
-    }
-
-    fn directory(mut self, f: impl Fn(&mut Directory, &Woodgrove) + 'static) -> Self {
-        self.directory = Box::new(f);
-        self
+/// Every string in `value` expanded (see [`expand`]).
+fn expand_json(w: &Woodgrove, value: &mut Value) {
+    match value {
+        Value::String(text) => *text = expand(w, text),
+        Value::Array(items) => items.iter_mut().for_each(|v| expand_json(w, v)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| expand_json(w, v)),
+        _ => {}
     }
 }
 
-fn binding(field: BindingField, property: UserProperty, priority: i64) -> UserBinding {
-    serde_json::from_value(serde_json::json!({
-        "x509CertificateField": field,
-        "userProperty": certauth::verifier::policy::property_name(property),
-        "priority": priority,
-    }))
-    .unwrap()
-}
-
-fn only_bindings(bindings: Vec<UserBinding>) -> impl Fn(&mut CbaPolicy) {
-    move |p| p.certificate_user_bindings = bindings.clone()
-}
-
-fn set_cuids(
-    upn: &'static str,
-    values: impl Fn(&Woodgrove) -> Vec<String> + 'static,
-) -> impl Fn(&mut Directory, &Woodgrove) {
-    move |d, w| {
-        let user = d
-            .users
-            .iter_mut()
-            .find(|u| u.user_principal_name == upn)
-            .unwrap();
-        user.authorization_info.certificate_user_ids = values(w);
-    }
-}
-
-fn rule(kind: RuleType, identifier: &str, mode: Strength) -> Rule {
-    Rule {
-        x509_certificate_rule_type: kind,
-        identifier: Some(identifier.to_owned()),
-        issuer_subject_identifier: None,
-        policy_oid_identifier: None,
-        x509_certificate_authentication_mode: mode,
-        x509_certificate_required_affinity_level: None,
-    }
-}
-
-const ISSUING: &str = "CN=Woodgrove Issuing CA 01,OU=PKI,O=Woodgrove Bank,C=US";
-
-fn success(
-    strength: &'static str,
-    field: BindingField,
-    property: UserProperty,
-    rule: &'static str,
-) -> Expect {
-    Expect::Success {
-        strength,
-        field,
-        property,
-        rule,
-    }
-}
-
-#[test]
-fn decisions_over_the_fixture_pki() {
-    use BindingField as F;
-    use UserProperty as P;
-    let w = woodgrove();
-    let cases = vec![
-        // The seed's Step 5: an issuer rule gives single-factor, the 1.2.3.4 OID rule
-        // multifactor; the certificate carrying both comes out multifactor.
-        case(
-            "step 5: policy OID wins over issuer",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            success(
-                "multiFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "policyOID",
-            ),
-        ),
-        case(
-            "step 5: issuer rule alone",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        ),
-        case(
-            "an OID bound to both strengths is single-factor",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "policyOID",
-            ),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules.push(rule(
-                RuleType::PolicyOid,
-                "1.2.3.4",
-                Strength::SingleFactor,
-            ))
-        }),
-        case(
-            "issuer+OID beats OID",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubjectAndPolicyOID",
-            ),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules.push(Rule {
-                x509_certificate_rule_type: RuleType::IssuerSubjectAndPolicyOid,
-                identifier: None,
-                issuer_subject_identifier: Some(ISSUING.into()),
-                policy_oid_identifier: Some("1.2.3.4".into()),
-                x509_certificate_authentication_mode: Strength::SingleFactor,
-                x509_certificate_required_affinity_level: None,
-            })
-        }),
-        case(
-            "no rule: the tenant default",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            success(
-                "multiFactor",
-                F::Rfc822Name,
-                P::UserPrincipalName,
-                "default",
-            ),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules.clear();
-            p.authentication_mode_configuration
-                .x509_certificate_authentication_default_mode = Strength::MultiFactor;
-        }),
-        // Every binding field.
-        case(
-            "PrincipalName -> onPremisesUserPrincipalName",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::OnPremisesUserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::PrincipalName,
-            P::OnPremisesUserPrincipalName,
-            1,
-        )]))
-        .directory(|d, _| {
-            d.users[0].on_premises_user_principal_name = Some("ALICE@woodgrove.com".into())
-        }),
-        case(
-            "PrincipalName -> certificateUserIds",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::PrincipalName,
-            P::CertificateUserIds,
-            1,
-        )])),
-        case(
-            "RFC822Name -> certificateUserIds",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Rfc822Name,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Rfc822Name,
-            P::CertificateUserIds,
-            1,
-        )])),
-        case(
-            "IssuerAndSubject -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::IssuerAndSubject,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::IssuerAndSubject,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::IssuerAndSubject)]
-        })),
-        case(
-            "Subject -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Subject,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Subject,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::Subject)
-                .to_lowercase()
-                .replacen("x509:<s>", "X509:<S>", 1)]
-        })),
-        case(
-            "SubjectKeyIdentifier -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Ski,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Ski,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::Ski)]
-        })),
-        case(
-            "SHA1PublicKey -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Sha1PublicKey,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Sha1PublicKey,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::Sha1PublicKey)]
-        })),
-        case(
-            "IssuerAndSerialNumber -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::IssuerAndSerialNumber,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::IssuerAndSerialNumber,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |_| {
-            vec!["X509:<I>C=US,O=Woodgrove Bank,OU=PKI,CN=Woodgrove Issuing CA 01<SR>0220".into()]
-        })),
-        // Priority fallback: a field the certificate lacks, and a value that does not match,
-        // both move on to the next binding.
-        case(
-            "fallback past an absent field",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Rfc822Name,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![
-            binding(F::PrincipalName, P::UserPrincipalName, 1),
-            binding(F::Rfc822Name, P::UserPrincipalName, 2),
-        ])),
-        case(
-            "fallback past a mismatch",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![
-            binding(F::Ski, P::CertificateUserIds, 1),
-            binding(F::PrincipalName, P::UserPrincipalName, 5),
-        ])),
-        case(
-            "no binding matches",
-            "alice-p384",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        ),
-        case(
-            "no binding value on the certificate",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS1001003"),
-        )
-        .policy(only_bindings(vec![binding(
-            F::PrincipalName,
-            P::UserPrincipalName,
-            1,
-        )])),
-        // High affinity: low-affinity bindings are dropped.
-        case(
-            "tenant requires high affinity: PN alone fails",
-            "alice-p384",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration
-                .x509_certificate_default_required_affinity_level = Affinity::High;
-            p.authentication_mode_configuration.rules.clear();
-        }),
-        case(
-            "tenant requires high affinity: SKI passes",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success("singleFactor", F::Ski, P::CertificateUserIds, "default"),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration
-                .x509_certificate_default_required_affinity_level = Affinity::High;
-            p.authentication_mode_configuration.rules.clear();
-        })
-        .directory(set_cuids("alice@woodgrove.com", |w| {
-            vec![cuid(w, "alice-p384", F::Ski)]
-        })),
-        case(
-            "an MFA rule requiring high affinity",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules[1].x509_certificate_required_affinity_level =
-                Some(Affinity::High)
-        }),
-        // Revocation, validity, trust, targets.
-        case(
-            "revoked in the base CRL",
-            "bob-revoked",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500171"),
-        ),
-        case(
-            "revoked only in the delta CRL",
-            "bob-delta-revoked",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500171"),
-        ),
-        case(
-            "expired",
-            "alice-expired",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS500172"),
-        ),
-        case(
-            "not yet valid",
-            "bob-not-yet-valid",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500172"),
-        ),
-        case(
-            "untrusted CA",
-            "bob-untrusted-ca",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500176"),
-        ),
-        case(
-            "user out of scope",
-            "alice-p384",
-            "carol@woodgrove.com",
-            Expect::Failure("AADSTS130501"),
-        ),
-        case(
-            "user in an excluded group",
-            "alice-p384",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS130501"),
-        )
-        .policy(|p| {
-            p.exclude_targets.push(Target {
-                target_type: TargetType::Group,
-                id: "finance".into(),
-                is_registration_required: None,
-            })
-        }),
-        case(
-            "unknown user",
-            "alice-p384",
-            "mallory@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        ),
-        case(
-            "CBA disabled",
-            "alice-p384",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS130501"),
-        )
-        .policy(|p| p.state = certauth::verifier::policy::State::Disabled),
-        case(
-            "CA scoping admits a member",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(scoped_to("finance")),
-        case(
-            "CA scoping refuses a non-member",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500189"),
-        )
-        .policy(scoped_to("finance")),
-        case(
-            "smartcard logon only: not for client authentication",
-            "alice-smartcard-logon",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS50017"),
-        ),
-    ];
-    let now = OffsetDateTime::now_utc();
-    let mut failures = Vec::new();
-    for case in &cases {
-        let mut policy = step5();
-        (case.policy)(&mut policy);
-        policy
-            .validate()
-            .unwrap_or_else(|e| panic!("{}: policy invalid: {e:?}", case.name));
-        let mut dir = directory(w);
-        (case.directory)(&mut dir, w);
-        let engine = engine(policy, dir, store(w), fixture_crls(w));
-        let decision = decide(&engine, &der_of(w, case.certificate), case.username, now);
-        let ok = match &case.expect {
-            Expect::Success {
-                strength,
-                field,
-                property,
-                rule,
-            } => {
-                decision.succeeded()
-                    && decision.strength().map(AuthenticationStrength::as_str) == Some(*strength)
-                    && decision.username_binding.as_ref().is_some_and(|b| {
-                        b.x509_certificate_field == *field && b.user_property == *property
-                    })
-                    && decision
-                        .authentication_rule
-                        .as_ref()
-                        .is_some_and(|r| r.x509_certificate_rule_type == *rule)
-            }
-            Expect::Failure(code) => {
-                !decision.succeeded() && decision.error_code.map(ErrorCode::as_str) == Some(*code)
-            }
+/// The Step 5 policy with `edits` made to its Graph JSON.
+fn edited_step5(w: &Woodgrove, name: &str, edits: &[PolicyEdit]) -> CbaPolicy {
+    let mut graph: Value = serde_json::from_slice(STEP5).unwrap();
+    for edit in edits {
+        let (pointer, mut value) = match edit {
+            PolicyEdit::Set { set, to } => (set, to.clone()),
+            PolicyEdit::Push { push, value } => (push, value.clone()),
         };
-        if !ok {
-            failures.push(format!(
-                "{}: got {}",
-                case.name,
-                serde_json::to_string_pretty(&decision).unwrap()
-            ));
+        expand_json(w, &mut value);
+        let at = graph
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{name}: no {pointer} in the Step 5 policy"));
+        match edit {
+            PolicyEdit::Set { .. } => *at = value,
+            PolicyEdit::Push { .. } => at.as_array_mut().unwrap().push(value),
         }
     }
+    let policy = CbaPolicy::from_value(&graph, "policy-step5.json")
+        .unwrap_or_else(|e| panic!("{name}: policy invalid: {e:?}"));
+    policy
+        .validate()
+        .unwrap_or_else(|e| panic!("{name}: policy invalid: {e:?}"));
+    policy
+}
+
+/// The fixture's directory with `edits` made to its users.
+fn edited_directory(w: &Woodgrove, name: &str, edits: &BTreeMap<String, UserEdit>) -> Directory {
+    let mut dir = directory(w);
+    for (upn, edit) in edits {
+        let user = dir
+            .users
+            .iter_mut()
+            .find(|u| u.user_principal_name == *upn)
+            .unwrap_or_else(|| panic!("{name}: no user {upn} in the fixture"));
+        if let Some(on_premises) = &edit.on_premises_user_principal_name {
+            user.on_premises_user_principal_name = Some(on_premises.clone());
+        }
+        if let Some(ids) = &edit.certificate_user_ids {
+            user.authorization_info.certificate_user_ids =
+                ids.iter().map(|id| expand(w, id)).collect();
+        }
+    }
+    dir
+}
+
+/// Runs the table's case `name` and checks its decision.
+fn decision_case(name: &str) {
+    let w = woodgrove();
+    let case = decision_table()
+        .get(name)
+        .unwrap_or_else(|| panic!("no case {name} in data/policy/decisions.toml"));
+    let policy = edited_step5(w, name, &case.policy);
+    let dir = edited_directory(w, name, &case.users);
+    let engine = engine(policy, dir, store(w), fixture_crls(w));
+    let decision = decide(
+        &engine,
+        &der_of(w, &case.certificate),
+        &case.username,
+        OffsetDateTime::now_utc(),
+    );
+    let ok = match &case.expect {
+        Expect::Success {
+            strength,
+            field,
+            property,
+            rule,
+        } => {
+            decision.succeeded()
+                && decision.strength().map(AuthenticationStrength::as_str) == Some(strength)
+                && decision.username_binding.as_ref().is_some_and(|b| {
+                    b.x509_certificate_field == *field && property_name(b.user_property) == property
+                })
+                && decision
+                    .authentication_rule
+                    .as_ref()
+                    .is_some_and(|r| r.x509_certificate_rule_type == *rule)
+        }
+        Expect::Failure { error } => {
+            !decision.succeeded() && decision.error_code.map(ErrorCode::as_str) == Some(error)
+        }
+    };
     assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
+        ok,
+        "{name}: got {}",
+        serde_json::to_string_pretty(&decision).unwrap()
     );
 }
 
-fn scoped_to(group: &'static str) -> impl Fn(&mut CbaPolicy) {
-    move |p| {
-        let w = woodgrove();
-        p.certificate_authority_scopes.push(
-            serde_json::from_value(serde_json::json!({
-                "subjectKeyIdentifier": ski_of(w, "woodgrove-issuing"),
-                "includeTargets": [{"targetType": "group", "id": group}],
-            }))
-            .unwrap(),
-        );
+/// One #[test] per case of the decision table, named by its key there; and a test that the two
+/// lists agree, so a case added to the file is not silently skipped.
+macro_rules! decision_cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                super::decision_case(stringify!($name));
+            }
+        )*
+
+        #[test]
+        fn every_case_of_the_table_has_its_test() {
+            let tests: Vec<&str> = vec![$(stringify!($name)),*];
+            let table: Vec<&str> = super::decision_table().keys().map(String::as_str).collect();
+            let mut sorted = tests.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, table);
+        }
+    };
+}
+
+mod decisions {
+    decision_cases! {
+        step5_policy_oid_wins_over_issuer,
+        step5_issuer_rule_alone,
+        an_oid_bound_to_both_strengths_is_single_factor,
+        issuer_and_oid_beats_oid,
+        no_rule_the_tenant_default,
+        principal_name_to_on_premises_upn,
+        principal_name_to_certificate_user_ids,
+        rfc822_name_to_certificate_user_ids,
+        issuer_and_subject_to_certificate_user_ids,
+        subject_to_certificate_user_ids,
+        subject_key_identifier_to_certificate_user_ids,
+        sha1_public_key_to_certificate_user_ids,
+        issuer_and_serial_number_to_certificate_user_ids,
+        fallback_past_an_absent_field,
+        fallback_past_a_mismatch,
+        no_binding_matches,
+        no_binding_value_on_the_certificate,
+        tenant_requires_high_affinity_principal_name_alone_fails,
+        tenant_requires_high_affinity_ski_passes,
+        an_mfa_rule_requiring_high_affinity,
+        revoked_in_the_base_crl,
+        revoked_only_in_the_delta_crl,
+        expired,
+        not_yet_valid,
+        untrusted_ca,
+        user_out_of_scope,
+        user_in_an_excluded_group,
+        unknown_user,
+        cba_disabled,
+        ca_scoping_admits_a_member,
+        ca_scoping_refuses_a_non_member,
+        smartcard_logon_only_not_for_client_authentication,
     }
 }
 
