@@ -9,80 +9,16 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::agent::AgentProcess;
 use support::echo_server::EchoServer;
+use support::tmux::Tmux;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
-/// A private tmux server, killed (by its own command, on its own socket) when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, command: &str) -> Self {
-        let socket = format!("certauth-test-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "50",
-                command,
-            ])
-            .status()
-            .expect("tmux is needed for the picker test (apt-get install tmux)");
-        assert!(status.success());
-        Self { socket }
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "0"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "0"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`{what}` never appeared; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
+/// How long a screen may take to show what is awaited.
+const WAIT: Duration = Duration::from_secs(15);
 
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
@@ -100,7 +36,7 @@ fn certauth_line(w: &Woodgrove, home: &Path, args: &[String]) -> String {
         ),
         format!("CERTAUTH_CONFIG={}", quote(w.config.to_str().unwrap())),
         format!("XDG_CONFIG_HOME={}", quote(home.to_str().unwrap())),
-        quote(env!("CARGO_BIN_EXE_certauth")),
+        quote(support::programs::CERTAUTH),
     ];
     line.extend_from_slice(args);
     line.push("; echo; echo EXIT=$?; sleep 60".into());
@@ -143,9 +79,12 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
             quoted(&server.chain_file),
         ],
     );
-    let tmux = Tmux::start("picker", &command);
+    let tmux = Tmux::start("picker", 160, &command, |_| {});
 
-    let list = tmux.wait_for("Choose a certificate to sign in to https://127.0.0.1:");
+    let list = tmux.wait_for(
+        "Choose a certificate to sign in to https://127.0.0.1:",
+        WAIT,
+    );
     assert!(
         list.contains("> Alice Wilber (P-384) <alice@woodgrove.com>"),
         "{list}"
@@ -154,14 +93,17 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
     assert!(list.contains("token Woodgrove Alice"), "{list}");
 
     tmux.keys(&["Down"]);
-    let moved = tmux.wait_for("> Alice Wilber <alice@woodgrove.com>");
+    let moved = tmux.wait_for("> Alice Wilber <alice@woodgrove.com>", WAIT);
     assert!(
         moved.contains("  Alice Wilber (P-384) <alice@woodgrove.com>"),
         "{moved}"
     );
 
     tmux.keys(&["d"]);
-    let details = tmux.wait_for("Certificate information: Alice Wilber <alice@woodgrove.com>");
+    let details = tmux.wait_for(
+        "Certificate information: Alice Wilber <alice@woodgrove.com>",
+        WAIT,
+    );
     let field = |label: &str| {
         details
             .lines()
@@ -186,9 +128,12 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
     assert!(details.contains(&thumbprint), "{details}");
 
     tmux.keys(&["Enter"]);
-    tmux.wait_for("PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):");
+    tmux.wait_for(
+        "PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):",
+        WAIT,
+    );
     tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
-    let done = tmux.wait_for("EXIT=");
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
     assert!(
         done.contains("certificate       Alice Wilber <alice@woodgrove.com> on `Woodgrove Alice`"),
@@ -257,11 +202,11 @@ fn pin_typed_into_pinentry(gpg_tty: bool) {
     } else {
         "pinentry-no-gpg-tty"
     };
-    let tmux = Tmux::start(name, &command);
-    let prompt = tmux.wait_for("PIN:");
+    let tmux = Tmux::start(name, 160, &command, |_| {});
+    let prompt = tmux.wait_for("PIN:", WAIT);
     assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
     tmux.keys(&[&w.pin("Woodgrove Bob"), "Enter"]);
-    let done = tmux.wait_for("EXIT=");
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(done.contains(&thumbprint), "{done}");
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(
@@ -301,22 +246,25 @@ fn through_the_agent_the_picker_and_pin_prompt_come_once_on_this_terminal() {
     );
 
     // The agent's questions, asked here: the picker (the second certificate), then the PIN.
-    let tmux = Tmux::start("agent-first", &command);
-    tmux.wait_for("> Alice Wilber (P-384) <alice@woodgrove.com>");
+    let tmux = Tmux::start("agent-first", 160, &command, |_| {});
+    tmux.wait_for("> Alice Wilber (P-384) <alice@woodgrove.com>", WAIT);
     tmux.keys(&["Down"]);
-    tmux.wait_for("> Alice Wilber <alice@woodgrove.com>");
+    tmux.wait_for("> Alice Wilber <alice@woodgrove.com>", WAIT);
     tmux.keys(&["Enter"]);
-    tmux.wait_for("PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):");
+    tmux.wait_for(
+        "PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):",
+        WAIT,
+    );
     tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
-    let done = tmux.wait_for("EXIT=");
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
     assert!(done.contains("strength          multiFactor"), "{done}");
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(!done.contains(&w.pin("Woodgrove Alice")), "{done}");
 
     // Again: the agent remembered the choice and cached the sign-in, so nothing is asked.
-    let tmux = Tmux::start("agent-again", &command);
-    let done = tmux.wait_for("EXIT=");
+    let tmux = Tmux::start("agent-again", 160, &command, |_| {});
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(done.contains("strength          multiFactor"), "{done}");
     assert!(done.contains("no PIN was needed"), "{done}");
@@ -366,11 +314,11 @@ fn an_empty_pin_at_the_prompt_is_not_sent_to_the_token() {
         quoted(w.module()),
         quoted(&log)
     );
-    let tmux = Tmux::start("empty-pin", &command);
-    let prompt = tmux.wait_for("PIN for token `Woodgrove Bob`");
+    let tmux = Tmux::start("empty-pin", 160, &command, |_| {});
+    let prompt = tmux.wait_for("PIN for token `Woodgrove Bob`", WAIT);
     assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
     tmux.keys(&["Enter"]);
-    let done = tmux.wait_for("EXIT=");
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(
         done.contains("the PIN for `Woodgrove Bob` was not sent to the token: it is empty"),
         "{done}"

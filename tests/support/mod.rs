@@ -12,6 +12,7 @@ pub mod programs;
 pub mod rig;
 pub mod software_cert;
 pub mod spy;
+pub mod tmux;
 pub mod verifier;
 pub mod woodgrove;
 
