@@ -95,37 +95,35 @@ fn groups_and_memberships_follow_graph_and_decide_the_next_sign_in() {
         body["error"]["message"],
         "One or more added object references already exist for the following modified properties: 'members'."
     );
-    // Unknown user or group; a body that is not a reference.
-    let (status, body) = call(Method::POST, &members, Some(member_ref("nobody")));
-    assert_eq!(status, 404, "{body}");
-    let (status, body) = call(
-        Method::POST,
-        "/v1.0/groups/no-such-group/members/$ref",
-        Some(member_ref(&alice_id)),
-    );
-    assert_eq!(status, 404, "{body}");
-    let (status, body) = call(
-        Method::POST,
-        &members,
-        Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/devices/{alice_id}")})),
-    );
-    assert_eq!(
-        (status, &body["error"]["target"]),
-        (400, &json!("@odata.id")),
-        "{body}"
-    );
-    let (status, body) = call(
-        Method::POST,
-        &members,
-        Some(
-            json!({"@odata.id": "https://graph.microsoft.com/v1.0/users/bob@woodgrove.com", "extra": 1}),
+    // Unknown user or group.
+    for (path, reference) in [
+        (members.as_str(), member_ref("nobody")),
+        (
+            "/v1.0/groups/no-such-group/members/$ref",
+            member_ref(&alice_id),
         ),
-    );
-    assert_eq!(
-        (status, &body["error"]["target"]),
-        (400, &json!("extra")),
-        "{body}"
-    );
+    ] {
+        let (status, body) = call(Method::POST, path, Some(reference));
+        assert_eq!(status, 404, "{body}");
+    }
+    // A body that is not a reference: the field at fault is named.
+    for (reference, target) in [
+        (
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/devices/{alice_id}")}),
+            "@odata.id",
+        ),
+        (
+            json!({"@odata.id": "https://graph.microsoft.com/v1.0/users/bob@woodgrove.com", "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let (status, body) = call(Method::POST, &members, Some(reference));
+        assert_eq!(
+            (status, &body["error"]["target"]),
+            (400, &json!(target)),
+            "{body}"
+        );
+    }
     // The `.../users/{id}` form is taken too.
     let (status, body) = call(
         Method::POST,
