@@ -111,12 +111,7 @@ fn assert_terminal_safe(what: &str, bytes: &[u8]) {
 }
 
 fn sha256(w: &Woodgrove) -> String {
-    w.fixture
-        .manifest
-        .certificate("eve")
-        .unwrap()
-        .sha256
-        .clone()
+    w.sha256("eve")
 }
 
 fn certauth(w: &Woodgrove, home: &Path) -> Command {

@@ -47,6 +47,30 @@ fn quoted(path: &Path) -> String {
     quote(path.to_str().unwrap())
 }
 
+/// [`certauth_line`] for `certauth SUBCOMMAND` to the echo server with the (quoted) `module`
+/// alone, trusting the server and sending the Woodgrove chain, then `args`.
+fn against_echo(
+    w: &Woodgrove,
+    home: &Path,
+    server: &EchoServer,
+    subcommand: &str,
+    module: String,
+    args: &[String],
+) -> String {
+    let mut all = vec![
+        subcommand.to_owned(),
+        quote(&server.url),
+        "--no-p11-kit --module".into(),
+        module,
+        "--ca-file".into(),
+        quoted(&server.ca_file),
+        "--chain".into(),
+        quoted(&server.chain_file),
+    ];
+    all.extend_from_slice(args);
+    certauth_line(w, home, &all)
+}
+
 #[test]
 fn choose_the_second_certificate_after_checking_its_policy_oid() {
     let w = woodgrove();
@@ -65,19 +89,13 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
     let server = EchoServer::start(w, &["--signin-response", answer.to_str().unwrap()]);
     let home = tempfile::tempdir().unwrap();
 
-    let command = certauth_line(
+    let command = against_echo(
         w,
         home.path(),
-        &[
-            "sign-in".into(),
-            quote(&server.url),
-            "--username alice@woodgrove.com --no-p11-kit --module".into(),
-            quoted(w.module()),
-            "--ca-file".into(),
-            quoted(&server.ca_file),
-            "--chain".into(),
-            quoted(&server.chain_file),
-        ],
+        &server,
+        "sign-in",
+        quoted(w.module()),
+        &["--username alice@woodgrove.com".into()],
     );
     let tmux = Tmux::start("picker", 160, &command, |_| {});
 
@@ -168,25 +186,14 @@ fn pin_typed_into_pinentry(gpg_tty: bool) {
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let home = tempfile::tempdir().unwrap();
-    let thumbprint = w
-        .fixture
-        .manifest
-        .certificate("bob-p256-rfc822")
-        .unwrap()
-        .sha256
-        .clone();
-    let command = certauth_line(
+    let thumbprint = w.sha256("bob-p256-rfc822");
+    let command = against_echo(
         w,
         home.path(),
+        &server,
+        "request",
+        quoted(w.module()),
         &[
-            "request".into(),
-            quote(&server.url),
-            "--no-p11-kit --module".into(),
-            quoted(w.module()),
-            "--ca-file".into(),
-            quoted(&server.ca_file),
-            "--chain".into(),
-            quoted(&server.chain_file),
             "--cert".into(),
             thumbprint.clone(),
             "--pin pinentry:/usr/bin/pinentry-tty".into(),
@@ -285,29 +292,14 @@ fn an_empty_pin_at_the_prompt_is_not_sent_to_the_token() {
     let server = EchoServer::start(w, &[]);
     let home = tempfile::tempdir().unwrap();
     let log = home.path().join("spy.log");
-    let thumbprint = w
-        .fixture
-        .manifest
-        .certificate("bob-p256-rfc822")
-        .unwrap()
-        .sha256
-        .clone();
-    let command = certauth_line(
+    let thumbprint = w.sha256("bob-p256-rfc822");
+    let command = against_echo(
         w,
         home.path(),
-        &[
-            "request".into(),
-            quote(&server.url),
-            "--no-p11-kit --module".into(),
-            SPY.into(),
-            "--ca-file".into(),
-            quoted(&server.ca_file),
-            "--chain".into(),
-            quoted(&server.chain_file),
-            "--cert".into(),
-            thumbprint,
-            "--pin prompt".into(),
-        ],
+        &server,
+        "request",
+        SPY.into(),
+        &["--cert".into(), thumbprint, "--pin prompt".into()],
     );
     let command = format!(
         "PKCS11SPY={} PKCS11SPY_OUTPUT={} {command}",

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
-use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
+use certauth::fixtures::spec::RevocationReason;
 use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::directory::Directory;
 use certauth::verifier::graph_files::load_directory;
@@ -25,6 +24,7 @@ use certauth::x509::cert_info::CertInfo;
 use certauth::x509::user_ids::{certificate_user_id, BindingField, SerialOrder};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use support::crl::TestCrl;
 use support::woodgrove::{woodgrove, Woodgrove};
 use time::OffsetDateTime;
 
@@ -46,15 +46,6 @@ fn directory(w: &Woodgrove) -> Directory {
     )
     .unwrap()
     .directory
-}
-
-fn der_of(w: &Woodgrove, name: &str) -> Vec<u8> {
-    let manifest = w.fixture.manifest.certificate(name).unwrap();
-    pem_to_der(&std::fs::read(w.fixture.path(&manifest.file_pem)).unwrap())
-}
-
-fn pem_to_der(pem: &[u8]) -> Vec<u8> {
-    x509_parser::pem::parse_x509_pem(pem).unwrap().1.contents
 }
 
 fn ski_of(w: &Woodgrove, ca: &str) -> String {
@@ -98,7 +89,7 @@ fn decide(engine: &Engine, der: &[u8], username: &str, now: OffsetDateTime) -> D
 
 /// A certificateUserIds value the fixture certificate `name` yields for `field`.
 fn cuid(w: &Woodgrove, name: &str, field: BindingField) -> String {
-    let info = CertInfo::from_der(&der_of(w, name)).unwrap();
+    let info = CertInfo::from_der(&w.der(name)).unwrap();
     certificate_user_id(&info, field, SerialOrder::LittleEndian).unwrap()
 }
 
@@ -251,7 +242,7 @@ fn decision_case(name: &str) {
     let engine = engine(policy, dir, store(w), fixture_crls(w));
     let decision = decide(
         &engine,
-        &der_of(w, &case.certificate),
+        &w.der(&case.certificate),
         &case.username,
         OffsetDateTime::now_utc(),
     );
@@ -348,7 +339,7 @@ fn the_explanation_tells_the_story() {
     let engine = engine(step5(), directory(w), store(w), fixture_crls(w));
     let decision = decide(
         &engine,
-        &der_of(w, "alice-rsa2048-mfa"),
+        &w.der("alice-rsa2048-mfa"),
         "alice@woodgrove.com",
         OffsetDateTime::now_utc(),
     );
@@ -386,42 +377,18 @@ fn crafted_crl(
     entries: &[(&str, RevocationReason)],
     next_update: OffsetDateTime,
 ) -> Vec<u8> {
-    let authority = w.fixture.manifest.authority(ca).unwrap();
-    let ca_der = std::fs::read(w.fixture.path(&authority.certificate_der)).unwrap();
-    let ca_info = CertInfo::from_der(&ca_der).unwrap();
-    let signer_authority = w.fixture.manifest.authority(signer).unwrap();
-    let key = rcgen::KeyPair::from_pem(
-        &std::fs::read_to_string(w.fixture.path(&signer_authority.private_key_pem)).unwrap(),
-    )
-    .unwrap();
-    let algorithm = if signer_authority.id == "woodgrove-root" {
-        KeyAlgorithm::P384
-    } else {
-        KeyAlgorithm::P256
-    };
-    let entries: Vec<RevokedEntry> = entries
-        .iter()
-        .map(|(name, reason)| RevokedEntry {
-            serial: CertInfo::from_der(&der_of(w, name)).unwrap().serial,
-            revoked_at: OffsetDateTime::now_utc() - time::Duration::hours(1),
-            reason: *reason,
-        })
-        .collect();
-    sign_crl(
-        &CrlContents {
-            issuer_name: &ca_info.subject_der,
-            authority_key_id: ca_info.subject_key_identifier.as_deref().unwrap(),
-            number,
-            this_update: OffsetDateTime::now_utc() - time::Duration::hours(1),
-            next_update,
-            entries: &entries,
-            delta_of,
-            freshest_url: None,
-        },
-        &key,
-        algorithm,
-    )
-    .unwrap()
+    let an_hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    TestCrl {
+        ca,
+        signer,
+        number,
+        delta_of,
+        entries,
+        revoked_at: an_hour_ago,
+        this_update: an_hour_ago,
+        next_update,
+    }
+    .sign(w)
 }
 
 /// Alice's P-384 sign-in under the seed's Step 5, now, with `crl` as the issuing CA's base CRL.
@@ -430,7 +397,7 @@ fn alice_with_base_crl(w: &Woodgrove, crl: Vec<u8>) -> Decision {
     crls.provide(&ski_of(w, "woodgrove-issuing"), CrlKind::Base, crl);
     decide(
         &engine(step5(), directory(w), store(w), crls),
-        &der_of(w, "alice-p384"),
+        &w.der("alice-p384"),
         "alice@woodgrove.com",
         OffsetDateTime::now_utc(),
     )
@@ -488,7 +455,7 @@ fn remove_from_crl_in_a_delta_takes_a_certificate_off_hold() {
     held.provide(&issuing, CrlKind::Delta, empty_delta);
     let decision = decide(
         &engine(step5(), directory(w), store(w), held),
-        &der_of(w, "bob-p256-rfc822"),
+        &w.der("bob-p256-rfc822"),
         "bob@woodgrove.com",
         now,
     );
@@ -499,7 +466,7 @@ fn remove_from_crl_in_a_delta_takes_a_certificate_off_hold() {
     off_hold.provide(&issuing, CrlKind::Delta, released);
     let decision = decide(
         &engine(step5(), directory(w), store(w), off_hold),
-        &der_of(w, "bob-p256-rfc822"),
+        &w.der("bob-p256-rfc822"),
         "bob@woodgrove.com",
         now,
     );
@@ -529,13 +496,7 @@ fn a_crl_number_going_backwards_is_refused() {
     let crls = fixture_crls(w);
     let engine = engine(step5(), directory(w), store(w), crls);
     let now = OffsetDateTime::now_utc();
-    assert!(decide(
-        &engine,
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now
-    )
-    .succeeded());
+    assert!(decide(&engine, &w.der("alice-p384"), "alice@woodgrove.com", now).succeeded());
     // A week on, the cached CRL 41 is stale; the server now offers an older CRL 40.
     let later = now + time::Duration::days(7);
     let replayed = crafted_crl(
@@ -551,12 +512,7 @@ fn a_crl_number_going_backwards_is_refused() {
         .crls
         .source()
         .provide(&issuing, CrlKind::Base, replayed);
-    let decision = decide(
-        &engine,
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        later,
-    );
+    let decision = decide(&engine, &w.der("alice-p384"), "alice@woodgrove.com", later);
     refused_with(
         &decision,
         "AADSTS500174",
@@ -605,11 +561,22 @@ fn an_unreachable_crl_fails_closed() {
     );
     let decision = decide(
         &engine(step5(), directory(w), store, source),
-        &der_of(w, "alice-p384"),
+        &w.der("alice-p384"),
         "alice@woodgrove.com",
         OffsetDateTime::now_utc(),
     );
     refused_with(&decision, "AADSTS500173", "could not be reached");
+}
+
+/// Alice's P-384 certificate under `policy` at `now`, where the issuing CA has no CRL at all.
+fn alice_without_an_issuing_crl(w: &Woodgrove, policy: CbaPolicy, now: OffsetDateTime) -> Decision {
+    let engine = engine(
+        policy,
+        directory(w),
+        store_with_issuing(w, None, None),
+        fixture_crls(w),
+    );
+    decide(&engine, &w.der("alice-p384"), "alice@woodgrove.com", now)
 }
 
 #[test]
@@ -617,17 +584,7 @@ fn required_crl_validation_and_exempted_cas() {
     let w = woodgrove();
     let now = OffsetDateTime::now_utc();
     // The issuing CA has no CRL at all; Step 5's policy requires CRL validation.
-    let required = decide(
-        &engine(
-            step5(),
-            directory(w),
-            store_with_issuing(w, None, None),
-            fixture_crls(w),
-        ),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now,
-    );
+    let required = alice_without_an_issuing_crl(w, step5(), now);
     assert_eq!(
         required.error_code.map(ErrorCode::as_str),
         Some("AADSTS500175"),
@@ -639,33 +596,13 @@ fn required_crl_validation_and_exempted_cas() {
         .crl_validation_configuration
         .exempted_certificate_authorities_subject_key_identifiers =
         vec![ski_of(w, "woodgrove-issuing").to_uppercase()];
-    let exempt = decide(
-        &engine(
-            policy,
-            directory(w),
-            store_with_issuing(w, None, None),
-            fixture_crls(w),
-        ),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now,
-    );
+    let exempt = alice_without_an_issuing_crl(w, policy, now);
     assert!(exempt.succeeded(), "{exempt:?}");
     assert_eq!(format!("{:?}", exempt.revocation[0].status), "Exempt");
 
     let mut policy = step5();
     policy.crl_validation_configuration.state = Switch::Disabled;
-    let relaxed = decide(
-        &engine(
-            policy,
-            directory(w),
-            store_with_issuing(w, None, None),
-            fixture_crls(w),
-        ),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now,
-    );
+    let relaxed = alice_without_an_issuing_crl(w, policy, now);
     assert!(relaxed.succeeded(), "{relaxed:?}");
 }
 
@@ -673,7 +610,7 @@ fn required_crl_validation_and_exempted_cas() {
 fn concurrent_sign_ins_share_one_download_per_crl() {
     let w = woodgrove();
     let engine = Arc::new(engine(step5(), directory(w), store(w), fixture_crls(w)));
-    let der = der_of(w, "alice-p384");
+    let der = w.der("alice-p384");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -821,19 +758,17 @@ fn crls_fetched_over_http_within_the_size_limit() {
     let now = OffsetDateTime::now_utc();
     let fine = fetching(20 * 1024 * 1024);
     let decision =
-        runtime.block_on(fine.decide(&der_of(w, "bob-delta-revoked"), "bob@woodgrove.com", now));
+        runtime.block_on(fine.decide(&w.der("bob-delta-revoked"), "bob@woodgrove.com", now));
     assert_eq!(
         decision.error_code.map(ErrorCode::as_str),
         Some("AADSTS500171"),
         "fetched over HTTP, the delta CRL revokes: {decision:?}"
     );
-    let decision =
-        runtime.block_on(fine.decide(&der_of(w, "alice-p384"), "alice@woodgrove.com", now));
+    let decision = runtime.block_on(fine.decide(&w.der("alice-p384"), "alice@woodgrove.com", now));
     assert!(decision.succeeded(), "{decision:?}");
 
     let tight = fetching(100);
-    let decision =
-        runtime.block_on(tight.decide(&der_of(w, "alice-p384"), "alice@woodgrove.com", now));
+    let decision = runtime.block_on(tight.decide(&w.der("alice-p384"), "alice@woodgrove.com", now));
     refused_with(&decision, "AADSTS2205014", "larger than the 100-byte limit");
     let _ = stop.send(());
 }

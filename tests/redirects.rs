@@ -142,39 +142,32 @@ fn sign_in_follows_no_redirect() {
     let server = redirecting_server(w, &https_sink, &http_sink);
     let home = tempfile::tempdir().unwrap();
 
-    // 302 to another https origin.
-    let output = certauth(
-        w,
-        &server,
-        home.path(),
-        &["sign-in", &server.url, "--username", "alice@woodgrove.com"],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("HTTP 302") && stderr.contains(&https_sink.https("/certauth/signin")),
-        "{stderr}"
-    );
-    assert!(!text(&output.stdout).contains("Signed in"));
-
-    // 307 (which would re-send the POST body) to plain http.
     let r307 = format!("{}/r307", server.url);
-    let output = certauth(
-        w,
-        &server,
-        home.path(),
-        &["sign-in", &r307, "--username", "alice@woodgrove.com"],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("HTTP 307") && stderr.contains(&http_sink.http("/certauth/signin")),
-        "{stderr}"
-    );
+    for (url, says) in [
+        // 302 to another https origin.
+        (
+            &server.url,
+            ("HTTP 302", https_sink.https("/certauth/signin")),
+        ),
+        // 307 (which would re-send the POST body) to plain http.
+        (&r307, ("HTTP 307", http_sink.http("/certauth/signin"))),
+    ] {
+        let output = certauth(
+            w,
+            &server,
+            home.path(),
+            &["sign-in", url, "--username", "alice@woodgrove.com"],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(says.0) && stderr.contains(&says.1),
+            "{stderr}"
+        );
+        assert!(!text(&output.stdout).contains("Signed in"));
+    }
     https_sink.assert_untouched("sign-in, 302");
     http_sink.assert_untouched("sign-in, 307 to http");
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub mod agent;
+pub mod crl;
 pub mod echo_server;
 pub mod eval;
 pub mod lines;

@@ -44,6 +44,23 @@ impl Woodgrove {
         command
     }
 
+    /// `certauth list ARGS` with this fixture's module alone; with `token`, logged in to that
+    /// token (`--token`, and its PIN from the environment).
+    pub fn list(&self, args: &[&str], token: Option<&str>) -> Command {
+        let mut command = self.certauth();
+        command
+            .arg("list")
+            .args(args)
+            .args(["--no-p11-kit", "--module"])
+            .arg(self.module());
+        if let Some(label) = token {
+            command
+                .args(["--token", label, "--pin", "env:TOKEN_PIN"])
+                .env("TOKEN_PIN", self.pin(label));
+        }
+        command
+    }
+
     /// The SHA-256 thumbprint of the fixture certificate `name`, as `--cert` takes it.
     pub fn sha256(&self, name: &str) -> String {
         self.fixture
@@ -52,6 +69,13 @@ impl Woodgrove {
             .unwrap()
             .sha256
             .clone()
+    }
+
+    /// The DER of the fixture certificate `name`.
+    pub fn der(&self, name: &str) -> Vec<u8> {
+        let manifest = self.fixture.manifest.certificate(name).unwrap();
+        let pem = std::fs::read(self.fixture.path(&manifest.file_pem)).unwrap();
+        x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents
     }
 
     /// The SoftHSM module the fixture was made with.
