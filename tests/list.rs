@@ -283,6 +283,14 @@ fn p11kit_registry_in_a_test_directory_finds_softhsm() {
     let w = woodgrove();
     let registry = w.dir.path().join("p11-kit-modules");
     std::fs::create_dir_all(&registry).unwrap();
+    // `certauth list --json` finding its modules in the registry directory alone.
+    let list_from_registry = || {
+        w.certauth()
+            .args(["list", "--json"])
+            .env("CERTAUTH_P11KIT_MODULE_DIRS", &registry)
+            .output()
+            .unwrap()
+    };
     std::fs::write(
         registry.join("softhsm2.module"),
         format!("# test registry\nmodule: {}\n", w.module().display()),
@@ -298,12 +306,7 @@ fn p11kit_registry_in_a_test_directory_finds_softhsm() {
         "module: /nonexistent/libother.so\ndisable-in: certauth\n",
     )
     .unwrap();
-    let output = w
-        .certauth()
-        .args(["list", "--json"])
-        .env("CERTAUTH_P11KIT_MODULE_DIRS", &registry)
-        .output()
-        .unwrap();
+    let output = list_from_registry();
     let document = support::json_stdout(&output);
     let modules = document["modules"].as_array().unwrap();
     assert_eq!(modules.len(), 2, "{modules:?}");
@@ -333,12 +336,7 @@ fn p11kit_registry_in_a_test_directory_finds_softhsm() {
         "module: /nonexistent/libbogus-pkcs11.so\ncritical: yes\n",
     )
     .unwrap();
-    let output = w
-        .certauth()
-        .args(["list", "--json"])
-        .env("CERTAUTH_P11KIT_MODULE_DIRS", &registry)
-        .output()
-        .unwrap();
+    let output = list_from_registry();
     assert_eq!(output.status.code(), Some(1));
     let document: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(document["modules"][0]["critical"], true);

@@ -11,7 +11,7 @@ mod support;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::lines::Lines;
 use support::programs::{CERTAUTH, VERIFIER};
@@ -154,18 +154,13 @@ impl Job {
         let exit = support::rig::exit_within(&mut self.child, Duration::from_secs(30))
             .expect("no exit after Ctrl-C");
         assert!(exit.success(), "{exit:?}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left: Vec<u32> = started.iter().copied().filter(|pid| alive(*pid)).collect();
-            if left.is_empty() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after Ctrl-C: {left:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut left = Vec::new();
+        let all_gone =
+            support::came_true(Duration::from_secs(10), Duration::from_millis(50), || {
+                left = started.iter().copied().filter(|pid| alive(*pid)).collect();
+                left.is_empty()
+            });
+        assert!(all_gone, "still running after Ctrl-C: {left:?}");
     }
 }
 

@@ -43,6 +43,20 @@ fn certauth_line(w: &Woodgrove, home: &Path, args: &[String]) -> String {
     line.join(" ")
 }
 
+/// Enter on the picker's second certificate (Alice's MFA one), her PIN at the prompt that follows:
+/// the screen once certauth has exited, having signed in as Alice.
+fn choose_and_type_alices_pin(tmux: &Tmux, w: &Woodgrove) -> String {
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):",
+        WAIT,
+    );
+    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
+    let done = tmux.wait_for("EXIT=", WAIT);
+    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    done
+}
+
 fn quoted(path: &Path) -> String {
     quote(path.to_str().unwrap())
 }
@@ -145,14 +159,7 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
         .to_uppercase();
     assert!(details.contains(&thumbprint), "{details}");
 
-    tmux.keys(&["Enter"]);
-    tmux.wait_for(
-        "PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):",
-        WAIT,
-    );
-    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
-    let done = tmux.wait_for("EXIT=", WAIT);
-    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    let done = choose_and_type_alices_pin(&tmux, w);
     assert!(
         done.contains("certificate       Alice Wilber <alice@woodgrove.com> on `Woodgrove Alice`"),
         "{done}"
@@ -257,14 +264,7 @@ fn through_the_agent_the_picker_and_pin_prompt_come_once_on_this_terminal() {
     tmux.wait_for("> Alice Wilber (P-384) <alice@woodgrove.com>", WAIT);
     tmux.keys(&["Down"]);
     tmux.wait_for("> Alice Wilber <alice@woodgrove.com>", WAIT);
-    tmux.keys(&["Enter"]);
-    tmux.wait_for(
-        "PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):",
-        WAIT,
-    );
-    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
-    let done = tmux.wait_for("EXIT=", WAIT);
-    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    let done = choose_and_type_alices_pin(&tmux, w);
     assert!(done.contains("strength          multiFactor"), "{done}");
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(!done.contains(&w.pin("Woodgrove Alice")), "{done}");

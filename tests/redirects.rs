@@ -126,6 +126,12 @@ fn certauth(w: &Woodgrove, server: &EchoServer, home: &std::path::Path, args: &[
     command
 }
 
+/// Asserts that `output` is certauth's exit 6 (a server it will not talk to) with `says` on stderr.
+fn refused_with_6(output: &Output, says: &str) {
+    assert_eq!(output.status.code(), Some(6), "{}", describe(output));
+    assert!(text(&output.stderr).contains(says), "{}", describe(output));
+}
+
 fn describe(output: &Output) -> String {
     format!(
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -208,19 +214,9 @@ fn request_follows_only_same_origin_redirects_and_only_with_dash_l() {
 
     // With -L, another origin and plain http are refused.
     let output = request("/r302", &["-L"]);
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    assert!(
-        text(&output.stderr).contains("is another origin"),
-        "{}",
-        describe(&output)
-    );
+    refused_with_6(&output, "is another origin");
     let output = request("/r307", &["-L", "-X", "POST", "-d", "the body"]);
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    assert!(
-        text(&output.stderr).contains("is not https"),
-        "{}",
-        describe(&output)
-    );
+    refused_with_6(&output, "is not https");
     https_sink.assert_untouched("request, 302");
     http_sink.assert_untouched("request, 307 to http");
 }
@@ -244,12 +240,7 @@ fn sign_in_to_plain_http_is_refused_before_any_pin_or_connection() {
         .env("HOME", home.path())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    assert!(
-        text(&output.stderr).contains("is not an https URL"),
-        "{}",
-        describe(&output)
-    );
+    refused_with_6(&output, "is not an https URL");
     sink.assert_untouched("sign-in http://");
 
     // With a PIN source that cannot answer (and would fail with a PIN error, exit 5): the URL is

@@ -3,7 +3,7 @@
 //! is killed (by its own command, on its own socket) when dropped.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Tmux {
     socket: String,
@@ -106,18 +106,17 @@ impl Tmux {
         timeout: Duration,
         mut found: impl FnMut(&str) -> Option<T>,
     ) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if let Some(found) = found(&screen) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} never appeared within {timeout:?}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (mut screen, mut result) = (String::new(), None);
+        let seen = super::came_true(timeout, Duration::from_millis(50), || {
+            screen = self.screen();
+            result = found(&screen);
+            result.is_some()
+        });
+        assert!(
+            seen,
+            "{what} never appeared within {timeout:?}; the screen:\n{screen}"
+        );
+        result.unwrap()
     }
 }
 

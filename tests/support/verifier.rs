@@ -93,12 +93,7 @@ impl Verifier {
             .arg(&self.state_dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        super::stdout_text(&out).trim().to_owned()
     }
 
     /// SIGKILL, as a crash would.
