@@ -11,7 +11,8 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use support::eval::{eval, text, verdict, STEP5};
+use support::eval::{eval, verdict, STEP5};
+use support::text;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use support::eval::{eval, service_verdict, text, verdict};
+use support::eval::{eval, service_verdict, verdict};
+use support::text;
 use support::verifier::Verifier;
 use support::woodgrove::woodgrove;
 

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+use super::text;
 use super::woodgrove::Woodgrove;
 
 pub const STEP5: &str = concat!(
@@ -54,10 +55,6 @@ pub fn with_fixture_crls(w: &Woodgrove, command: &mut Command) {
             command.arg("--crl").arg(f(&delta.file));
         }
     }
-}
-
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// What a decision comes to: signed in or not, the error code and the strength.
