@@ -203,10 +203,7 @@ fn the_agent_will_not_start_on_a_config_others_may_write() {
 
 /// A home whose remembered choices name Alice's MFA certificate for `server`.
 fn home_remembering_alice(w: &Woodgrove, server: &EchoServer) -> (tempfile::TempDir, PathBuf) {
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("certauth");
-    std::fs::create_dir_all(&store).unwrap();
-    let file = store.join("remembered-certificates.json");
+    let (home, file) = support::home_and_remembered_file();
     let endpoint = server.url.trim_end_matches('/').to_owned();
     let mfa = &w
         .fixture
@@ -312,10 +309,8 @@ fn forget(w: &Woodgrove, home: &Path) -> Output {
 #[test]
 fn forget_never_writes_where_someone_else_could_change_the_file() {
     let w = woodgrove();
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("certauth");
-    std::fs::create_dir(&store).unwrap();
-    let file = store.join("remembered-certificates.json");
+    let (home, file) = support::home_and_remembered_file();
+    let store = file.parent().unwrap();
     let before = r#"{"https://a.example:443": {}}"#;
     std::fs::write(&file, before).unwrap();
     chmod(&file, 0o666);
@@ -335,7 +330,7 @@ fn forget_never_writes_where_someone_else_could_change_the_file() {
 
     // No file yet, in a directory others may write: none is made there.
     std::fs::remove_file(&file).unwrap();
-    chmod(&store, 0o777);
+    chmod(store, 0o777);
     let output = forget(w, home.path());
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -347,16 +342,13 @@ fn forget_never_writes_where_someone_else_could_change_the_file() {
             store.display()
         )
     );
-    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(store).unwrap().count(), 0);
 }
 
 #[test]
 fn forget_never_writes_through_a_planted_link() {
     let w = woodgrove();
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("certauth");
-    std::fs::create_dir(&store).unwrap();
-    let file = store.join("remembered-certificates.json");
+    let (home, file) = support::home_and_remembered_file();
     let victim = home.path().join("victim");
     std::fs::write(&victim, "precious").unwrap();
     std::os::unix::fs::symlink(&victim, &file).unwrap();

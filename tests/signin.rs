@@ -302,12 +302,10 @@ fn a_remembered_certificate_that_went_away_falls_back_with_a_note() {
         serde_json::json!({"status": "success", "userPrincipalName": "bob@woodgrove.com"}),
     );
     let server = EchoServer::start(w, &["--signin-response", &success]);
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("certauth");
-    std::fs::create_dir_all(&store).unwrap();
+    let (home, remembered) = support::home_and_remembered_file();
     let endpoint = server.url.trim_end_matches('/').to_owned();
     std::fs::write(
-        store.join("remembered-certificates.json"),
+        remembered,
         serde_json::json!({ endpoint: { "bob@woodgrove.com": {
             "sha256": "00".repeat(32), "uri": "pkcs11:object=gone;type=cert", "description": "Bob's old card"
         }}})

@@ -51,6 +51,15 @@ pub fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A fresh home for certauth's config, and where its remembered certificate choices go (the
+/// `certauth` directory exists; the file does not yet).
+pub fn home_and_remembered_file() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join("certauth");
+    std::fs::create_dir(&store).unwrap();
+    (home, store.join("remembered-certificates.json"))
+}
+
 /// A child's output as text (invalid UTF-8 shown as U+FFFD).
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
