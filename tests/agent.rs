@@ -536,7 +536,7 @@ fn agent_with_secret_service(w: &Woodgrove, home: &Path) -> Option<Command> {
             " && exec \"$@\""
         ))
         .arg("sh")
-        .arg(env!("CARGO_BIN_EXE_certauth"))
+        .arg(support::programs::CERTAUTH)
         .args(["-vvv", "agent", "--no-p11-kit", "--module"])
         .arg(w.module())
         .env("HOME", home)
@@ -681,7 +681,7 @@ fn socket_activated(w: &Woodgrove, socket: &Path, mode: u32) -> std::process::Ch
         .args(["-E", "SOFTHSM2_CONF", "-E", "CERTAUTH_CONFIG", "-l"])
         .arg(socket)
         .arg("--")
-        .arg(env!("CARGO_BIN_EXE_certauth"))
+        .arg(support::programs::CERTAUTH)
         .args(["agent", "--no-p11-kit", "--module"])
         .arg(w.module())
         .stdout(std::process::Stdio::null())

@@ -10,11 +10,13 @@ use std::process::{Command, Output};
 
 use certauth::fixtures::spec::Spec;
 use secrecy::ExposeSecret;
+use support::programs::{certauth, verifier};
 
-fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
+/// `command` (from [`certauth`] or [`verifier`]) with `args`, and no SoftHSM module of the
+/// machine's.
+fn run(mut command: Command, args: &[&str]) -> Output {
+    command
         .args(args)
-        .env_remove("RUST_LOG")
         .env_remove("CERTAUTH_SOFTHSM_MODULE")
         .output()
         .unwrap()
@@ -24,12 +26,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-const CERTAUTH: &str = env!("CARGO_BIN_EXE_certauth");
-const VERIFIER: &str = env!("CARGO_BIN_EXE_certauth-verifier");
-
 #[test]
 fn certauth_help_describes_its_commands() {
-    let out = run(CERTAUTH, &["--help"]);
+    let out = run(certauth(), &["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
     assert!(
@@ -42,13 +41,13 @@ fn certauth_help_describes_its_commands() {
             "`{command}` missing from:\n{help}"
         );
     }
-    let out = run(CERTAUTH, &["fixture", "--help"]);
+    let out = run(certauth(), &["fixture", "--help"]);
     assert!(text(&out.stdout).contains("--dir <DIR>"));
 }
 
 #[test]
 fn verifier_help_describes_its_commands() {
-    let out = run(VERIFIER, &["--help"]);
+    let out = run(verifier(), &["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
     assert!(help.contains("reference verifier"), "{help}");
@@ -60,7 +59,7 @@ fn verifier_help_describes_its_commands() {
 
 #[test]
 fn demo_provisions_publishes_and_checks_the_crls() {
-    let out = run(CERTAUTH, &["demo"]);
+    let out = run(certauth(), &["demo"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(
@@ -102,11 +101,11 @@ fn fixture_twice_says_already_provisioned_and_logs_no_pin() {
     let target = dir.path().join("woodgrove");
     let target = target.to_str().unwrap();
 
-    let first = run(CERTAUTH, &["-vvv", "fixture", "--dir", target]);
+    let first = run(certauth(), &["-vvv", "fixture", "--dir", target]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(text(&first.stdout).starts_with("Provisioned the Woodgrove tenant"));
 
-    let second = run(CERTAUTH, &["-vvv", "fixture", "--dir", target]);
+    let second = run(certauth(), &["-vvv", "fixture", "--dir", target]);
     assert!(second.status.success(), "{}", text(&second.stderr));
     assert!(
         text(&second.stdout).starts_with(&format!(
@@ -116,7 +115,7 @@ fn fixture_twice_says_already_provisioned_and_logs_no_pin() {
         text(&second.stdout)
     );
 
-    let json = run(CERTAUTH, &["fixture", "--dir", target, "--json"]);
+    let json = run(certauth(), &["fixture", "--dir", target, "--json"]);
     let manifest: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(manifest["tenant"], "Woodgrove");
     assert_eq!(manifest["tokens"].as_array().unwrap().len(), 2);
@@ -145,7 +144,7 @@ fn fixture_twice_says_already_provisioned_and_logs_no_pin() {
         .join("woodgrove/pki/crl/woodgrove-issuing-ca-01-delta.crl");
     let ca = dir.path().join("woodgrove/pki/ca/woodgrove-issuing.pem");
     let shown = run(
-        VERIFIER,
+        verifier(),
         &["crl", "--ca", ca.to_str().unwrap(), crl.to_str().unwrap()],
     );
     let stdout = text(&shown.stdout);
@@ -174,7 +173,7 @@ fn fixture_twice_says_already_provisioned_and_logs_no_pin() {
     // The wrong CA is refused, with the reason.
     let rogue = dir.path().join("woodgrove/pki/ca/fabrikam-rogue.pem");
     let refused = run(
-        VERIFIER,
+        verifier(),
         &[
             "crl",
             "--ca",
@@ -195,7 +194,7 @@ fn verifier_crl_rejects_a_file_that_is_not_a_crl() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.crl");
     std::fs::write(&junk, b"not a crl").unwrap();
-    let out = run(VERIFIER, &["crl", junk.to_str().unwrap()]);
+    let out = run(verifier(), &["crl", junk.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
@@ -207,7 +206,7 @@ fn verifier_crl_rejects_a_file_that_is_not_a_crl() {
 
 #[test]
 fn lock_without_a_runtime_dir_names_the_agent_socket_flag() {
-    let out = Command::new(CERTAUTH)
+    let out = certauth()
         .arg("lock")
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("CERTAUTH_AGENT_SOCKET")
@@ -222,7 +221,7 @@ fn lock_without_a_runtime_dir_names_the_agent_socket_flag() {
 fn api_key_for_a_missing_state_dir_says_so() {
     let missing = tempfile::tempdir().unwrap().path().join("no-such-state");
     let out = run(
-        VERIFIER,
+        verifier(),
         &[
             "api-key",
             "--state-dir",
@@ -247,7 +246,7 @@ fn api_key_for_a_missing_state_dir_says_so() {
 fn serve_without_a_state_dir_leaves_nothing_behind_on_sigterm() {
     for wait_for_banner in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
-        let mut serve = Command::new(VERIFIER)
+        let mut serve = verifier()
             .args([
                 "serve",
                 "--certauth-listen",
@@ -256,7 +255,6 @@ fn serve_without_a_state_dir_leaves_nothing_behind_on_sigterm() {
                 "127.0.0.1:0",
             ])
             .env("TMPDIR", tmp.path())
-            .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -300,10 +298,9 @@ fn a_deleted_softhsm2_conf_is_named() {
         return;
     };
     let gone = tempfile::tempdir().unwrap().path().join("softhsm2.conf");
-    let out = Command::new(CERTAUTH)
+    let out = certauth()
         .args(["list", "--json", "--no-p11-kit", "--module", module])
         .env("SOFTHSM2_CONF", &gone)
-        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     let stdout = text(&out.stdout);

@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
-use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
-use certauth::x509::cert_info::CertInfo;
+use certauth::fixtures::spec::RevocationReason;
 use serde_json::{json, Value};
+use support::crl::TestCrl;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 use time::OffsetDateTime;
@@ -165,43 +164,21 @@ fn issuing_crl(
     revoked: &[&str],
     this_update: OffsetDateTime,
 ) -> Vec<u8> {
-    let authority = w.fixture.manifest.authority("woodgrove-issuing").unwrap();
-    let ca_info =
-        CertInfo::from_der(&std::fs::read(w.fixture.path(&authority.certificate_der)).unwrap())
-            .unwrap();
-    let key = rcgen::KeyPair::from_pem(
-        &std::fs::read_to_string(w.fixture.path(&authority.private_key_pem)).unwrap(),
-    )
-    .unwrap();
-    let entries: Vec<RevokedEntry> = revoked
+    let entries: Vec<(&str, RevocationReason)> = revoked
         .iter()
-        .map(|name| RevokedEntry {
-            serial: CertInfo::from_der(&der_of(w, name)).unwrap().serial,
-            revoked_at: this_update - time::Duration::hours(1),
-            reason: RevocationReason::KeyCompromise,
-        })
+        .map(|name| (*name, RevocationReason::KeyCompromise))
         .collect();
-    sign_crl(
-        &CrlContents {
-            issuer_name: &ca_info.subject_der,
-            authority_key_id: ca_info.subject_key_identifier.as_deref().unwrap(),
-            number,
-            this_update,
-            next_update: OffsetDateTime::now_utc() + time::Duration::days(7),
-            entries: &entries,
-            delta_of,
-            freshest_url: None,
-        },
-        &key,
-        KeyAlgorithm::P256,
-    )
-    .unwrap()
-}
-
-fn der_of(w: &Woodgrove, name: &str) -> Vec<u8> {
-    let manifest = w.fixture.manifest.certificate(name).unwrap();
-    let pem = std::fs::read(w.fixture.path(&manifest.file_pem)).unwrap();
-    x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents
+    TestCrl {
+        ca: "woodgrove-issuing",
+        signer: "woodgrove-issuing",
+        number,
+        delta_of,
+        entries: &entries,
+        revoked_at: this_update - time::Duration::hours(1),
+        this_update,
+        next_update: OffsetDateTime::now_utc() + time::Duration::days(7),
+    }
+    .sign(w)
 }
 
 /// `certauth sign-in` as `username` with the fixture certificate `name`; (exit code, answer).

@@ -45,10 +45,21 @@ fn own_uid() -> u32 {
     tempfile::tempfile().unwrap().metadata().unwrap().uid()
 }
 
-/// Writes a config at `path` that loads the spy as a module.
-fn write_config(path: &Path) {
-    std::fs::write(path, format!("modules = [\"{SPY}\"]\n")).unwrap();
-    chmod(path, 0o644);
+/// Why a file named `path` that belongs to nobody (uid 65534) is refused.
+fn not_yours(path: &Path) -> String {
+    let you = own_uid();
+    format!(
+        "it is owned by uid 65534, not by you (uid {you}) or root; if what it holds is yours, run `sudo chown {you} {}`, else remove it",
+        path.display()
+    )
+}
+
+/// Writes `config.toml` in `dir`, a config that loads the spy as a module; returns its path.
+fn config_in(dir: &Path) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, format!("modules = [\"{SPY}\"]\n")).unwrap();
+    chmod(&path, 0o644);
+    path
 }
 
 /// `certauth list` with the config `config`; returns its output and whether the config's module
@@ -92,8 +103,7 @@ fn assert_config_refused(w: &Woodgrove, config: &Path, named: &Path, reason: &st
 fn a_config_owned_by_another_user_is_refused_and_its_module_never_loads() {
     let w = woodgrove();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    write_config(&config);
+    let config = config_in(dir.path());
     // The same config, yours: its module loads (so the spy's log does show a loaded module).
     let (output, loaded) = list_with(w, &config);
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -103,21 +113,14 @@ fn a_config_owned_by_another_user_is_refused_and_its_module_never_loads() {
     );
 
     give_to_nobody(&config);
-    let you = own_uid();
-    let reason = format!(
-        "it is owned by uid 65534, not by you (uid {you}) or root; if what it holds is yours, run `sudo chown {you} {}`, else remove it",
-        config.display()
-    );
+    let reason = not_yours(&config);
     assert_config_refused(w, &config, &config, &reason);
 
     // Through a link of your own, the file it leads to is judged.
     let elsewhere = tempfile::tempdir().unwrap();
     let link = elsewhere.path().join("config.toml");
     std::os::unix::fs::symlink(&config, &link).unwrap();
-    let reason = format!(
-        "it is owned by uid 65534, not by you (uid {you}) or root; if what it holds is yours, run `sudo chown {you} {}`, else remove it",
-        link.display()
-    );
+    let reason = not_yours(&link);
     assert_config_refused(w, &link, &link, &reason);
 }
 
@@ -125,8 +128,7 @@ fn a_config_owned_by_another_user_is_refused_and_its_module_never_loads() {
 fn a_config_its_group_or_others_may_write_is_refused() {
     let w = woodgrove();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    write_config(&config);
+    let config = config_in(dir.path());
     for (mode, who) in [
         (0o666, "its group and others"),
         (0o664, "its group"),
@@ -147,8 +149,7 @@ fn a_config_in_a_directory_others_may_write_is_refused_unless_it_is_sticky() {
     let dir = tempfile::tempdir().unwrap();
     let shared = dir.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
-    let config = shared.join("config.toml");
-    write_config(&config);
+    let config = config_in(&shared);
     chmod(&shared, 0o777);
     let reason = format!(
         "its directory {0} is writable by its group and others (mode 0777) and not sticky, so they could replace the file; run `chmod go-w {0}`",
@@ -167,8 +168,7 @@ fn a_config_in_a_directory_others_may_write_is_refused_unless_it_is_sticky() {
 fn the_agent_will_not_start_on_a_config_others_may_write() {
     let w = woodgrove();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    write_config(&config);
+    let config = config_in(dir.path());
     chmod(&config, 0o666);
     let log = dir.path().join("spy.log");
     let socket = dir.path().join("agent.sock");
@@ -203,10 +203,7 @@ fn the_agent_will_not_start_on_a_config_others_may_write() {
 
 /// A home whose remembered choices name Alice's MFA certificate for `server`.
 fn home_remembering_alice(w: &Woodgrove, server: &EchoServer) -> (tempfile::TempDir, PathBuf) {
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("certauth");
-    std::fs::create_dir_all(&store).unwrap();
-    let file = store.join("remembered-certificates.json");
+    let (home, file) = support::home_and_remembered_file();
     let endpoint = server.url.trim_end_matches('/').to_owned();
     let mfa = &w
         .fixture
@@ -229,16 +226,14 @@ fn home_remembering_alice(w: &Woodgrove, server: &EchoServer) -> (tempfile::Temp
 /// `certauth sign-in` as Alice with no `--cert` and no terminal: four certificates could sign in,
 /// so only a remembered choice makes it succeed.
 fn sign_in_as_alice(w: &Woodgrove, server: &EchoServer, home: &Path) -> Output {
-    let mut command = w.certauth();
-    command
-        .args(["sign-in", &server.url, "--username", "alice@woodgrove.com"])
-        .args(["--pin", "env:TOKEN_PIN", "--no-p11-kit", "--module"])
-        .arg(w.module());
-    server.trusted_by(&mut command);
-    command
+    server
+        .certauth(
+            w,
+            home,
+            &["sign-in", &server.url, "--username", "alice@woodgrove.com"],
+        )
+        .args(["--pin", "env:TOKEN_PIN"])
         .env("TOKEN_PIN", w.pin("Woodgrove Alice"))
-        .env("XDG_CONFIG_HOME", home)
-        .env("HOME", home)
         .stdin(Stdio::null())
         .output()
         .unwrap()
@@ -254,7 +249,6 @@ fn remembered_choices_someone_else_could_have_written_are_not_used() {
         json!({"status": "success", "userPrincipalName": "alice@woodgrove.com"}),
     );
     let server = EchoServer::start(w, &["--signin-response", &success]);
-    let you = own_uid();
 
     // Yours: the remembered choice signs in.
     let (home, _) = home_remembering_alice(w, &server);
@@ -263,10 +257,7 @@ fn remembered_choices_someone_else_could_have_written_are_not_used() {
 
     let owned_by_nobody = |file: &Path| {
         give_to_nobody(file);
-        format!(
-            "it is owned by uid 65534, not by you (uid {you}) or root; if what it holds is yours, run `sudo chown {you} {}`, else remove it",
-            file.display()
-        )
+        not_yours(file)
     };
     let writable = |file: &Path| {
         chmod(file, 0o666);
@@ -280,10 +271,7 @@ fn remembered_choices_someone_else_could_have_written_are_not_used() {
         std::fs::rename(file, &real).unwrap();
         std::os::unix::fs::symlink(&real, file).unwrap();
         give_to_nobody(&real);
-        format!(
-            "it is owned by uid 65534, not by you (uid {you}) or root; if what it holds is yours, run `sudo chown {you} {}`, else remove it",
-            file.display()
-        )
+        not_yours(file)
     };
     let setups: [&dyn Fn(&Path) -> String; 3] = [&owned_by_nobody, &writable, &linked_to_nobodys];
     for spoil in setups {
@@ -321,10 +309,8 @@ fn forget(w: &Woodgrove, home: &Path) -> Output {
 #[test]
 fn forget_never_writes_where_someone_else_could_change_the_file() {
     let w = woodgrove();
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("certauth");
-    std::fs::create_dir(&store).unwrap();
-    let file = store.join("remembered-certificates.json");
+    let (home, file) = support::home_and_remembered_file();
+    let store = file.parent().unwrap();
     let before = r#"{"https://a.example:443": {}}"#;
     std::fs::write(&file, before).unwrap();
     chmod(&file, 0o666);
@@ -344,7 +330,7 @@ fn forget_never_writes_where_someone_else_could_change_the_file() {
 
     // No file yet, in a directory others may write: none is made there.
     std::fs::remove_file(&file).unwrap();
-    chmod(&store, 0o777);
+    chmod(store, 0o777);
     let output = forget(w, home.path());
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -356,16 +342,13 @@ fn forget_never_writes_where_someone_else_could_change_the_file() {
             store.display()
         )
     );
-    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(store).unwrap().count(), 0);
 }
 
 #[test]
 fn forget_never_writes_through_a_planted_link() {
     let w = woodgrove();
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("certauth");
-    std::fs::create_dir(&store).unwrap();
-    let file = store.join("remembered-certificates.json");
+    let (home, file) = support::home_and_remembered_file();
     let victim = home.path().join("victim");
     std::fs::write(&victim, "precious").unwrap();
     std::os::unix::fs::symlink(&victim, &file).unwrap();
@@ -391,14 +374,13 @@ fn pin_file(w: &Woodgrove, dir: &Path, mode: u32) -> PathBuf {
 fn a_pin_file_someone_else_owns_or_may_write_is_refused_before_any_login() {
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
-    let you = own_uid();
     for (mode, foreign) in [(0o666, false), (0o620, false), (0o600, true)] {
         let dir = tempfile::tempdir().unwrap();
         let file = pin_file(w, dir.path(), mode);
         let shown = file.display();
         let reason = if foreign {
             give_to_nobody(&file);
-            format!("it is owned by uid 65534, not by you (uid {you}) or root; if what it holds is yours, run `sudo chown {you} {shown}`, else remove it")
+            not_yours(&file)
         } else {
             let who = if mode == 0o666 {
                 "its group and others"

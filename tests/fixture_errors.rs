@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use certauth::fixtures::spec::{Spec, SpecError, EMBEDDED_WOODGROVE};
 use certauth::fixtures::{provision, FixtureError, ProvisionOptions};
@@ -19,7 +20,7 @@ fn spec_file(dir: &Path, text: &str) -> std::path::PathBuf {
 
 /// Runs `certauth fixture` and returns (exit code, stderr).
 fn certauth_fixture(args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_certauth"))
+    let output = support::programs::certauth()
         .arg("fixture")
         .args(args)
         .output()
@@ -228,7 +229,7 @@ fn a_non_empty_directory_without_a_fixture_is_refused() {
 #[test]
 fn a_missing_softhsm_names_the_package() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_certauth"))
+    let output = support::programs::certauth()
         .args(["demo", "--dir"])
         .arg(dir.path().join("demo"))
         .env("CERTAUTH_SOFTHSM_MODULE", "/nonexistent/libsofthsm2.so")

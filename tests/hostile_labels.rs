@@ -111,12 +111,7 @@ fn assert_terminal_safe(what: &str, bytes: &[u8]) {
 }
 
 fn sha256(w: &Woodgrove) -> String {
-    w.fixture
-        .manifest
-        .certificate("eve")
-        .unwrap()
-        .sha256
-        .clone()
+    w.sha256("eve")
 }
 
 fn certauth(w: &Woodgrove, home: &Path) -> Command {
@@ -191,12 +186,19 @@ fn the_pin_dialog_and_the_errors_show_the_label_escaped() {
     let server = EchoServer::start(w, &[]);
     let home = tempfile::tempdir().unwrap();
     let request = |pin_source: &str| {
-        let mut command = certauth(w, home.path());
-        command
-            .args(["request", &server.url, "--cert", &sha256(w)])
-            .args(["--pin", pin_source, "--no-p11-kit", "--module"])
-            .arg(w.module());
-        server.trusted_by(&mut command);
+        let mut command = server.certauth(
+            w,
+            home.path(),
+            &[
+                "request",
+                &server.url,
+                "--cert",
+                &sha256(w),
+                "--pin",
+                pin_source,
+            ],
+        );
+        command.env("TERM", "xterm");
         command
     };
 

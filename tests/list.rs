@@ -7,31 +7,20 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Output;
 
 use serde_json::Value;
 use support::woodgrove::{woodgrove, Woodgrove};
 
-fn stdout_json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "certauth failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 /// `certauth list --json --all` for one token, logged in, with only the fixture's module.
 fn list_logged_in(w: &Woodgrove, label: &str) -> Value {
-    let output = w
-        .certauth()
-        .args(["list", "--json", "--all", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--token", label, "--pin", "env:TOKEN_PIN"])
-        .env("TOKEN_PIN", w.pin(label))
-        .output()
-        .unwrap();
-    stdout_json(&output)
+    support::json_stdout(&w.list(&["--json", "--all"], Some(label)).output().unwrap())
+}
+
+/// `certauth list --all` for one token, logged in: the table it prints, once it succeeded.
+fn table_logged_in(w: &Woodgrove, label: &str) -> String {
+    let output = w.list(&["--all"], Some(label)).output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
 }
 
 fn certificates_by_label(token: &Value) -> BTreeMap<String, Value> {
@@ -205,13 +194,8 @@ fn the_facts_of_the_seeds_mfa_certificate() {
 #[test]
 fn without_a_login_private_keys_show_as_needing_one() {
     let w = woodgrove();
-    let output = w
-        .certauth()
-        .args(["list", "--json", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .output()
-        .unwrap();
-    let document = stdout_json(&output);
+    let output = w.list(&["--json"], None).output().unwrap();
+    let document = support::json_stdout(&output);
     let tokens = document["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 2);
     for token in tokens {
@@ -229,12 +213,7 @@ fn without_a_login_private_keys_show_as_needing_one() {
         ["alice-p384", "alice-rsa2048-mfa"]
     );
 
-    let table = w
-        .certauth()
-        .args(["list", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .output()
-        .unwrap();
+    let table = w.list(&[], None).output().unwrap();
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(
         text.contains("Token `Woodgrove Alice`: SoftHSM project SoftHSM v2"),
@@ -253,16 +232,7 @@ fn without_a_login_private_keys_show_as_needing_one() {
 #[test]
 fn the_table_explains_why_a_certificate_cannot_sign_in() {
     let w = woodgrove();
-    let output = w
-        .certauth()
-        .args(["list", "--all", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--token", "Woodgrove Alice", "--pin", "env:TOKEN_PIN"])
-        .env("TOKEN_PIN", w.pin("Woodgrove Alice"))
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = table_logged_in(w, "Woodgrove Alice");
     let row = |id: &str| {
         text.lines()
             .find(|l| l.trim_start().starts_with(id))
@@ -287,16 +257,7 @@ fn the_table_explains_why_a_certificate_cannot_sign_in() {
 #[test]
 fn the_table_names_each_certificates_issuer() {
     let w = woodgrove();
-    let output = w
-        .certauth()
-        .args(["list", "--all", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--token", "Woodgrove Bob", "--pin", "env:TOKEN_PIN"])
-        .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = table_logged_in(w, "Woodgrove Bob");
     assert!(
         text.lines()
             .any(|l| l.contains("ISSUER") && l.contains("CERTIFICATE")),
@@ -322,6 +283,14 @@ fn p11kit_registry_in_a_test_directory_finds_softhsm() {
     let w = woodgrove();
     let registry = w.dir.path().join("p11-kit-modules");
     std::fs::create_dir_all(&registry).unwrap();
+    // `certauth list --json` finding its modules in the registry directory alone.
+    let list_from_registry = || {
+        w.certauth()
+            .args(["list", "--json"])
+            .env("CERTAUTH_P11KIT_MODULE_DIRS", &registry)
+            .output()
+            .unwrap()
+    };
     std::fs::write(
         registry.join("softhsm2.module"),
         format!("# test registry\nmodule: {}\n", w.module().display()),
@@ -337,13 +306,8 @@ fn p11kit_registry_in_a_test_directory_finds_softhsm() {
         "module: /nonexistent/libother.so\ndisable-in: certauth\n",
     )
     .unwrap();
-    let output = w
-        .certauth()
-        .args(["list", "--json"])
-        .env("CERTAUTH_P11KIT_MODULE_DIRS", &registry)
-        .output()
-        .unwrap();
-    let document = stdout_json(&output);
+    let output = list_from_registry();
+    let document = support::json_stdout(&output);
     let modules = document["modules"].as_array().unwrap();
     assert_eq!(modules.len(), 2, "{modules:?}");
     let bogus = &modules[0];
@@ -372,12 +336,7 @@ fn p11kit_registry_in_a_test_directory_finds_softhsm() {
         "module: /nonexistent/libbogus-pkcs11.so\ncritical: yes\n",
     )
     .unwrap();
-    let output = w
-        .certauth()
-        .args(["list", "--json"])
-        .env("CERTAUTH_P11KIT_MODULE_DIRS", &registry)
-        .output()
-        .unwrap();
+    let output = list_from_registry();
     assert_eq!(output.status.code(), Some(1));
     let document: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(document["modules"][0]["critical"], true);
@@ -429,10 +388,7 @@ fn a_bogus_module_beside_a_good_one_still_lists_the_good_one() {
 fn a_wrong_pin_is_reported_and_fails_the_command() {
     let w = woodgrove();
     let output = w
-        .certauth()
-        .args(["list", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--token", "Woodgrove Bob", "--pin", "env:TOKEN_PIN"])
+        .list(&[], Some("Woodgrove Bob"))
         .env("TOKEN_PIN", "000000")
         .output()
         .unwrap();
@@ -451,9 +407,7 @@ fn a_wrong_pin_is_reported_and_fails_the_command() {
 fn an_unknown_token_label_names_the_tokens_present() {
     let w = woodgrove();
     let output = w
-        .certauth()
-        .args(["list", "--no-p11-kit", "--module"])
-        .arg(w.module())
+        .list(&[], None)
         .args(["--token", "Contoso"])
         .output()
         .unwrap();

@@ -53,20 +53,8 @@ fn broken_and_keyless_certificates_are_listed_as_unusable() {
         pkcs11.finalize().unwrap();
     }
 
-    let output = w
-        .certauth()
-        .args(["list", "--json", "--all", "--no-p11-kit", "--module"])
-        .arg(w.module())
-        .args(["--token", label, "--pin", "env:TOKEN_PIN"])
-        .env("TOKEN_PIN", w.pin(label))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let document =
+        support::json_stdout(&w.list(&["--json", "--all"], Some(label)).output().unwrap());
     let certificates = document["tokens"][0]["certificates"].as_array().unwrap();
     assert_eq!(
         certificates.len(),

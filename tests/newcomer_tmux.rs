@@ -11,33 +11,24 @@ mod support;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::lines::Lines;
-
-const CERTAUTH: &str = env!("CARGO_BIN_EXE_certauth");
-const VERIFIER: &str = env!("CARGO_BIN_EXE_certauth-verifier");
+use support::programs::{CERTAUTH, VERIFIER};
+use support::tmux::Tmux;
 
 /// What a demo run may take on a busy 2-core machine: provisioning, CRLs, four sign-ins.
 const START: Duration = Duration::from_secs(120);
 
-/// The machine's state kept out, as the Woodgrove helpers do: an empty config (so the remembered
-/// choices go beside it too), no agent to find, no extra modules, no proxy, no log level, and
-/// `tmp` as the temporary directory so what is left behind can be seen.
+/// The machine's state kept out, as the Woodgrove helpers do ([`support::programs::isolate`]):
+/// an empty config (so the remembered choices go beside it too), no SoftHSM of the machine's,
+/// and `tmp` as the temporary directory so what is left behind can be seen.
 fn isolate(command: &mut Command, home: &Path, tmp: &Path) {
-    command
+    support::programs::isolate(command)
         .env("CERTAUTH_CONFIG", home.join("config.toml"))
         .env("TMPDIR", tmp)
-        .env_remove("CERTAUTH_PKCS11_MODULE")
-        .env_remove("CERTAUTH_P11KIT_MODULE_DIRS")
         .env_remove("CERTAUTH_SOFTHSM_MODULE")
-        .env_remove("CERTAUTH_AGENT_SOCKET")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("SOFTHSM2_CONF")
-        .env_remove("RUST_LOG");
-    for proxy in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
-        command.env_remove(proxy);
-    }
+        .env_remove("SOFTHSM2_CONF");
 }
 
 /// A home of the test's own: an empty config file (private, as certauth wants it) and a directory
@@ -63,115 +54,50 @@ impl Home {
     }
 }
 
-/// A private tmux server running a plain shell, killed (by its own command, on its own socket)
-/// when dropped.
+/// A plain shell in a private tmux server, which starts with the test's environment.
 struct Shell {
-    socket: String,
+    tmux: Tmux,
 }
 
 impl Shell {
     fn start(name: &str, home: &Home) -> Self {
-        let socket = format!("certauth-newcomer-{name}-{}", std::process::id());
-        let mut tmux = Command::new("tmux");
-        tmux.args(["-L", &socket, "-f", "/dev/null"])
-            .args(["new-session", "-d", "-x", "200", "-y", "50"])
-            .arg("env PS1='$ ' bash --norc --noprofile");
-        // The tmux server, and so the shell, starts with this environment.
-        isolate(&mut tmux, home.path(), &home.tmp());
-        let status = tmux
-            .status()
-            .expect("tmux is needed for the newcomer test (apt-get install tmux)");
-        assert!(status.success());
-        Self { socket }
-    }
-
-    fn tmux(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command.args(["-L", &self.socket]);
-        command
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .tmux()
-            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", "0"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Pastes `text` as a terminal paste would (tmux's paste buffer), then presses Enter.
-    fn paste_and_enter(&self, text: &str) {
-        let status = self
-            .tmux()
-            .args(["set-buffer", "-b", "newcomer", "--", text])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = self
-            .tmux()
-            .args(["paste-buffer", "-d", "-b", "newcomer", "-t", "0"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", "0", "Enter"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`{what}` never appeared; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let tmux = Tmux::start(
+            &format!("newcomer-{name}"),
+            200,
+            "env PS1='$ ' bash --norc --noprofile",
+            |tmux| isolate(tmux, home.path(), &home.tmp()),
+        );
+        Self {
+            tmux: tmux.with_scrollback(),
         }
-    }
-
-    /// The exit codes shown so far: the output lines of `echo EXIT=$?` (the typed command
-    /// itself is on a line of its own, after the prompt).
-    fn exits(&self) -> (Vec<String>, String) {
-        let screen = self.screen();
-        let exits = screen
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("EXIT="))
-            .map(str::to_owned)
-            .collect();
-        (exits, screen)
     }
 
     /// Pastes a printed sign-in line, waits for its outcome, and checks its exit code.
     fn sign_in(&self, line: &str, username: &str) -> String {
-        let (before, _) = self.exits();
-        self.paste_and_enter(line);
-        self.wait_for(&format!("Signed in as {username}"), Duration::from_secs(60));
-        self.paste_and_enter("echo EXIT=$?");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (exits, screen) = self.exits();
-            if exits.len() > before.len() {
-                assert_eq!(exits.last().map(String::as_str), Some("0"), "{screen}");
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "no exit code:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let before = exit_codes(&self.tmux.screen()).len();
+        self.tmux.paste_and_enter(line);
+        self.tmux
+            .wait_for(&format!("Signed in as {username}"), Duration::from_secs(60));
+        self.tmux.paste_and_enter("echo EXIT=$?");
+        self.tmux
+            .poll("an exit code", Duration::from_secs(30), |screen| {
+                let exits = exit_codes(screen);
+                (exits.len() > before).then(|| {
+                    assert_eq!(exits.last().map(String::as_str), Some("0"), "{screen}");
+                    screen.to_owned()
+                })
+            })
     }
 }
 
-impl Drop for Shell {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").status();
-    }
+/// The exit codes a screen shows: the output lines of `echo EXIT=$?` (the typed command itself
+/// is on a line of its own, after the prompt).
+fn exit_codes(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("EXIT="))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A program started in a process group of its own, as a shell starts a foreground job, so that
@@ -225,27 +151,16 @@ impl Job {
             .status()
             .unwrap();
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                break exit;
-            }
-            assert!(Instant::now() < deadline, "no exit after Ctrl-C");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let exit = support::rig::exit_within(&mut self.child, Duration::from_secs(30))
+            .expect("no exit after Ctrl-C");
         assert!(exit.success(), "{exit:?}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left: Vec<u32> = started.iter().copied().filter(|pid| alive(*pid)).collect();
-            if left.is_empty() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after Ctrl-C: {left:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut left = Vec::new();
+        let all_gone =
+            support::came_true(Duration::from_secs(10), Duration::from_millis(50), || {
+                left = started.iter().copied().filter(|pid| alive(*pid)).collect();
+                left.is_empty()
+            });
+        assert!(all_gone, "still running after Ctrl-C: {left:?}");
     }
 }
 

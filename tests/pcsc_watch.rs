@@ -10,14 +10,32 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::lines::Lines;
+use support::programs::CERTAUTH;
 use support::rig::{self, PcscRig, READER_0, READER_1, VPCD_PORT};
 
-const CERTAUTH: &str = env!("CARGO_BIN_EXE_certauth");
 /// The ATR the minimal virtual card answers power-on with.
 const CARD_ATR: &str = "3b951381018073ff01000b";
 
 fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+/// The card event `event` from `certauth watch`: on the first reader, seen within a second of
+/// `since`, and followed by the token refresh a card event causes.
+fn card_event(lines: &mut Lines, event: &str, since: Instant) -> serde_json::Value {
+    let (seen_at, line) =
+        lines.wait_for(event, Duration::from_secs(5), |l| json(l)["event"] == event);
+    let found = json(&line);
+    assert_eq!(found["reader"], READER_0);
+    let latency = seen_at - since;
+    assert!(
+        latency < Duration::from_secs(1),
+        "{event} seen after {latency:?}"
+    );
+    lines.wait_for("token refresh", Duration::from_secs(5), |l| {
+        json(l)["event"] == "tokens"
+    });
+    found
 }
 
 #[test]
@@ -46,36 +64,12 @@ fn watch_sees_insertion_and_removal_within_a_second() {
         .args(["--port", &VPCD_PORT.to_string()])
         .spawn()
         .unwrap();
-    let (seen_at, line) = lines.wait_for("card insertion", Duration::from_secs(5), |l| {
-        json(l)["event"] == "cardInserted"
-    });
-    let event = json(&line);
-    assert_eq!(event["reader"], READER_0);
+    let event = card_event(&mut lines, "cardInserted", inserted_at);
     assert_eq!(event["atr"], CARD_ATR);
-    let latency = seen_at - inserted_at;
-    assert!(
-        latency < Duration::from_secs(1),
-        "insertion seen after {latency:?}"
-    );
-    // A card event refreshes the token list.
-    lines.wait_for("token refresh", Duration::from_secs(5), |l| {
-        json(l)["event"] == "tokens"
-    });
 
     let removed_at = Instant::now();
     rig::stop(&mut card);
-    let (seen_at, line) = lines.wait_for("card removal", Duration::from_secs(5), |l| {
-        json(l)["event"] == "cardRemoved"
-    });
-    assert_eq!(json(&line)["reader"], READER_0);
-    let latency = seen_at - removed_at;
-    assert!(
-        latency < Duration::from_secs(1),
-        "removal seen after {latency:?}"
-    );
-    lines.wait_for("token refresh", Duration::from_secs(5), |l| {
-        json(l)["event"] == "tokens"
-    });
+    card_event(&mut lines, "cardRemoved", removed_at);
 
     rig::stop(&mut watch);
 }
@@ -99,12 +93,7 @@ fn list_shows_readers_and_the_card_atr() {
             .args(["list", "--json", "--no-p11-kit"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let document = json(&String::from_utf8(out.stdout).unwrap());
+        let document = support::json_stdout(&out);
         if document["pcsc"]["readers"][0]["cardPresent"] == true || Instant::now() > deadline {
             break document;
         }
@@ -146,12 +135,7 @@ fn list_says_plainly_when_pcscd_is_not_running() {
     let out = rig::without_pcscd(std::path::Path::new(CERTAUTH), &["list", "--no-p11-kit"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = support::stdout_text(&out);
     assert!(
         text.starts_with("Note: the smart card service (pcscd) is not running, so no smart card reader can be seen"),
         "{text}"

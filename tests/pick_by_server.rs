@@ -7,6 +7,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use support::agent::{agent_command, AgentProcess, Client};
@@ -107,39 +108,48 @@ fn the_agent_never_offers_bob_a_certificate_the_server_does_not_accept_and_his_o
     assert!(message.get("result").is_some(), "{message}");
 }
 
+/// `certauth sign-in` as Bob to `url` naming the fixture certificate `cert` with `--cert`, its PIN
+/// from a recording pinentry, and `trust` adding what makes it trust the server: a certificate the
+/// server does not accept, so it must exit 4 having asked no PIN. Returns its stderr.
+fn refused_before_any_pin(
+    w: &Woodgrove,
+    url: &str,
+    cert: &str,
+    home: &Path,
+    trust: impl FnOnce(&mut Command),
+) -> String {
+    let pinentry = RecordingPinentry::new(&w.pin("Woodgrove Bob"));
+    let mut command = w.certauth();
+    command
+        .args([
+            "sign-in",
+            url,
+            "--username",
+            "bob@woodgrove.com",
+            "--no-remember",
+        ])
+        .args(["--cert", &w.sha256(cert), "--pin", &pinentry.source()])
+        .args(["--no-p11-kit", "--module"])
+        .arg(w.module())
+        .env("XDG_CONFIG_HOME", home)
+        .env("HOME", home);
+    trust(&mut command);
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert_eq!(pinentry.pins_asked(), 0, "{stderr}");
+    stderr
+}
+
 #[test]
 fn a_cert_the_server_does_not_accept_is_refused_before_any_pin() {
     let w = woodgrove();
     let rogue = w.fixture.path("pki/ca/fabrikam-rogue.pem");
     let server = EchoServer::start_with_client_ca(w, &rogue, &[]);
     let home = tempfile::tempdir().unwrap();
-    let pinentry = RecordingPinentry::new(&w.pin("Woodgrove Bob"));
-    let mut command = w.certauth();
-    command
-        .args([
-            "sign-in",
-            &server.url,
-            "--username",
-            "bob@woodgrove.com",
-            "--no-remember",
-        ])
-        .args([
-            "--cert",
-            &w.sha256("bob-rsa3072"),
-            "--pin",
-            &pinentry.source(),
-        ])
-        .args(["--no-p11-kit", "--module"])
-        .arg(w.module());
-    server.trusted_by(&mut command);
-    let output = command
-        .env("XDG_CONFIG_HOME", home.path())
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert_eq!(pinentry.pins_asked(), 0, "{stderr}");
+    let stderr = refused_before_any_pin(w, &server.url, "bob-rsa3072", home.path(), |command| {
+        server.trusted_by(command);
+    });
     assert!(
         stderr.contains("the certificate --cert names is not one the server accepts"),
         "{stderr}"
@@ -158,35 +168,19 @@ fn the_rogue_certificate_named_against_the_verifier_costs_no_pin() {
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(w, state.path());
     let chain = all_cas(w, state.path());
-    let pinentry = RecordingPinentry::new(&w.pin("Woodgrove Bob"));
-    let output = w
-        .certauth()
-        .args([
-            "sign-in",
-            &v.certauth_url,
-            "--username",
-            "bob@woodgrove.com",
-            "--no-remember",
-        ])
-        .args([
-            "--cert",
-            &w.sha256("bob-untrusted-ca"),
-            "--pin",
-            &pinentry.source(),
-        ])
-        .args(["--no-p11-kit", "--module"])
-        .arg(w.module())
-        .arg("--ca-file")
-        .arg(&v.server_ca)
-        .arg("--chain")
-        .arg(&chain)
-        .env("XDG_CONFIG_HOME", state.path())
-        .env("HOME", state.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert_eq!(pinentry.pins_asked(), 0, "{stderr}");
+    let stderr = refused_before_any_pin(
+        w,
+        &v.certauth_url,
+        "bob-untrusted-ca",
+        state.path(),
+        |command| {
+            command
+                .arg("--ca-file")
+                .arg(&v.server_ca)
+                .arg("--chain")
+                .arg(&chain);
+        },
+    );
     assert!(
         stderr.contains("the server does not accept certificates from `C=US,O=Fabrikam Ltd,CN=Fabrikam Rogue CA`"),
         "{stderr}"

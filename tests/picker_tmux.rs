@@ -9,80 +9,16 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::agent::AgentProcess;
 use support::echo_server::EchoServer;
+use support::tmux::Tmux;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
-/// A private tmux server, killed (by its own command, on its own socket) when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, command: &str) -> Self {
-        let socket = format!("certauth-test-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "50",
-                command,
-            ])
-            .status()
-            .expect("tmux is needed for the picker test (apt-get install tmux)");
-        assert!(status.success());
-        Self { socket }
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "0"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "0"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`{what}` never appeared; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
+/// How long a screen may take to show what is awaited.
+const WAIT: Duration = Duration::from_secs(15);
 
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
@@ -100,15 +36,53 @@ fn certauth_line(w: &Woodgrove, home: &Path, args: &[String]) -> String {
         ),
         format!("CERTAUTH_CONFIG={}", quote(w.config.to_str().unwrap())),
         format!("XDG_CONFIG_HOME={}", quote(home.to_str().unwrap())),
-        quote(env!("CARGO_BIN_EXE_certauth")),
+        quote(support::programs::CERTAUTH),
     ];
     line.extend_from_slice(args);
     line.push("; echo; echo EXIT=$?; sleep 60".into());
     line.join(" ")
 }
 
+/// Enter on the picker's second certificate (Alice's MFA one), her PIN at the prompt that follows:
+/// the screen once certauth has exited, having signed in as Alice.
+fn choose_and_type_alices_pin(tmux: &Tmux, w: &Woodgrove) -> String {
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):",
+        WAIT,
+    );
+    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
+    let done = tmux.wait_for("EXIT=", WAIT);
+    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    done
+}
+
 fn quoted(path: &Path) -> String {
     quote(path.to_str().unwrap())
+}
+
+/// [`certauth_line`] for `certauth SUBCOMMAND` to the echo server with the (quoted) `module`
+/// alone, trusting the server and sending the Woodgrove chain, then `args`.
+fn against_echo(
+    w: &Woodgrove,
+    home: &Path,
+    server: &EchoServer,
+    subcommand: &str,
+    module: String,
+    args: &[String],
+) -> String {
+    let mut all = vec![
+        subcommand.to_owned(),
+        quote(&server.url),
+        "--no-p11-kit --module".into(),
+        module,
+        "--ca-file".into(),
+        quoted(&server.ca_file),
+        "--chain".into(),
+        quoted(&server.chain_file),
+    ];
+    all.extend_from_slice(args);
+    certauth_line(w, home, &all)
 }
 
 #[test]
@@ -129,23 +103,20 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
     let server = EchoServer::start(w, &["--signin-response", answer.to_str().unwrap()]);
     let home = tempfile::tempdir().unwrap();
 
-    let command = certauth_line(
+    let command = against_echo(
         w,
         home.path(),
-        &[
-            "sign-in".into(),
-            quote(&server.url),
-            "--username alice@woodgrove.com --no-p11-kit --module".into(),
-            quoted(w.module()),
-            "--ca-file".into(),
-            quoted(&server.ca_file),
-            "--chain".into(),
-            quoted(&server.chain_file),
-        ],
+        &server,
+        "sign-in",
+        quoted(w.module()),
+        &["--username alice@woodgrove.com".into()],
     );
-    let tmux = Tmux::start("picker", &command);
+    let tmux = Tmux::start("picker", 160, &command, |_| {});
 
-    let list = tmux.wait_for("Choose a certificate to sign in to https://127.0.0.1:");
+    let list = tmux.wait_for(
+        "Choose a certificate to sign in to https://127.0.0.1:",
+        WAIT,
+    );
     assert!(
         list.contains("> Alice Wilber (P-384) <alice@woodgrove.com>"),
         "{list}"
@@ -154,14 +125,17 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
     assert!(list.contains("token Woodgrove Alice"), "{list}");
 
     tmux.keys(&["Down"]);
-    let moved = tmux.wait_for("> Alice Wilber <alice@woodgrove.com>");
+    let moved = tmux.wait_for("> Alice Wilber <alice@woodgrove.com>", WAIT);
     assert!(
         moved.contains("  Alice Wilber (P-384) <alice@woodgrove.com>"),
         "{moved}"
     );
 
     tmux.keys(&["d"]);
-    let details = tmux.wait_for("Certificate information: Alice Wilber <alice@woodgrove.com>");
+    let details = tmux.wait_for(
+        "Certificate information: Alice Wilber <alice@woodgrove.com>",
+        WAIT,
+    );
     let field = |label: &str| {
         details
             .lines()
@@ -185,11 +159,7 @@ fn choose_the_second_certificate_after_checking_its_policy_oid() {
         .to_uppercase();
     assert!(details.contains(&thumbprint), "{details}");
 
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):");
-    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
-    let done = tmux.wait_for("EXIT=");
-    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    let done = choose_and_type_alices_pin(&tmux, w);
     assert!(
         done.contains("certificate       Alice Wilber <alice@woodgrove.com> on `Woodgrove Alice`"),
         "{done}"
@@ -223,25 +193,14 @@ fn pin_typed_into_pinentry(gpg_tty: bool) {
     let w = woodgrove();
     let server = EchoServer::start(w, &[]);
     let home = tempfile::tempdir().unwrap();
-    let thumbprint = w
-        .fixture
-        .manifest
-        .certificate("bob-p256-rfc822")
-        .unwrap()
-        .sha256
-        .clone();
-    let command = certauth_line(
+    let thumbprint = w.sha256("bob-p256-rfc822");
+    let command = against_echo(
         w,
         home.path(),
+        &server,
+        "request",
+        quoted(w.module()),
         &[
-            "request".into(),
-            quote(&server.url),
-            "--no-p11-kit --module".into(),
-            quoted(w.module()),
-            "--ca-file".into(),
-            quoted(&server.ca_file),
-            "--chain".into(),
-            quoted(&server.chain_file),
             "--cert".into(),
             thumbprint.clone(),
             "--pin pinentry:/usr/bin/pinentry-tty".into(),
@@ -257,11 +216,11 @@ fn pin_typed_into_pinentry(gpg_tty: bool) {
     } else {
         "pinentry-no-gpg-tty"
     };
-    let tmux = Tmux::start(name, &command);
-    let prompt = tmux.wait_for("PIN:");
+    let tmux = Tmux::start(name, 160, &command, |_| {});
+    let prompt = tmux.wait_for("PIN:", WAIT);
     assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
     tmux.keys(&[&w.pin("Woodgrove Bob"), "Enter"]);
-    let done = tmux.wait_for("EXIT=");
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(done.contains(&thumbprint), "{done}");
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(
@@ -301,22 +260,18 @@ fn through_the_agent_the_picker_and_pin_prompt_come_once_on_this_terminal() {
     );
 
     // The agent's questions, asked here: the picker (the second certificate), then the PIN.
-    let tmux = Tmux::start("agent-first", &command);
-    tmux.wait_for("> Alice Wilber (P-384) <alice@woodgrove.com>");
+    let tmux = Tmux::start("agent-first", 160, &command, |_| {});
+    tmux.wait_for("> Alice Wilber (P-384) <alice@woodgrove.com>", WAIT);
     tmux.keys(&["Down"]);
-    tmux.wait_for("> Alice Wilber <alice@woodgrove.com>");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("PIN for token `Woodgrove Alice` (to use Alice Wilber <alice@woodgrove.com>):");
-    tmux.keys(&[&w.pin("Woodgrove Alice"), "Enter"]);
-    let done = tmux.wait_for("EXIT=");
-    assert!(done.contains("Signed in as alice@woodgrove.com"), "{done}");
+    tmux.wait_for("> Alice Wilber <alice@woodgrove.com>", WAIT);
+    let done = choose_and_type_alices_pin(&tmux, w);
     assert!(done.contains("strength          multiFactor"), "{done}");
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(!done.contains(&w.pin("Woodgrove Alice")), "{done}");
 
     // Again: the agent remembered the choice and cached the sign-in, so nothing is asked.
-    let tmux = Tmux::start("agent-again", &command);
-    let done = tmux.wait_for("EXIT=");
+    let tmux = Tmux::start("agent-again", 160, &command, |_| {});
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(done.contains("strength          multiFactor"), "{done}");
     assert!(done.contains("no PIN was needed"), "{done}");
@@ -337,40 +292,25 @@ fn an_empty_pin_at_the_prompt_is_not_sent_to_the_token() {
     let server = EchoServer::start(w, &[]);
     let home = tempfile::tempdir().unwrap();
     let log = home.path().join("spy.log");
-    let thumbprint = w
-        .fixture
-        .manifest
-        .certificate("bob-p256-rfc822")
-        .unwrap()
-        .sha256
-        .clone();
-    let command = certauth_line(
+    let thumbprint = w.sha256("bob-p256-rfc822");
+    let command = against_echo(
         w,
         home.path(),
-        &[
-            "request".into(),
-            quote(&server.url),
-            "--no-p11-kit --module".into(),
-            SPY.into(),
-            "--ca-file".into(),
-            quoted(&server.ca_file),
-            "--chain".into(),
-            quoted(&server.chain_file),
-            "--cert".into(),
-            thumbprint,
-            "--pin prompt".into(),
-        ],
+        &server,
+        "request",
+        SPY.into(),
+        &["--cert".into(), thumbprint, "--pin prompt".into()],
     );
     let command = format!(
         "PKCS11SPY={} PKCS11SPY_OUTPUT={} {command}",
         quoted(w.module()),
         quoted(&log)
     );
-    let tmux = Tmux::start("empty-pin", &command);
-    let prompt = tmux.wait_for("PIN for token `Woodgrove Bob`");
+    let tmux = Tmux::start("empty-pin", 160, &command, |_| {});
+    let prompt = tmux.wait_for("PIN for token `Woodgrove Bob`", WAIT);
     assert!(prompt.contains("Woodgrove Bob"), "{prompt}");
     tmux.keys(&["Enter"]);
-    let done = tmux.wait_for("EXIT=");
+    let done = tmux.wait_for("EXIT=", WAIT);
     assert!(
         done.contains("the PIN for `Woodgrove Bob` was not sent to the token: it is empty"),
         "{done}"

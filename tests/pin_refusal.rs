@@ -234,13 +234,7 @@ fn the_agent_refuses_an_empty_pin_and_stops_after_three() {
         .env("PKCS11SPY", w.module())
         .env("PKCS11SPY_OUTPUT", &log);
     let agent = AgentProcess::start(command);
-    let sha256 = w
-        .fixture
-        .manifest
-        .certificate("bob-rsa3072")
-        .unwrap()
-        .sha256
-        .clone();
+    let sha256 = w.sha256("bob-rsa3072");
     let params = json!({
         "url": server.url,
         "username": "bob@woodgrove.com",

@@ -36,16 +36,12 @@ const WRONG_PIN: &str = "000000";
 /// configuration, the fixture's SoftHSM tokens and a private config directory. Modules come from
 /// the p11-kit registry, as on a Debian desktop.
 fn certauth(piv: &PivRig, home: &Path) -> Command {
-    let mut command = piv
-        .rig
-        .command_on_host_network(env!("CARGO_BIN_EXE_certauth"));
-    command
+    let mut command = piv.rig.command_on_host_network(support::programs::CERTAUTH);
+    support::programs::isolate(&mut command)
         .env("OPENSC_CONF", &piv.opensc_conf)
         .env("SOFTHSM2_CONF", woodgrove().fixture.softhsm2_conf())
         .env("XDG_CONFIG_HOME", home)
-        .env("HOME", home)
-        .env_remove("CERTAUTH_AGENT_SOCKET")
-        .env_remove("XDG_RUNTIME_DIR");
+        .env("HOME", home);
     command
 }
 
@@ -502,15 +498,12 @@ fn with_pcscd_stopped_list_says_so_and_still_lists_the_softhsm_tokens() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let output = rig::without_pcscd(
-        Path::new(env!("CARGO_BIN_EXE_certauth")),
-        &["list", "--json"],
-    )
-    .env("SOFTHSM2_CONF", woodgrove().fixture.softhsm2_conf())
-    .env("XDG_CONFIG_HOME", home.path())
-    .env("HOME", home.path())
-    .output()
-    .unwrap();
+    let output = rig::without_pcscd(Path::new(support::programs::CERTAUTH), &["list", "--json"])
+        .env("SOFTHSM2_CONF", woodgrove().fixture.softhsm2_conf())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listing["pcsc"]["status"], "notRunning", "{listing:#}");

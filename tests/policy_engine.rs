@@ -1,29 +1,30 @@
-//! The policy engine over the Woodgrove fixture PKI, table-driven: each row is a certificate, a
-//! username and a policy, and the decision expected (strength, binding, rule or error code). The
-//! policy is the seed's Step 5 configuration in Graph's own JSON; CRLs are the fixture's, or
-//! crafted here with the fixture CA's key.
+//! The policy engine over the Woodgrove fixture PKI, table-driven: each row of
+//! `tests/data/policy/decisions.toml` is a certificate, a username, edits to the policy and the
+//! directory, and the decision expected (strength, binding, rule or error code), run as a test of
+//! its own. The policy is the seed's Step 5 configuration in Graph's own JSON; CRLs are the
+//! fixture's, or crafted here with the fixture CA's key.
 
 #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
 
 mod support;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
-use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
+use certauth::fixtures::spec::RevocationReason;
 use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::directory::Directory;
 use certauth::verifier::graph_files::load_directory;
 use certauth::verifier::outcome::{AuthenticationStrength, ErrorCode};
-use certauth::verifier::policy::{
-    Affinity, CbaPolicy, Rule, RuleType, Strength, Switch, Target, TargetType, UserBinding,
-    UserProperty,
-};
+use certauth::verifier::policy::{property_name, CbaPolicy, Switch};
 use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
 use certauth::verifier::trust::TrustStore;
 use certauth::x509::cert_info::CertInfo;
 use certauth::x509::user_ids::{certificate_user_id, BindingField, SerialOrder};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use support::crl::TestCrl;
 use support::woodgrove::{woodgrove, Woodgrove};
 use time::OffsetDateTime;
 
@@ -45,15 +46,6 @@ fn directory(w: &Woodgrove) -> Directory {
     )
     .unwrap()
     .directory
-}
-
-fn der_of(w: &Woodgrove, name: &str) -> Vec<u8> {
-    let manifest = w.fixture.manifest.certificate(name).unwrap();
-    pem_to_der(&std::fs::read(w.fixture.path(&manifest.file_pem)).unwrap())
-}
-
-fn pem_to_der(pem: &[u8]) -> Vec<u8> {
-    x509_parser::pem::parse_x509_pem(pem).unwrap().1.contents
 }
 
 fn ski_of(w: &Woodgrove, ca: &str) -> String {
@@ -97,582 +89,247 @@ fn decide(engine: &Engine, der: &[u8], username: &str, now: OffsetDateTime) -> D
 
 /// A certificateUserIds value the fixture certificate `name` yields for `field`.
 fn cuid(w: &Woodgrove, name: &str, field: BindingField) -> String {
-    let info = CertInfo::from_der(&der_of(w, name)).unwrap();
+    let info = CertInfo::from_der(&w.der(name)).unwrap();
     certificate_user_id(&info, field, SerialOrder::LittleEndian).unwrap()
 }
 
+/// The decision table, `tests/data/policy/decisions.toml` (its opening comment says how a case
+/// reads).
+const DECISIONS: &str = include_str!("data/policy/decisions.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    cases: BTreeMap<String, Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    certificate: String,
+    username: String,
+    /// Edits to the Step 5 policy's Graph JSON, in order.
+    #[serde(default)]
+    policy: Vec<PolicyEdit>,
+    /// Changes to directory users, by UPN.
+    #[serde(default)]
+    users: BTreeMap<String, UserEdit>,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PolicyEdit {
+    /// Replaces the value at a JSON pointer.
+    Set { set: String, to: Value },
+    /// Appends to the array at a JSON pointer.
+    Push { push: String, value: Value },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UserEdit {
+    on_premises_user_principal_name: Option<String>,
+    certificate_user_ids: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
 enum Expect {
     Success {
-        strength: &'static str,
+        strength: String,
         field: BindingField,
-        property: UserProperty,
-        rule: &'static str,
+        property: String,
+        rule: String,
     },
-    Failure(&'static str),
+    Failure {
+        error: String,
+    },
 }
 
-/// Changes a case makes to the fixture's directory.
-type DirectoryEdit = Box<dyn Fn(&mut Directory, &Woodgrove)>;
-
-struct Case {
-    name: &'static str,
-    certificate: &'static str,
-    username: &'static str,
-    policy: Box<dyn Fn(&mut CbaPolicy)>,
-    directory: DirectoryEdit,
-    expect: Expect,
+fn decision_table() -> &'static BTreeMap<String, Case> {
+    static TABLE: OnceLock<BTreeMap<String, Case>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        toml::from_str::<Table>(DECISIONS)
+            .unwrap_or_else(|e| panic!("data/policy/decisions.toml: {e}"))
+            .cases
+    })
 }
 
-fn case(
-    name: &'static str,
-    certificate: &'static str,
-    username: &'static str,
-    expect: Expect,
-) -> Case {
-    Case {
-        name,
-        certificate,
-        username,
-        policy: Box::new(|_| {}),
-        directory: Box::new(|_, _| {}),
-        expect,
+/// A string of the table with its `${…}` placeholder filled in from the fixture: `${ski:CA}`,
+/// `${cuid:CERT:FIELD}` and `${cuid:CERT:FIELD:lowercase}`.
+fn expand(w: &Woodgrove, text: &str) -> String {
+    let Some(placeholder) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}')) else {
+        return text.to_owned();
+    };
+    let field = |name: &str| -> BindingField { serde_json::from_value(json!(name)).unwrap() };
+    match placeholder.split(':').collect::<Vec<_>>()[..] {
+        ["ski", ca] => ski_of(w, ca),
+        ["cuid", cert, name] => cuid(w, cert, field(name)),
+        // Matching is case-insensitive past the `X509:<tag>` prefix.
+        ["cuid", cert, name, "lowercase"] => {
+            let value = cuid(w, cert, field(name));
+            let (tag, rest) = value.split_once('>').unwrap();
+            format!("{tag}>{}", rest.to_lowercase())
+        }
+        _ => panic!("unknown placeholder {text}"),
     }
 }
 
-impl Case {
-    fn policy(mut self, f: impl Fn(&mut CbaPolicy) + 'static) -> Self {
-        self.policy = Box::new(f);
-        self
-    }
-
-    fn directory(mut self, f: impl Fn(&mut Directory, &Woodgrove) + 'static) -> Self {
-        self.directory = Box::new(f);
-        self
+/// Every string in `value` expanded (see [`expand`]).
+fn expand_json(w: &Woodgrove, value: &mut Value) {
+    match value {
+        Value::String(text) => *text = expand(w, text),
+        Value::Array(items) => items.iter_mut().for_each(|v| expand_json(w, v)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| expand_json(w, v)),
+        _ => {}
     }
 }
 
-fn binding(field: BindingField, property: UserProperty, priority: i64) -> UserBinding {
-    serde_json::from_value(serde_json::json!({
-        "x509CertificateField": field,
-        "userProperty": certauth::verifier::policy::property_name(property),
-        "priority": priority,
-    }))
-    .unwrap()
-}
-
-fn only_bindings(bindings: Vec<UserBinding>) -> impl Fn(&mut CbaPolicy) {
-    move |p| p.certificate_user_bindings = bindings.clone()
-}
-
-fn set_cuids(
-    upn: &'static str,
-    values: impl Fn(&Woodgrove) -> Vec<String> + 'static,
-) -> impl Fn(&mut Directory, &Woodgrove) {
-    move |d, w| {
-        let user = d
-            .users
-            .iter_mut()
-            .find(|u| u.user_principal_name == upn)
-            .unwrap();
-        user.authorization_info.certificate_user_ids = values(w);
-    }
-}
-
-fn rule(kind: RuleType, identifier: &str, mode: Strength) -> Rule {
-    Rule {
-        x509_certificate_rule_type: kind,
-        identifier: Some(identifier.to_owned()),
-        issuer_subject_identifier: None,
-        policy_oid_identifier: None,
-        x509_certificate_authentication_mode: mode,
-        x509_certificate_required_affinity_level: None,
-    }
-}
-
-const ISSUING: &str = "CN=Woodgrove Issuing CA 01,OU=PKI,O=Woodgrove Bank,C=US";
-
-fn success(
-    strength: &'static str,
-    field: BindingField,
-    property: UserProperty,
-    rule: &'static str,
-) -> Expect {
-    Expect::Success {
-        strength,
-        field,
-        property,
-        rule,
-    }
-}
-
-#[test]
-fn decisions_over_the_fixture_pki() {
-    use BindingField as F;
-    use UserProperty as P;
-    let w = woodgrove();
-    let cases = vec![
-        // The seed's Step 5: an issuer rule gives single-factor, the 1.2.3.4 OID rule
-        // multifactor; the certificate carrying both comes out multifactor.
-        case(
-            "step 5: policy OID wins over issuer",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            success(
-                "multiFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "policyOID",
-            ),
-        ),
-        case(
-            "step 5: issuer rule alone",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        ),
-        case(
-            "an OID bound to both strengths is single-factor",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "policyOID",
-            ),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules.push(rule(
-                RuleType::PolicyOid,
-                "1.2.3.4",
-                Strength::SingleFactor,
-            ))
-        }),
-        case(
-            "issuer+OID beats OID",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubjectAndPolicyOID",
-            ),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules.push(Rule {
-                x509_certificate_rule_type: RuleType::IssuerSubjectAndPolicyOid,
-                identifier: None,
-                issuer_subject_identifier: Some(ISSUING.into()),
-                policy_oid_identifier: Some("1.2.3.4".into()),
-                x509_certificate_authentication_mode: Strength::SingleFactor,
-                x509_certificate_required_affinity_level: None,
-            })
-        }),
-        case(
-            "no rule: the tenant default",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            success(
-                "multiFactor",
-                F::Rfc822Name,
-                P::UserPrincipalName,
-                "default",
-            ),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules.clear();
-            p.authentication_mode_configuration
-                .x509_certificate_authentication_default_mode = Strength::MultiFactor;
-        }),
-        // Every binding field.
-        case(
-            "PrincipalName -> onPremisesUserPrincipalName",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::OnPremisesUserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::PrincipalName,
-            P::OnPremisesUserPrincipalName,
-            1,
-        )]))
-        .directory(|d, _| {
-            d.users[0].on_premises_user_principal_name = Some("ALICE@woodgrove.com".into())
-        }),
-        case(
-            "PrincipalName -> certificateUserIds",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::PrincipalName,
-            P::CertificateUserIds,
-            1,
-        )])),
-        case(
-            "RFC822Name -> certificateUserIds",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Rfc822Name,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Rfc822Name,
-            P::CertificateUserIds,
-            1,
-        )])),
-        case(
-            "IssuerAndSubject -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::IssuerAndSubject,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::IssuerAndSubject,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::IssuerAndSubject)]
-        })),
-        case(
-            "Subject -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Subject,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Subject,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::Subject)
-                .to_lowercase()
-                .replacen("x509:<s>", "X509:<S>", 1)]
-        })),
-        case(
-            "SubjectKeyIdentifier -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Ski,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Ski,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::Ski)]
-        })),
-        case(
-            "SHA1PublicKey -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Sha1PublicKey,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::Sha1PublicKey,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |w| {
-            vec![cuid(w, "bob-rsa3072", F::Sha1PublicKey)]
-        })),
-        case(
-            "IssuerAndSerialNumber -> certificateUserIds",
-            "bob-rsa3072",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::IssuerAndSerialNumber,
-                P::CertificateUserIds,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![binding(
-            F::IssuerAndSerialNumber,
-            P::CertificateUserIds,
-            1,
-        )]))
-        .directory(set_cuids("bob@woodgrove.com", |_| {
-            vec!["X509:<I>C=US,O=Woodgrove Bank,OU=PKI,CN=Woodgrove Issuing CA 01<SR>0220".into()]
-        })),
-        // Priority fallback: a field the certificate lacks, and a value that does not match,
-        // both move on to the next binding.
-        case(
-            "fallback past an absent field",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            success(
-                "singleFactor",
-                F::Rfc822Name,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![
-            binding(F::PrincipalName, P::UserPrincipalName, 1),
-            binding(F::Rfc822Name, P::UserPrincipalName, 2),
-        ])),
-        case(
-            "fallback past a mismatch",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(only_bindings(vec![
-            binding(F::Ski, P::CertificateUserIds, 1),
-            binding(F::PrincipalName, P::UserPrincipalName, 5),
-        ])),
-        case(
-            "no binding matches",
-            "alice-p384",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        ),
-        case(
-            "no binding value on the certificate",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS1001003"),
-        )
-        .policy(only_bindings(vec![binding(
-            F::PrincipalName,
-            P::UserPrincipalName,
-            1,
-        )])),
-        // High affinity: low-affinity bindings are dropped.
-        case(
-            "tenant requires high affinity: PN alone fails",
-            "alice-p384",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration
-                .x509_certificate_default_required_affinity_level = Affinity::High;
-            p.authentication_mode_configuration.rules.clear();
-        }),
-        case(
-            "tenant requires high affinity: SKI passes",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success("singleFactor", F::Ski, P::CertificateUserIds, "default"),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration
-                .x509_certificate_default_required_affinity_level = Affinity::High;
-            p.authentication_mode_configuration.rules.clear();
-        })
-        .directory(set_cuids("alice@woodgrove.com", |w| {
-            vec![cuid(w, "alice-p384", F::Ski)]
-        })),
-        case(
-            "an MFA rule requiring high affinity",
-            "alice-rsa2048-mfa",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        )
-        .policy(|p| {
-            p.authentication_mode_configuration.rules[1].x509_certificate_required_affinity_level =
-                Some(Affinity::High)
-        }),
-        // Revocation, validity, trust, targets.
-        case(
-            "revoked in the base CRL",
-            "bob-revoked",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500171"),
-        ),
-        case(
-            "revoked only in the delta CRL",
-            "bob-delta-revoked",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500171"),
-        ),
-        case(
-            "expired",
-            "alice-expired",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS500172"),
-        ),
-        case(
-            "not yet valid",
-            "bob-not-yet-valid",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500172"),
-        ),
-        case(
-            "untrusted CA",
-            "bob-untrusted-ca",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500176"),
-        ),
-        case(
-            "user out of scope",
-            "alice-p384",
-            "carol@woodgrove.com",
-            Expect::Failure("AADSTS130501"),
-        ),
-        case(
-            "user in an excluded group",
-            "alice-p384",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS130501"),
-        )
-        .policy(|p| {
-            p.exclude_targets.push(Target {
-                target_type: TargetType::Group,
-                id: "finance".into(),
-                is_registration_required: None,
-            })
-        }),
-        case(
-            "unknown user",
-            "alice-p384",
-            "mallory@woodgrove.com",
-            Expect::Failure("AADSTS50034"),
-        ),
-        case(
-            "CBA disabled",
-            "alice-p384",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS130501"),
-        )
-        .policy(|p| p.state = certauth::verifier::policy::State::Disabled),
-        case(
-            "CA scoping admits a member",
-            "alice-p384",
-            "alice@woodgrove.com",
-            success(
-                "singleFactor",
-                F::PrincipalName,
-                P::UserPrincipalName,
-                "issuerSubject",
-            ),
-        )
-        .policy(scoped_to("finance")),
-        case(
-            "CA scoping refuses a non-member",
-            "bob-p256-rfc822",
-            "bob@woodgrove.com",
-            Expect::Failure("AADSTS500189"),
-        )
-        .policy(scoped_to("finance")),
-        case(
-            "smartcard logon only: not for client authentication",
-            "alice-smartcard-logon",
-            "alice@woodgrove.com",
-            Expect::Failure("AADSTS50017"),
-        ),
-    ];
-    let now = OffsetDateTime::now_utc();
-    let mut failures = Vec::new();
-    for case in &cases {
-        let mut policy = step5();
-        (case.policy)(&mut policy);
-        policy
-            .validate()
-            .unwrap_or_else(|e| panic!("{}: policy invalid: {e:?}", case.name));
-        let mut dir = directory(w);
-        (case.directory)(&mut dir, w);
-        let engine = engine(policy, dir, store(w), fixture_crls(w));
-        let decision = decide(&engine, &der_of(w, case.certificate), case.username, now);
-        let ok = match &case.expect {
-            Expect::Success {
-                strength,
-                field,
-                property,
-                rule,
-            } => {
-                decision.succeeded()
-                    && decision.strength().map(AuthenticationStrength::as_str) == Some(*strength)
-                    && decision.username_binding.as_ref().is_some_and(|b| {
-                        b.x509_certificate_field == *field && b.user_property == *property
-                    })
-                    && decision
-                        .authentication_rule
-                        .as_ref()
-                        .is_some_and(|r| r.x509_certificate_rule_type == *rule)
-            }
-            Expect::Failure(code) => {
-                !decision.succeeded() && decision.error_code.map(ErrorCode::as_str) == Some(*code)
-            }
+/// The Step 5 policy with `edits` made to its Graph JSON.
+fn edited_step5(w: &Woodgrove, name: &str, edits: &[PolicyEdit]) -> CbaPolicy {
+    let mut graph: Value = serde_json::from_slice(STEP5).unwrap();
+    for edit in edits {
+        let (pointer, mut value) = match edit {
+            PolicyEdit::Set { set, to } => (set, to.clone()),
+            PolicyEdit::Push { push, value } => (push, value.clone()),
         };
-        if !ok {
-            failures.push(format!(
-                "{}: got {}",
-                case.name,
-                serde_json::to_string_pretty(&decision).unwrap()
-            ));
+        expand_json(w, &mut value);
+        let at = graph
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{name}: no {pointer} in the Step 5 policy"));
+        match edit {
+            PolicyEdit::Set { .. } => *at = value,
+            PolicyEdit::Push { .. } => at.as_array_mut().unwrap().push(value),
         }
     }
+    let policy = CbaPolicy::from_value(&graph, "policy-step5.json")
+        .unwrap_or_else(|e| panic!("{name}: policy invalid: {e:?}"));
+    policy
+        .validate()
+        .unwrap_or_else(|e| panic!("{name}: policy invalid: {e:?}"));
+    policy
+}
+
+/// The fixture's directory with `edits` made to its users.
+fn edited_directory(w: &Woodgrove, name: &str, edits: &BTreeMap<String, UserEdit>) -> Directory {
+    let mut dir = directory(w);
+    for (upn, edit) in edits {
+        let user = dir
+            .users
+            .iter_mut()
+            .find(|u| u.user_principal_name == *upn)
+            .unwrap_or_else(|| panic!("{name}: no user {upn} in the fixture"));
+        if let Some(on_premises) = &edit.on_premises_user_principal_name {
+            user.on_premises_user_principal_name = Some(on_premises.clone());
+        }
+        if let Some(ids) = &edit.certificate_user_ids {
+            user.authorization_info.certificate_user_ids =
+                ids.iter().map(|id| expand(w, id)).collect();
+        }
+    }
+    dir
+}
+
+/// Runs the table's case `name` and checks its decision.
+fn decision_case(name: &str) {
+    let w = woodgrove();
+    let case = decision_table()
+        .get(name)
+        .unwrap_or_else(|| panic!("no case {name} in data/policy/decisions.toml"));
+    let policy = edited_step5(w, name, &case.policy);
+    let dir = edited_directory(w, name, &case.users);
+    let engine = engine(policy, dir, store(w), fixture_crls(w));
+    let decision = decide(
+        &engine,
+        &w.der(&case.certificate),
+        &case.username,
+        OffsetDateTime::now_utc(),
+    );
+    let ok = match &case.expect {
+        Expect::Success {
+            strength,
+            field,
+            property,
+            rule,
+        } => {
+            decision.succeeded()
+                && decision.strength().map(AuthenticationStrength::as_str) == Some(strength)
+                && decision.username_binding.as_ref().is_some_and(|b| {
+                    b.x509_certificate_field == *field && property_name(b.user_property) == property
+                })
+                && decision
+                    .authentication_rule
+                    .as_ref()
+                    .is_some_and(|r| r.x509_certificate_rule_type == *rule)
+        }
+        Expect::Failure { error } => {
+            !decision.succeeded() && decision.error_code.map(ErrorCode::as_str) == Some(error)
+        }
+    };
     assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
+        ok,
+        "{name}: got {}",
+        serde_json::to_string_pretty(&decision).unwrap()
     );
 }
 
-fn scoped_to(group: &'static str) -> impl Fn(&mut CbaPolicy) {
-    move |p| {
-        let w = woodgrove();
-        p.certificate_authority_scopes.push(
-            serde_json::from_value(serde_json::json!({
-                "subjectKeyIdentifier": ski_of(w, "woodgrove-issuing"),
-                "includeTargets": [{"targetType": "group", "id": group}],
-            }))
-            .unwrap(),
-        );
+/// One #[test] per case of the decision table, named by its key there; and a test that the two
+/// lists agree, so a case added to the file is not silently skipped.
+macro_rules! decision_cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                super::decision_case(stringify!($name));
+            }
+        )*
+
+        #[test]
+        fn every_case_of_the_table_has_its_test() {
+            let tests: Vec<&str> = vec![$(stringify!($name)),*];
+            let table: Vec<&str> = super::decision_table().keys().map(String::as_str).collect();
+            let mut sorted = tests.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, table);
+        }
+    };
+}
+
+mod decisions {
+    decision_cases! {
+        step5_policy_oid_wins_over_issuer,
+        step5_issuer_rule_alone,
+        an_oid_bound_to_both_strengths_is_single_factor,
+        issuer_and_oid_beats_oid,
+        no_rule_the_tenant_default,
+        principal_name_to_on_premises_upn,
+        principal_name_to_certificate_user_ids,
+        rfc822_name_to_certificate_user_ids,
+        issuer_and_subject_to_certificate_user_ids,
+        subject_to_certificate_user_ids,
+        subject_key_identifier_to_certificate_user_ids,
+        sha1_public_key_to_certificate_user_ids,
+        issuer_and_serial_number_to_certificate_user_ids,
+        fallback_past_an_absent_field,
+        fallback_past_a_mismatch,
+        no_binding_matches,
+        no_binding_value_on_the_certificate,
+        tenant_requires_high_affinity_principal_name_alone_fails,
+        tenant_requires_high_affinity_ski_passes,
+        an_mfa_rule_requiring_high_affinity,
+        revoked_in_the_base_crl,
+        revoked_only_in_the_delta_crl,
+        expired,
+        not_yet_valid,
+        untrusted_ca,
+        user_out_of_scope,
+        user_in_an_excluded_group,
+        unknown_user,
+        cba_disabled,
+        ca_scoping_admits_a_member,
+        ca_scoping_refuses_a_non_member,
+        smartcard_logon_only_not_for_client_authentication,
     }
 }
 
@@ -682,7 +339,7 @@ fn the_explanation_tells_the_story() {
     let engine = engine(step5(), directory(w), store(w), fixture_crls(w));
     let decision = decide(
         &engine,
-        &der_of(w, "alice-rsa2048-mfa"),
+        &w.der("alice-rsa2048-mfa"),
         "alice@woodgrove.com",
         OffsetDateTime::now_utc(),
     );
@@ -720,42 +377,18 @@ fn crafted_crl(
     entries: &[(&str, RevocationReason)],
     next_update: OffsetDateTime,
 ) -> Vec<u8> {
-    let authority = w.fixture.manifest.authority(ca).unwrap();
-    let ca_der = std::fs::read(w.fixture.path(&authority.certificate_der)).unwrap();
-    let ca_info = CertInfo::from_der(&ca_der).unwrap();
-    let signer_authority = w.fixture.manifest.authority(signer).unwrap();
-    let key = rcgen::KeyPair::from_pem(
-        &std::fs::read_to_string(w.fixture.path(&signer_authority.private_key_pem)).unwrap(),
-    )
-    .unwrap();
-    let algorithm = if signer_authority.id == "woodgrove-root" {
-        KeyAlgorithm::P384
-    } else {
-        KeyAlgorithm::P256
-    };
-    let entries: Vec<RevokedEntry> = entries
-        .iter()
-        .map(|(name, reason)| RevokedEntry {
-            serial: CertInfo::from_der(&der_of(w, name)).unwrap().serial,
-            revoked_at: OffsetDateTime::now_utc() - time::Duration::hours(1),
-            reason: *reason,
-        })
-        .collect();
-    sign_crl(
-        &CrlContents {
-            issuer_name: &ca_info.subject_der,
-            authority_key_id: ca_info.subject_key_identifier.as_deref().unwrap(),
-            number,
-            this_update: OffsetDateTime::now_utc() - time::Duration::hours(1),
-            next_update,
-            entries: &entries,
-            delta_of,
-            freshest_url: None,
-        },
-        &key,
-        algorithm,
-    )
-    .unwrap()
+    let an_hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    TestCrl {
+        ca,
+        signer,
+        number,
+        delta_of,
+        entries,
+        revoked_at: an_hour_ago,
+        this_update: an_hour_ago,
+        next_update,
+    }
+    .sign(w)
 }
 
 /// Alice's P-384 sign-in under the seed's Step 5, now, with `crl` as the issuing CA's base CRL.
@@ -764,7 +397,7 @@ fn alice_with_base_crl(w: &Woodgrove, crl: Vec<u8>) -> Decision {
     crls.provide(&ski_of(w, "woodgrove-issuing"), CrlKind::Base, crl);
     decide(
         &engine(step5(), directory(w), store(w), crls),
-        &der_of(w, "alice-p384"),
+        &w.der("alice-p384"),
         "alice@woodgrove.com",
         OffsetDateTime::now_utc(),
     )
@@ -822,7 +455,7 @@ fn remove_from_crl_in_a_delta_takes_a_certificate_off_hold() {
     held.provide(&issuing, CrlKind::Delta, empty_delta);
     let decision = decide(
         &engine(step5(), directory(w), store(w), held),
-        &der_of(w, "bob-p256-rfc822"),
+        &w.der("bob-p256-rfc822"),
         "bob@woodgrove.com",
         now,
     );
@@ -833,7 +466,7 @@ fn remove_from_crl_in_a_delta_takes_a_certificate_off_hold() {
     off_hold.provide(&issuing, CrlKind::Delta, released);
     let decision = decide(
         &engine(step5(), directory(w), store(w), off_hold),
-        &der_of(w, "bob-p256-rfc822"),
+        &w.der("bob-p256-rfc822"),
         "bob@woodgrove.com",
         now,
     );
@@ -863,13 +496,7 @@ fn a_crl_number_going_backwards_is_refused() {
     let crls = fixture_crls(w);
     let engine = engine(step5(), directory(w), store(w), crls);
     let now = OffsetDateTime::now_utc();
-    assert!(decide(
-        &engine,
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now
-    )
-    .succeeded());
+    assert!(decide(&engine, &w.der("alice-p384"), "alice@woodgrove.com", now).succeeded());
     // A week on, the cached CRL 41 is stale; the server now offers an older CRL 40.
     let later = now + time::Duration::days(7);
     let replayed = crafted_crl(
@@ -885,12 +512,7 @@ fn a_crl_number_going_backwards_is_refused() {
         .crls
         .source()
         .provide(&issuing, CrlKind::Base, replayed);
-    let decision = decide(
-        &engine,
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        later,
-    );
+    let decision = decide(&engine, &w.der("alice-p384"), "alice@woodgrove.com", later);
     refused_with(
         &decision,
         "AADSTS500174",
@@ -939,11 +561,22 @@ fn an_unreachable_crl_fails_closed() {
     );
     let decision = decide(
         &engine(step5(), directory(w), store, source),
-        &der_of(w, "alice-p384"),
+        &w.der("alice-p384"),
         "alice@woodgrove.com",
         OffsetDateTime::now_utc(),
     );
     refused_with(&decision, "AADSTS500173", "could not be reached");
+}
+
+/// Alice's P-384 certificate under `policy` at `now`, where the issuing CA has no CRL at all.
+fn alice_without_an_issuing_crl(w: &Woodgrove, policy: CbaPolicy, now: OffsetDateTime) -> Decision {
+    let engine = engine(
+        policy,
+        directory(w),
+        store_with_issuing(w, None, None),
+        fixture_crls(w),
+    );
+    decide(&engine, &w.der("alice-p384"), "alice@woodgrove.com", now)
 }
 
 #[test]
@@ -951,17 +584,7 @@ fn required_crl_validation_and_exempted_cas() {
     let w = woodgrove();
     let now = OffsetDateTime::now_utc();
     // The issuing CA has no CRL at all; Step 5's policy requires CRL validation.
-    let required = decide(
-        &engine(
-            step5(),
-            directory(w),
-            store_with_issuing(w, None, None),
-            fixture_crls(w),
-        ),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now,
-    );
+    let required = alice_without_an_issuing_crl(w, step5(), now);
     assert_eq!(
         required.error_code.map(ErrorCode::as_str),
         Some("AADSTS500175"),
@@ -973,33 +596,13 @@ fn required_crl_validation_and_exempted_cas() {
         .crl_validation_configuration
         .exempted_certificate_authorities_subject_key_identifiers =
         vec![ski_of(w, "woodgrove-issuing").to_uppercase()];
-    let exempt = decide(
-        &engine(
-            policy,
-            directory(w),
-            store_with_issuing(w, None, None),
-            fixture_crls(w),
-        ),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now,
-    );
+    let exempt = alice_without_an_issuing_crl(w, policy, now);
     assert!(exempt.succeeded(), "{exempt:?}");
     assert_eq!(format!("{:?}", exempt.revocation[0].status), "Exempt");
 
     let mut policy = step5();
     policy.crl_validation_configuration.state = Switch::Disabled;
-    let relaxed = decide(
-        &engine(
-            policy,
-            directory(w),
-            store_with_issuing(w, None, None),
-            fixture_crls(w),
-        ),
-        &der_of(w, "alice-p384"),
-        "alice@woodgrove.com",
-        now,
-    );
+    let relaxed = alice_without_an_issuing_crl(w, policy, now);
     assert!(relaxed.succeeded(), "{relaxed:?}");
 }
 
@@ -1007,7 +610,7 @@ fn required_crl_validation_and_exempted_cas() {
 fn concurrent_sign_ins_share_one_download_per_crl() {
     let w = woodgrove();
     let engine = Arc::new(engine(step5(), directory(w), store(w), fixture_crls(w)));
-    let der = der_of(w, "alice-p384");
+    let der = w.der("alice-p384");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1155,19 +758,17 @@ fn crls_fetched_over_http_within_the_size_limit() {
     let now = OffsetDateTime::now_utc();
     let fine = fetching(20 * 1024 * 1024);
     let decision =
-        runtime.block_on(fine.decide(&der_of(w, "bob-delta-revoked"), "bob@woodgrove.com", now));
+        runtime.block_on(fine.decide(&w.der("bob-delta-revoked"), "bob@woodgrove.com", now));
     assert_eq!(
         decision.error_code.map(ErrorCode::as_str),
         Some("AADSTS500171"),
         "fetched over HTTP, the delta CRL revokes: {decision:?}"
     );
-    let decision =
-        runtime.block_on(fine.decide(&der_of(w, "alice-p384"), "alice@woodgrove.com", now));
+    let decision = runtime.block_on(fine.decide(&w.der("alice-p384"), "alice@woodgrove.com", now));
     assert!(decision.succeeded(), "{decision:?}");
 
     let tight = fetching(100);
-    let decision =
-        runtime.block_on(tight.decide(&der_of(w, "alice-p384"), "alice@woodgrove.com", now));
+    let decision = runtime.block_on(tight.decide(&w.der("alice-p384"), "alice@woodgrove.com", now));
     refused_with(&decision, "AADSTS2205014", "larger than the 100-byte limit");
     let _ = stop.send(());
 }

@@ -119,18 +119,17 @@ fn redirecting_server(w: &Woodgrove, https_sink: &Sink, http_sink: &Sink) -> Ech
 }
 
 fn certauth(w: &Woodgrove, server: &EchoServer, home: &std::path::Path, args: &[&str]) -> Command {
-    let mut command = w.certauth();
-    command
-        .args(args)
-        .args(["--no-p11-kit", "--module"])
-        .arg(w.module());
-    server.trusted_by(&mut command);
+    let mut command = server.certauth(w, home, args);
     command
         .args(["--cert", &w.sha256(CERT), "--pin", "env:TOKEN_PIN"])
-        .env("TOKEN_PIN", w.pin(TOKEN))
-        .env("XDG_CONFIG_HOME", home)
-        .env("HOME", home);
+        .env("TOKEN_PIN", w.pin(TOKEN));
     command
+}
+
+/// Asserts that `output` is certauth's exit 6 (a server it will not talk to) with `says` on stderr.
+fn refused_with_6(output: &Output, says: &str) {
+    assert_eq!(output.status.code(), Some(6), "{}", describe(output));
+    assert!(text(&output.stderr).contains(says), "{}", describe(output));
 }
 
 fn describe(output: &Output) -> String {
@@ -149,39 +148,32 @@ fn sign_in_follows_no_redirect() {
     let server = redirecting_server(w, &https_sink, &http_sink);
     let home = tempfile::tempdir().unwrap();
 
-    // 302 to another https origin.
-    let output = certauth(
-        w,
-        &server,
-        home.path(),
-        &["sign-in", &server.url, "--username", "alice@woodgrove.com"],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("HTTP 302") && stderr.contains(&https_sink.https("/certauth/signin")),
-        "{stderr}"
-    );
-    assert!(!text(&output.stdout).contains("Signed in"));
-
-    // 307 (which would re-send the POST body) to plain http.
     let r307 = format!("{}/r307", server.url);
-    let output = certauth(
-        w,
-        &server,
-        home.path(),
-        &["sign-in", &r307, "--username", "alice@woodgrove.com"],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("HTTP 307") && stderr.contains(&http_sink.http("/certauth/signin")),
-        "{stderr}"
-    );
+    for (url, says) in [
+        // 302 to another https origin.
+        (
+            &server.url,
+            ("HTTP 302", https_sink.https("/certauth/signin")),
+        ),
+        // 307 (which would re-send the POST body) to plain http.
+        (&r307, ("HTTP 307", http_sink.http("/certauth/signin"))),
+    ] {
+        let output = certauth(
+            w,
+            &server,
+            home.path(),
+            &["sign-in", url, "--username", "alice@woodgrove.com"],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(says.0) && stderr.contains(&says.1),
+            "{stderr}"
+        );
+        assert!(!text(&output.stdout).contains("Signed in"));
+    }
     https_sink.assert_untouched("sign-in, 302");
     http_sink.assert_untouched("sign-in, 307 to http");
 }
@@ -222,19 +214,9 @@ fn request_follows_only_same_origin_redirects_and_only_with_dash_l() {
 
     // With -L, another origin and plain http are refused.
     let output = request("/r302", &["-L"]);
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    assert!(
-        text(&output.stderr).contains("is another origin"),
-        "{}",
-        describe(&output)
-    );
+    refused_with_6(&output, "is another origin");
     let output = request("/r307", &["-L", "-X", "POST", "-d", "the body"]);
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    assert!(
-        text(&output.stderr).contains("is not https"),
-        "{}",
-        describe(&output)
-    );
+    refused_with_6(&output, "is not https");
     https_sink.assert_untouched("request, 302");
     http_sink.assert_untouched("request, 307 to http");
 }
@@ -258,12 +240,7 @@ fn sign_in_to_plain_http_is_refused_before_any_pin_or_connection() {
         .env("HOME", home.path())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
-    assert!(
-        text(&output.stderr).contains("is not an https URL"),
-        "{}",
-        describe(&output)
-    );
+    refused_with_6(&output, "is not an https URL");
     sink.assert_untouched("sign-in http://");
 
     // With a PIN source that cannot answer (and would fail with a PIN error, exit 5): the URL is

@@ -290,7 +290,7 @@ fn an_emptied_database_in_a_used_state_directory_is_refused() {
         let _ = std::fs::remove_file(state.path().join(format!("verifier.db{suffix}")));
     }
     std::fs::write(&db, b"").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+    let out = support::programs::verifier()
         .args(["serve", "--state-dir"])
         .arg(state.path())
         .output()

@@ -15,7 +15,7 @@ use support::woodgrove::{woodgrove, Woodgrove};
 /// seed's Step 5 policy, with the fixture's CAs and users and no CRL.
 fn eval_without_crls(w: &Woodgrove, cert: &str, username: &str) -> Command {
     let f = |p: &str| w.fixture.path(p).display().to_string();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+    let mut command = support::programs::verifier();
     command
         .args([
             "eval",
@@ -131,7 +131,7 @@ fn bad_input_is_named_never_a_panic() {
         (&policy, &good_cert, "field `authenticationModeConfiguration.rules[1].identifier`: `All Issuance Policies` is not a policy OID in dotted form"),
         (&step5, &junk, "REFUSED: AADSTS50017: the certificate does not parse"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+        let output = support::programs::verifier()
             .arg("eval")
             .arg("--policy")
             .arg(policy)
@@ -193,7 +193,7 @@ fn trap_a_forged_issuer_name_is_refused_by_eval() {
     let users_file = dir.path().join("users.json");
     std::fs::write(&users_file, users.to_string()).unwrap();
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+    let mut command = support::programs::verifier();
     command
         .arg("eval")
         .arg("--policy")

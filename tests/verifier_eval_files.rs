@@ -9,10 +9,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
-use support::eval::{eval, text, verdict, STEP5};
+use support::eval::{eval, verdict, STEP5};
+use support::text;
 use support::verifier::Verifier;
 use support::woodgrove::{woodgrove, Woodgrove};
 
@@ -381,7 +381,7 @@ fn serve_takes_the_same_policy_files() {
     drop(v);
 
     let state = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+    let out = support::programs::verifier()
         .args(Verifier::serve_args(w, state.path()))
         .arg("--policy")
         .arg(data("users-list.json"))

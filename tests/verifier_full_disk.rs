@@ -44,7 +44,7 @@ fn a_full_disk_refuses_sign_ins_it_cannot_log_and_recovers() {
         .arg(r#"mount -t tmpfs -o size=6m,mode=0700 certauth-full-disk "$1" && shift && exec "$@""#)
         .arg("sh")
         .arg(state.path())
-        .arg(env!("CARGO_BIN_EXE_certauth-verifier"))
+        .arg(support::programs::VERIFIER)
         .args(Verifier::serve_args(w, state.path()));
     let mut v = Verifier::spawn(command, state.path());
     // The state directory as the verifier sees it.

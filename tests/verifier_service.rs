@@ -581,9 +581,8 @@ fn tls_resumption_never_skips_the_handshake() {
 
 #[test]
 fn with_no_arguments_it_serves_the_demo_tenant_and_stops_cleanly_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+    let mut child = support::programs::verifier()
         .args(["serve", "--log-json", "-v"])
-        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

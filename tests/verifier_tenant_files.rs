@@ -8,10 +8,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-use support::eval::{eval, service_verdict, text, verdict};
+use support::eval::{eval, service_verdict, verdict};
+use support::text;
 use support::verifier::Verifier;
 use support::woodgrove::woodgrove;
 
@@ -31,7 +32,7 @@ const CLIENT_REFUSES: [&str; 3] = [
 ];
 
 fn tenant(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+    support::programs::verifier()
         .arg("tenant")
         .args(args)
         .output()

@@ -46,6 +46,20 @@ impl EchoServer {
             .arg(&self.chain_file)
     }
 
+    /// `certauth ARGS` for this server: the fixture's SoftHSM module alone, this server trusted and
+    /// the Woodgrove chain sent ([`Self::trusted_by`]), and `home` as its config and home
+    /// directory.
+    pub fn certauth(&self, w: &Woodgrove, home: &std::path::Path, args: &[&str]) -> Command {
+        let mut command = w.certauth();
+        command
+            .args(args)
+            .args(["--no-p11-kit", "--module"])
+            .arg(w.module());
+        self.trusted_by(&mut command);
+        command.env("XDG_CONFIG_HOME", home).env("HOME", home);
+        command
+    }
+
     /// Starts the server trusting the Woodgrove root; `args` adds options such as `--tls12-only`.
     pub fn start(w: &Woodgrove, args: &[&str]) -> Self {
         Self::start_with_client_ca(w, &w.fixture.path("pki/ca/woodgrove-root.pem"), args)

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+use super::text;
 use super::woodgrove::Woodgrove;
 
 pub const STEP5: &str = concat!(
@@ -18,7 +19,7 @@ pub const STEP5: &str = concat!(
 /// `files` gives them.
 pub fn eval(w: &Woodgrove, cert: &str, username: &str, files: &[(&str, &Path)]) -> Output {
     let f = |p: &str| w.fixture.path(p);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+    let mut command = super::programs::verifier();
     command.arg("eval");
     if !files.iter().any(|(flag, _)| *flag == "--cas") {
         command
@@ -54,10 +55,6 @@ pub fn with_fixture_crls(w: &Woodgrove, command: &mut Command) {
             command.arg("--crl").arg(f(&delta.file));
         }
     }
-}
-
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// What a decision comes to: signed in or not, the error code and the strength.

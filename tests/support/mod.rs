@@ -3,18 +3,36 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub mod agent;
+pub mod crl;
 pub mod echo_server;
 pub mod eval;
 pub mod lines;
 pub mod pinentry;
 pub mod piv;
+pub mod programs;
 pub mod rig;
 pub mod software_cert;
 pub mod spy;
+pub mod tmux;
 pub mod verifier;
 pub mod woodgrove;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Asks `check` every `every` until it says yes or `timeout` has passed: whether it said yes.
+pub fn came_true(timeout: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
 
 /// Every file and directory under `dir`, deepest first.
 pub fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
@@ -31,6 +49,15 @@ pub fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
             below
         })
         .collect()
+}
+
+/// A fresh home for certauth's config, and where its remembered certificate choices go (the
+/// `certauth` directory exists; the file does not yet).
+pub fn home_and_remembered_file() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join("certauth");
+    std::fs::create_dir(&store).unwrap();
+    (home, store.join("remembered-certificates.json"))
 }
 
 /// A child's output as text (invalid UTF-8 shown as U+FFFD).
@@ -61,15 +88,21 @@ pub fn write_private(path: &std::path::Path, contents: impl AsRef<[u8]>) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-/// A finished command's stdout as JSON, once it is known to have succeeded (its stderr is the
-/// failure message otherwise).
-pub fn json_stdout(output: &std::process::Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
+/// A finished command's stdout, once it is known to have succeeded (its stderr is the failure
+/// message otherwise).
+pub fn stdout_text(output: &std::process::Output) -> String {
+    let stdout = text(&output.stdout);
     assert!(
         output.status.success(),
         "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        text(&output.stderr)
     );
+    stdout
+}
+
+/// A finished command's stdout as JSON, once it is known to have succeeded.
+pub fn json_stdout(output: &std::process::Output) -> serde_json::Value {
+    let stdout = stdout_text(output);
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 

@@ -22,13 +22,7 @@ pub fn request(
         "{SPY} is missing: install Debian's opensc-pkcs11"
     );
     let log = dir.join("spy.log");
-    let sha256 = w
-        .fixture
-        .manifest
-        .certificate("bob-rsa3072")
-        .unwrap()
-        .sha256
-        .clone();
+    let sha256 = w.sha256("bob-rsa3072");
     let mut command = w.certauth();
     command
         .args(["-vvv", "request", &server.url, "--cert", &sha256])

@@ -35,7 +35,7 @@ impl Verifier {
         extra: &[&str],
         stderr: impl Into<Stdio>,
     ) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"));
+        let mut command = super::programs::verifier();
         command
             .args(Self::serve_args(w, state_dir))
             .args(extra)
@@ -88,17 +88,12 @@ impl Verifier {
 
     /// A key for `role`, made with `certauth-verifier api-key`.
     pub fn api_key(&self, role: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_certauth-verifier"))
+        let out = super::programs::verifier()
             .args(["api-key", "--role", role, "--state-dir"])
             .arg(&self.state_dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        super::stdout_text(&out).trim().to_owned()
     }
 
     /// SIGKILL, as a crash would.

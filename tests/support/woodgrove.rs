@@ -37,19 +37,26 @@ impl Woodgrove {
     /// `certauth` with this fixture's SoftHSM, nothing from the machine's p11-kit registry, and no
     /// running agent to find.
     pub fn certauth(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_certauth"));
+        let mut command = super::programs::certauth();
         command
             .env("SOFTHSM2_CONF", self.fixture.softhsm2_conf())
-            .env("CERTAUTH_CONFIG", &self.config)
-            .env_remove("CERTAUTH_PKCS11_MODULE")
-            .env_remove("CERTAUTH_P11KIT_MODULE_DIRS")
-            .env_remove("RUST_LOG")
-            // No agent of the machine's user answers for these commands.
-            .env_remove("CERTAUTH_AGENT_SOCKET")
-            .env_remove("XDG_RUNTIME_DIR");
-        // Loopback only: no proxy (with one, the server is not checked before the PIN either).
-        for proxy in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
-            command.env_remove(proxy);
+            .env("CERTAUTH_CONFIG", &self.config);
+        command
+    }
+
+    /// `certauth list ARGS` with this fixture's module alone; with `token`, logged in to that
+    /// token (`--token`, and its PIN from the environment).
+    pub fn list(&self, args: &[&str], token: Option<&str>) -> Command {
+        let mut command = self.certauth();
+        command
+            .arg("list")
+            .args(args)
+            .args(["--no-p11-kit", "--module"])
+            .arg(self.module());
+        if let Some(label) = token {
+            command
+                .args(["--token", label, "--pin", "env:TOKEN_PIN"])
+                .env("TOKEN_PIN", self.pin(label));
         }
         command
     }
@@ -62,6 +69,13 @@ impl Woodgrove {
             .unwrap()
             .sha256
             .clone()
+    }
+
+    /// The DER of the fixture certificate `name`.
+    pub fn der(&self, name: &str) -> Vec<u8> {
+        let manifest = self.fixture.manifest.certificate(name).unwrap();
+        let pem = std::fs::read(self.fixture.path(&manifest.file_pem)).unwrap();
+        x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents
     }
 
     /// The SoftHSM module the fixture was made with.
