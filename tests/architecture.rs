@@ -218,3 +218,29 @@ fn the_checks_see_what_they_look_for() {
     assert_eq!(top_module("src/verifier/decide/mod.rs"), Some("verifier"));
     assert_eq!(top_module("src/logging.rs"), Some("logging"));
 }
+
+/// The shared layer: what both halves build on imports neither of them.
+const SHARED_LAYER: [&str; 2] = ["pki", "x509"];
+
+#[test]
+fn the_shared_layer_imports_neither_half() {
+    let mut upward = Vec::new();
+    for source in sources().iter().filter(|s| is_library(&s.path)) {
+        let Some(module) = top_module(&source.path) else {
+            continue;
+        };
+        if !SHARED_LAYER.contains(&module) {
+            continue;
+        }
+        for half in AGENT_HALF.iter().chain(&["verifier"]) {
+            if uses(&source.code, &format!("crate::{half}")) {
+                upward.push(format!("{} uses {half}", source.path));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "{upward:#?}");
+    // The check sees the shared layer at all.
+    assert!(sources()
+        .iter()
+        .any(|s| s.path == "src/pki/chain.rs" && uses(&s.code, "crate::x509")));
+}

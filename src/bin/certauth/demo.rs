@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context};
 use certauth::fixtures::crl_server::{CrlSite, PublishedCrl};
 use certauth::fixtures::spec::Spec;
 use certauth::fixtures::{self, Fixture, ProvisionOptions, Provisioning};
-use certauth::verifier::revocation::crl::{parse_crl, verify_crl_signature};
+use certauth::pki::crl::{parse_crl, verify_crl_signature};
 use secrecy::ExposeSecret;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

@@ -6,7 +6,8 @@
 //! while so sign-ins fail closed at once instead of queueing behind one timeout after another.
 //! A CRL must not go backwards: its number (then its thisUpdate) is checked against the newest one
 //! accepted, a mark kept through [`CrlHighWater`] so that a restart does not forget it. A CRL
-//! dated ahead of the clock by more than [`MAX_CLOCK_SKEW`] is refused.
+//! dated ahead of the clock by more than [`MAX_CLOCK_SKEW`] is refused. Verifying, indexing and
+//! timing one CRL are `pki::crl`'s.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +17,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::crl::CrlError;
 use super::high_water::{order, CrlHighWater, CrlMark, HighWaterError, Order};
-use super::index::RevocationList;
-use super::source::{CrlKind, CrlSource, FetchError};
+use super::source::{CrlSource, FetchError};
+use crate::pki::crl::{timing, CrlError, CrlKind, RevocationList, Timing, MAX_CLOCK_SKEW};
 use crate::verifier::outcome::ErrorCode;
 use crate::verifier::trust::TrustedCa;
+use crate::x509::cert_info::CertInfo;
 
 /// Why a CA's CRL is unusable. The verifier fails closed on every one of these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,11 +113,6 @@ impl CrlFailure {
         }
     }
 }
-
-/// How far a CRL's thisUpdate may be ahead of the verifier's clock. Clocks drift, and a CA that
-/// publishes the moment it signs runs ahead of a verifier a little behind; beyond this the CRL is
-/// not in effect yet, so it is refused and its number is not kept as the high-water mark.
-pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
 /// How long a failed download is remembered when the caller does not say (`serve`'s default).
 pub const DEFAULT_FAILURE_MEMORY: Duration = Duration::from_secs(30);
@@ -284,17 +280,7 @@ impl Refresh {
     ) -> Result<Arc<RevocationList>, CrlFailure> {
         let (ca, kind) = (&self.ca, self.kind);
         let subject = || ca.info.subject.clone();
-        let seen = match &state.mark {
-            Some(seen) => seen.clone(),
-            None => {
-                let loaded = match &self.high_water {
-                    Some(store) => store.load(&ca.ski, kind).map_err(|e| self.unkept(e))?,
-                    None => None,
-                };
-                state.mark = Some(loaded.clone());
-                loaded
-            }
-        };
+        let seen = self.seen(state)?;
         let der = self
             .source
             .get(ca, kind)
@@ -304,7 +290,7 @@ impl Refresh {
                 kind,
                 source,
             })?;
-        let list = index_off_the_runtime(&der, ca).map_err(|source| CrlFailure::Invalid {
+        let list = index_off_the_runtime(&der, &ca.info).map_err(|source| CrlFailure::Invalid {
             ca: subject(),
             kind,
             source,
@@ -321,47 +307,18 @@ impl Refresh {
                 found,
             });
         }
-        if list.this_update > self.now + MAX_CLOCK_SKEW {
+        let timing = timing(&list, self.now);
+        if let Timing::Ahead { this_update } = timing {
             return Err(CrlFailure::NotYetValid {
                 ca: subject(),
                 kind,
-                this_update: list.this_update.to_string(),
+                this_update: this_update.to_string(),
                 now: self.now.to_string(),
             });
         }
         let mark = CrlMark::of(&list);
-        let order = seen
-            .as_ref()
-            .map_or(Order::Newer, |seen| order(seen, &mark));
-        match (order, &seen) {
-            (Order::Newer | Order::Same, _) | (_, None) => {}
-            (Order::LowerNumber, Some(seen)) => {
-                return Err(CrlFailure::NumberWentBackwards {
-                    ca: subject(),
-                    kind,
-                    old: seen.number.to_string(),
-                    new: mark.number.to_string(),
-                })
-            }
-            (Order::EarlierIssue, Some(seen)) => {
-                return Err(CrlFailure::EarlierIssue {
-                    ca: subject(),
-                    kind,
-                    number: mark.number.to_string(),
-                    old: seen.this_update.to_string(),
-                    new: mark.this_update.to_string(),
-                })
-            }
-            (Order::Conflicting, Some(seen)) => {
-                return Err(CrlFailure::Conflicting {
-                    ca: subject(),
-                    kind,
-                    number: seen.number.to_string(),
-                    this_update: seen.this_update.to_string(),
-                })
-            }
-        }
-        if let Some(next_update) = list.next_update.filter(|next| *next <= self.now) {
+        let order = self.order(seen.as_ref(), &mark)?;
+        if let Timing::Expired { next_update } = timing {
             return Err(CrlFailure::Expired {
                 ca: subject(),
                 kind,
@@ -381,6 +338,52 @@ impl Refresh {
         Ok(Arc::new(list))
     }
 
+    /// The newest CRL accepted so far, read from the high-water store on first use.
+    fn seen(&self, state: &mut SlotState) -> Result<Option<CrlMark>, CrlFailure> {
+        if let Some(seen) = &state.mark {
+            return Ok(seen.clone());
+        }
+        let loaded = match &self.high_water {
+            Some(store) => store
+                .load(&self.ca.ski, self.kind)
+                .map_err(|e| self.unkept(e))?,
+            None => None,
+        };
+        state.mark = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// How `mark` orders against the newest CRL seen; a CRL that is not newer or the same is
+    /// refused as a replay or a conflict.
+    fn order(&self, seen: Option<&CrlMark>, mark: &CrlMark) -> Result<Order, CrlFailure> {
+        let (ca, kind) = (self.ca.info.subject.clone(), self.kind);
+        let Some(seen) = seen else {
+            return Ok(Order::Newer);
+        };
+        match order(seen, mark) {
+            found @ (Order::Newer | Order::Same) => Ok(found),
+            Order::LowerNumber => Err(CrlFailure::NumberWentBackwards {
+                ca,
+                kind,
+                old: seen.number.to_string(),
+                new: mark.number.to_string(),
+            }),
+            Order::EarlierIssue => Err(CrlFailure::EarlierIssue {
+                ca,
+                kind,
+                number: mark.number.to_string(),
+                old: seen.this_update.to_string(),
+                new: mark.this_update.to_string(),
+            }),
+            Order::Conflicting => Err(CrlFailure::Conflicting {
+                ca,
+                kind,
+                number: seen.number.to_string(),
+                this_update: seen.this_update.to_string(),
+            }),
+        }
+    }
+
     fn unkept(&self, error: HighWaterError) -> CrlFailure {
         tracing::error!(ca = %self.ca.info.subject, kind = %self.kind, error = %error, "the CRL high-water mark could not be read or kept");
         CrlFailure::Unkept {
@@ -391,7 +394,7 @@ impl Refresh {
 }
 
 /// Parsing and indexing a large CRL is CPU work: keep it off the async workers when possible.
-fn index_off_the_runtime(der: &[u8], ca: &TrustedCa) -> Result<RevocationList, CrlError> {
+fn index_off_the_runtime(der: &[u8], ca: &CertInfo) -> Result<RevocationList, CrlError> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(|| RevocationList::verify_and_index(der, ca))
@@ -405,7 +408,6 @@ mod tests {
     use super::*;
     use crate::fixtures::crl::{sign_crl, CrlContents};
     use crate::fixtures::spec::KeyAlgorithm;
-    use crate::x509::cert_info::CertInfo;
 
     /// A self-signed CA and its key, as a trusted CA with a CRL URL.
     fn ca() -> (TrustedCa, rcgen::KeyPair) {
