@@ -199,3 +199,117 @@ fn verify_signature(cert: &CertInfo, issuer: &CertInfo) -> Result<(), ChainError
         .verify_signature(Some(issuer_parsed.public_key()))
         .map_err(|_| bad())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    struct Ca {
+        info: CertInfo,
+        root: bool,
+    }
+
+    impl ChainCa for Ca {
+        fn cert(&self) -> &CertInfo {
+            &self.info
+        }
+        fn is_root(&self) -> bool {
+            self.root
+        }
+    }
+
+    /// The CAs by SKI, and the quarantined SKIs.
+    struct Store(Vec<Ca>, Vec<String>);
+
+    impl Issuers for Store {
+        type Ca = Ca;
+        fn issuer(&self, ski: &str) -> Lookup<'_, Ca> {
+            if self.1.iter().any(|q| q == ski) {
+                return Lookup::Quarantined { reason: "bad row" };
+            }
+            self.0
+                .iter()
+                .find(|ca| {
+                    ca.info
+                        .subject_key_identifier
+                        .as_deref()
+                        .map(hex)
+                        .as_deref()
+                        == Some(ski)
+                })
+                .map_or(Lookup::Unknown, Lookup::Found)
+        }
+    }
+
+    fn name(cn: &str) -> rcgen::DistinguishedName {
+        let mut name = rcgen::DistinguishedName::new();
+        name.push(rcgen::DnType::OrganizationName, "Woodgrove Bank");
+        name.push(rcgen::DnType::CommonName, cn);
+        name
+    }
+
+    fn ca_params(cn: &str) -> rcgen::CertificateParams {
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = name(cn);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+    }
+
+    /// A root, and a leaf it issued.
+    fn root_and_leaf(issuer_cn_on_leaf: &str) -> (Store, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let root_params = ca_params("Woodgrove Root CA");
+        let root = root_params.self_signed(&key).unwrap();
+        let root = CertInfo::from_der(root.der()).unwrap();
+        // The issuer as the leaf names it: the root's key and SKI, under a name of choice.
+        let mut named = ca_params(issuer_cn_on_leaf);
+        named.key_identifier_method =
+            rcgen::KeyIdMethod::PreSpecified(root.subject_key_identifier.clone().unwrap());
+        let issuer = rcgen::Issuer::new(named, &key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::default();
+        leaf.distinguished_name = name("Alice");
+        leaf.use_authority_key_identifier_extension = true;
+        let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        let ca = Ca {
+            info: root,
+            root: true,
+        };
+        (Store(vec![ca], vec![]), leaf.der().to_vec())
+    }
+
+    #[test]
+    fn a_chain_is_built_to_a_root_by_key_identifier_and_name() {
+        let (store, leaf) = root_and_leaf("Woodgrove Root CA");
+        let chain = verify_chain(&leaf, &store, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(chain.leaf().subject, "O=Woodgrove Bank,CN=Alice");
+        assert_eq!(chain.cas().len(), 1);
+        assert_eq!(chain.links().count(), 1);
+    }
+
+    #[test]
+    fn trap_the_right_key_under_another_name_is_not_its_issuer() {
+        let (store, leaf) = root_and_leaf("Woodgrove Issuing CA");
+        let err = verify_chain(&leaf, &store, OffsetDateTime::now_utc()).unwrap_err();
+        assert!(
+            matches!(err, ChainError::IssuerNameMismatch { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_quarantined_issuer_fails_closed_and_an_unknown_one_is_unknown() {
+        let (mut store, leaf) = root_and_leaf("Woodgrove Root CA");
+        let ski = hex(store.0[0].info.subject_key_identifier.as_deref().unwrap());
+        store.1.push(ski);
+        let err = verify_chain(&leaf, &store, OffsetDateTime::now_utc()).unwrap_err();
+        assert!(
+            matches!(err, ChainError::IssuerQuarantined { .. }),
+            "{err:?}"
+        );
+        let empty = Store(vec![], vec![]);
+        let err = verify_chain(&leaf, &empty, OffsetDateTime::now_utc()).unwrap_err();
+        assert!(matches!(err, ChainError::UnknownIssuer { .. }), "{err:?}");
+    }
+}

@@ -80,3 +80,140 @@ pub fn listed_on(
             .map(|entry| listing(CrlKind::Base, entry)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
+    use crate::fixtures::spec::{KeyAlgorithm, RevocationReason};
+    use crate::x509::cert_info::CertInfo;
+
+    struct Ca {
+        info: CertInfo,
+        key: rcgen::KeyPair,
+    }
+
+    fn ca() -> Ca {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Status Test CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        let info = CertInfo::from_der(cert.der()).unwrap();
+        Ca { info, key }
+    }
+
+    const ON_HOLD: u8 = 0x07;
+    const COMPROMISED: u8 = 0x09;
+
+    fn list(
+        ca: &Ca,
+        number: u64,
+        delta_of: Option<u64>,
+        this_update: OffsetDateTime,
+        entries: &[(u8, RevocationReason)],
+    ) -> RevocationList {
+        let entries: Vec<RevokedEntry> = entries
+            .iter()
+            .map(|(serial, reason)| RevokedEntry {
+                serial: vec![*serial],
+                revoked_at: this_update,
+                reason: *reason,
+            })
+            .collect();
+        let der = sign_crl(
+            &CrlContents {
+                issuer_name: &ca.info.subject_der,
+                authority_key_id: ca.info.subject_key_identifier.as_deref().unwrap(),
+                number,
+                this_update,
+                next_update: this_update + time::Duration::days(1),
+                entries: &entries,
+                delta_of,
+                freshest_url: None,
+            },
+            &ca.key,
+            KeyAlgorithm::P256,
+        )
+        .unwrap();
+        RevocationList::verify_and_index(&der, &ca.info).unwrap()
+    }
+
+    #[test]
+    fn a_delta_wins_over_its_base_and_remove_from_crl_takes_a_hold_off() {
+        let ca = ca();
+        let now = OffsetDateTime::now_utc();
+        let base = list(
+            &ca,
+            5,
+            None,
+            now,
+            &[
+                (ON_HOLD, RevocationReason::CertificateHold),
+                (COMPROMISED, RevocationReason::KeyCompromise),
+            ],
+        );
+        let delta = list(
+            &ca,
+            6,
+            Some(5),
+            now,
+            &[(ON_HOLD, RevocationReason::RemoveFromCrl)],
+        );
+        assert_eq!(listed_on(&[ON_HOLD], &base, Some(&delta)), Ok(None));
+        let on_base = listed_on(&[COMPROMISED], &base, Some(&delta)).unwrap();
+        assert_eq!(on_base.map(|l| l.kind), Some(CrlKind::Base));
+        assert_eq!(
+            listed_on(&[ON_HOLD], &base, None).unwrap().map(|l| l.kind),
+            Some(CrlKind::Base)
+        );
+        // A serial with a sign-padding zero is the same number.
+        assert!(listed_on(&[0, COMPROMISED], &base, None).unwrap().is_some());
+        assert_eq!(listed_on(&[0x42], &base, Some(&delta)), Ok(None));
+    }
+
+    #[test]
+    fn a_delta_of_a_newer_base_cannot_be_read_with_an_older_one() {
+        let ca = ca();
+        let now = OffsetDateTime::now_utc();
+        let base = list(&ca, 5, None, now, &[]);
+        let delta = list(&ca, 8, Some(7), now, &[]);
+        assert_eq!(
+            listed_on(&[1], &base, Some(&delta)),
+            Err(DeltaAhead {
+                delta_of: 7u32.into(),
+                base: 5u32.into()
+            })
+        );
+        // A delta of an older base still applies.
+        let older = list(&ca, 8, Some(4), now, &[]);
+        assert_eq!(listed_on(&[1], &base, Some(&older)), Ok(None));
+    }
+
+    #[test]
+    fn a_crl_is_in_effect_from_its_this_update_less_the_skew_until_its_next_update() {
+        let ca = ca();
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let current = list(&ca, 1, None, now - time::Duration::hours(1), &[]);
+        assert_eq!(timing(&current, now), Timing::Current);
+        let within_skew = list(&ca, 1, None, now + time::Duration::minutes(4), &[]);
+        assert_eq!(timing(&within_skew, now), Timing::Current);
+        let ahead_at = now + MAX_CLOCK_SKEW + time::Duration::minutes(1);
+        let ahead = list(&ca, 1, None, ahead_at, &[]);
+        assert_eq!(
+            timing(&ahead, now),
+            Timing::Ahead {
+                this_update: ahead_at
+            }
+        );
+        let expired = list(&ca, 1, None, now - time::Duration::days(2), &[]);
+        assert_eq!(
+            timing(&expired, now),
+            Timing::Expired {
+                next_update: now - time::Duration::days(1)
+            }
+        );
+    }
+}

@@ -78,19 +78,15 @@ pub async fn check_chain(
             delta_crl_number: None,
         };
         let checked = match ca.crl_url {
-            None => without_crl(link, ca, index == 0, validation),
-            Some(_) => against_crls(link, cert, ca, cache, now).await,
+            None => without_crl(link, ca, index == 0, validation, &mut links),
+            Some(_) => against_crls(link, cert, ca, cache, now, &mut links).await,
         };
-        match checked {
-            Ok(link) => links.push(link),
-            Err(failure) => {
-                links.extend(failure.link);
-                return Err(RevocationFailure {
-                    error_code: failure.error_code,
-                    message: failure.message,
-                    links,
-                });
-            }
+        if let Err(failure) = checked {
+            return Err(RevocationFailure {
+                error_code: failure.error_code,
+                message: failure.message,
+                links,
+            });
         }
     }
     Ok(NotRevoked { links })
@@ -100,32 +96,36 @@ pub async fn check_chain(
 struct LinkFailure {
     error_code: ErrorCode,
     message: String,
-    /// The link's status, when it is shown with the others.
-    link: Option<LinkStatus>,
 }
 
 impl LinkFailure {
-    fn new(error_code: ErrorCode, message: String, link: Option<LinkStatus>) -> Self {
+    fn new(error_code: ErrorCode, message: String) -> Self {
         Self {
             error_code,
             message,
-            link,
         }
     }
 }
 
 /// A link whose CA has no CRL: passed as not checked or exempt, unless required CRL validation
-/// applies to it.
+/// applies to it. The link joins `links` either way.
 fn without_crl(
     link: LinkStatus,
     ca: &TrustedCa,
     issues_the_leaf: bool,
     validation: &CrlValidation,
-) -> Result<LinkStatus, LinkFailure> {
+    links: &mut Vec<LinkStatus>,
+) -> Result<(), LinkFailure> {
     let exempt = validation
         .exempted_certificate_authorities_subject_key_identifiers
         .iter()
         .any(|ski| ski.eq_ignore_ascii_case(&ca.ski));
+    let status = if exempt {
+        Status::Exempt
+    } else {
+        Status::NotChecked
+    };
+    links.push(LinkStatus { status, ..link });
     // Required CRL validation applies to the CA that issued the user's certificate.
     if validation.state == Switch::Enabled && issues_the_leaf && !exempt {
         return Err(LinkFailure::new(
@@ -134,29 +134,22 @@ fn without_crl(
                 "CRL validation is required, and `{}` has no CRL configured",
                 ca.info.subject
             ),
-            Some(LinkStatus {
-                status: Status::NotChecked,
-                ..link
-            }),
         ));
     }
-    let status = if exempt {
-        Status::Exempt
-    } else {
-        Status::NotChecked
-    };
-    Ok(LinkStatus { status, ..link })
+    Ok(())
 }
 
-/// A link checked against its CA's base CRL and, if the CA has one, its delta CRL.
+/// A link checked against its CA's base CRL and, if the CA has one, its delta CRL. The link
+/// joins `links` when its CRLs could be read together: good, or revoked.
 async fn against_crls(
     mut link: LinkStatus,
     cert: &CertInfo,
     ca: &TrustedCa,
     cache: &CrlCache,
     now: OffsetDateTime,
-) -> Result<LinkStatus, LinkFailure> {
-    let failure = |e: CrlFailure| LinkFailure::new(e.error_code(), e.to_string(), None);
+    links: &mut Vec<LinkStatus>,
+) -> Result<(), LinkFailure> {
+    let failure = |e: CrlFailure| LinkFailure::new(e.error_code(), e.to_string());
     let base = cache.get(ca, CrlKind::Base, now).await.map_err(failure)?;
     link.crl_number = Some(base.number.to_string());
     let delta = match &ca.delta_crl_url {
@@ -173,12 +166,16 @@ async fn against_crls(
                 "the delta CRL of `{}` completes base CRL {}, newer than the base CRL {} at hand",
                 ca.info.subject, ahead.delta_of, ahead.base
             ),
-            None,
         )
     })?;
     let Some(Listing { kind, entry }) = listed else {
-        return Ok(link);
+        links.push(link);
+        return Ok(());
     };
+    links.push(LinkStatus {
+        status: Status::Revoked,
+        ..link
+    });
     let reason = entry
         .reason
         .map(|r| format!(" ({})", Reason(r)))
@@ -191,9 +188,5 @@ async fn against_crls(
             cert.serial_hex(),
             ca.info.subject
         ),
-        Some(LinkStatus {
-            status: Status::Revoked,
-            ..link
-        }),
     ))
 }
