@@ -224,20 +224,19 @@ const SHARED_LAYER: [&str; 2] = ["pki", "x509"];
 
 #[test]
 fn the_shared_layer_imports_neither_half() {
-    let mut upward = Vec::new();
-    for source in sources().iter().filter(|s| is_library(&s.path)) {
-        let Some(module) = top_module(&source.path) else {
-            continue;
-        };
-        if !SHARED_LAYER.contains(&module) {
-            continue;
-        }
-        for half in AGENT_HALF.iter().chain(&["verifier"]) {
-            if uses(&source.code, &format!("crate::{half}")) {
-                upward.push(format!("{} uses {half}", source.path));
-            }
-        }
-    }
+    let halves: Vec<&str> = AGENT_HALF.iter().copied().chain(["verifier"]).collect();
+    let upward: Vec<String> = sources()
+        .into_iter()
+        .filter(|s| is_library(&s.path))
+        .filter(|s| top_module(&s.path).is_some_and(|m| SHARED_LAYER.contains(&m)))
+        .flat_map(|s| {
+            halves
+                .iter()
+                .filter(|half| uses(&s.code, &format!("crate::{half}")))
+                .map(|half| format!("{} uses {half}", s.path))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     assert!(upward.is_empty(), "{upward:#?}");
     // The check sees the shared layer at all.
     assert!(sources()

@@ -1,7 +1,7 @@
 //! Verifying a sign-in token as a relying party does: a compact JWS (ES256) checked against a JWKS,
 //! then `iss`, `aud`, `exp` and `nbf`; and the `x5t#S256` thumbprint that binds a token to its
-//! certificate (`cnf`). Pure: no clock is read unless the caller asks for [`Expected::sign_in_token`].
-//! Signing is the verifier's alone (`verifier::jwt`).
+//! certificate (`cnf`). Pure: no clock is read unless the caller asks for
+//! [`Expected::sign_in_token`]. Signing is the verifier's alone (`verifier::jwt`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

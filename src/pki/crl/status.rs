@@ -84,32 +84,20 @@ pub fn listed_on(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
-    use crate::fixtures::spec::{KeyAlgorithm, RevocationReason};
-    use crate::x509::cert_info::CertInfo;
+    use crate::fixtures::crl::test_ca::CrlTestCa;
+    use crate::fixtures::crl::RevokedEntry;
+    use crate::fixtures::spec::RevocationReason;
 
-    struct Ca {
-        info: CertInfo,
-        key: rcgen::KeyPair,
-    }
-
-    fn ca() -> Ca {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Status Test CA");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        let info = CertInfo::from_der(cert.der()).unwrap();
-        Ca { info, key }
+    fn ca() -> CrlTestCa {
+        CrlTestCa::new("Status Test CA")
     }
 
     const ON_HOLD: u8 = 0x07;
     const COMPROMISED: u8 = 0x09;
 
+    /// A CRL valid for a day from `this_update`, verified and indexed.
     fn list(
-        ca: &Ca,
+        ca: &CrlTestCa,
         number: u64,
         delta_of: Option<u64>,
         this_update: OffsetDateTime,
@@ -123,21 +111,8 @@ mod tests {
                 reason: *reason,
             })
             .collect();
-        let der = sign_crl(
-            &CrlContents {
-                issuer_name: &ca.info.subject_der,
-                authority_key_id: ca.info.subject_key_identifier.as_deref().unwrap(),
-                number,
-                this_update,
-                next_update: this_update + time::Duration::days(1),
-                entries: &entries,
-                delta_of,
-                freshest_url: None,
-            },
-            &ca.key,
-            KeyAlgorithm::P256,
-        )
-        .unwrap();
+        let validity = (this_update, this_update + time::Duration::days(1));
+        let der = ca.crl(number, delta_of, validity, &entries);
         RevocationList::verify_and_index(&der, &ca.info).unwrap()
     }
 

@@ -406,19 +406,12 @@ fn index_off_the_runtime(der: &[u8], ca: &CertInfo) -> Result<RevocationList, Cr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::crl::{sign_crl, CrlContents};
-    use crate::fixtures::spec::KeyAlgorithm;
+    use crate::fixtures::crl::test_ca::CrlTestCa;
 
     /// A self-signed CA and its key, as a trusted CA with a CRL URL.
-    fn ca() -> (TrustedCa, rcgen::KeyPair) {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Cache Test CA");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        let info = CertInfo::from_der(cert.der()).unwrap();
+    fn ca() -> (TrustedCa, CrlTestCa) {
+        let test_ca = CrlTestCa::new("Cache Test CA");
+        let info = test_ca.info.clone();
         let ski = crate::x509::hex(info.subject_key_identifier.as_deref().unwrap());
         let ca = TrustedCa {
             info,
@@ -429,30 +422,17 @@ mod tests {
             issuer_hint: false,
             ski,
         };
-        (ca, key)
+        (ca, test_ca)
     }
 
-    fn crl(
-        ca: &TrustedCa,
-        key: &rcgen::KeyPair,
-        number: u64,
-        this_update: OffsetDateTime,
-    ) -> Vec<u8> {
-        sign_crl(
-            &CrlContents {
-                issuer_name: &ca.info.subject_der,
-                authority_key_id: ca.info.subject_key_identifier.as_deref().unwrap(),
-                number,
-                this_update,
-                next_update: this_update + time::Duration::days(7),
-                entries: &[],
-                delta_of: None,
-                freshest_url: None,
-            },
-            key,
-            KeyAlgorithm::P256,
+    /// A base CRL valid for a week.
+    fn crl(key: &CrlTestCa, number: u64, this_update: OffsetDateTime) -> Vec<u8> {
+        key.crl(
+            number,
+            None,
+            (this_update, this_update + time::Duration::days(7)),
+            &[],
         )
-        .unwrap()
     }
 
     fn serving(der: Vec<u8>, ca: &TrustedCa) -> CrlSource {
@@ -493,12 +473,7 @@ mod tests {
     async fn a_crl_dated_beyond_the_clock_skew_is_refused() {
         let (ca, key) = ca();
         let now = OffsetDateTime::now_utc();
-        let ahead = crl(
-            &ca,
-            &key,
-            7,
-            now + MAX_CLOCK_SKEW + time::Duration::minutes(1),
-        );
+        let ahead = crl(&key, 7, now + MAX_CLOCK_SKEW + time::Duration::minutes(1));
         let cache = CrlCache::new(serving(ahead, &ca));
         let err = cache.get(&ca, CrlKind::Base, now).await.unwrap_err();
         assert!(matches!(err, CrlFailure::NotYetValid { .. }), "{err:?}");
@@ -509,7 +484,7 @@ mod tests {
         );
 
         // Within the skew it is taken.
-        let slightly = crl(&ca, &key, 7, now + time::Duration::minutes(4));
+        let slightly = crl(&key, 7, now + time::Duration::minutes(4));
         let cache = CrlCache::new(serving(slightly, &ca));
         assert!(cache.get(&ca, CrlKind::Base, now).await.is_ok());
     }
@@ -520,7 +495,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let issued = now - time::Duration::hours(1);
         let marks = Arc::new(Marks::default());
-        let newer = crl(&ca, &key, 41, issued);
+        let newer = crl(&key, 41, issued);
         let first =
             CrlCache::persistent(serving(newer.clone(), &ca), marks.clone(), Duration::ZERO);
         assert_eq!(
@@ -532,7 +507,7 @@ mod tests {
         // A new cache (a restart) over the same marks.
         let restarted =
             |der| CrlCache::persistent(serving(der, &ca), marks.clone(), Duration::ZERO);
-        let err = restarted(crl(&ca, &key, 40, issued))
+        let err = restarted(crl(&key, 40, issued))
             .get(&ca, CrlKind::Base, now)
             .await
             .unwrap_err();
@@ -541,27 +516,13 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.error_code(), ErrorCode::CrlUnusable);
-        let err = restarted(crl(&ca, &key, 41, issued - time::Duration::minutes(1)))
+        let err = restarted(crl(&key, 41, issued - time::Duration::minutes(1)))
             .get(&ca, CrlKind::Base, now)
             .await
             .unwrap_err();
         assert!(matches!(err, CrlFailure::EarlierIssue { .. }), "{err:?}");
         // Same number and thisUpdate, other contents (a later nextUpdate).
-        let other = sign_crl(
-            &CrlContents {
-                issuer_name: &ca.info.subject_der,
-                authority_key_id: ca.info.subject_key_identifier.as_deref().unwrap(),
-                number: 41,
-                this_update: issued,
-                next_update: issued + time::Duration::days(8),
-                entries: &[],
-                delta_of: None,
-                freshest_url: None,
-            },
-            &key,
-            KeyAlgorithm::P256,
-        )
-        .unwrap();
+        let other = key.crl(41, None, (issued, issued + time::Duration::days(8)), &[]);
         let err = restarted(other)
             .get(&ca, CrlKind::Base, now)
             .await
@@ -571,7 +532,7 @@ mod tests {
 
         // The same CRL fetched again after the restart is fine, and so is a newer one.
         assert!(restarted(newer).get(&ca, CrlKind::Base, now).await.is_ok());
-        assert!(restarted(crl(&ca, &key, 42, issued))
+        assert!(restarted(crl(&key, 42, issued))
             .get(&ca, CrlKind::Base, now)
             .await
             .is_ok());
@@ -585,7 +546,7 @@ mod tests {
     async fn a_failed_download_is_remembered_for_the_failure_memory() {
         let (ca, key) = ca();
         let now = OffsetDateTime::now_utc();
-        let good = crl(&ca, &key, 3, now - time::Duration::hours(1));
+        let good = crl(&key, 3, now - time::Duration::hours(1));
 
         // Nothing to fetch yet: the failure is remembered, and nothing is fetched again.
         let cache = CrlCache::persistent(
