@@ -201,7 +201,7 @@ fn integer(der: &[u8]) -> Result<BigUint, CrlError> {
     Ok(BigUint::from_bytes_be(item.content))
 }
 
-/// AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
+/// `AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }`
 fn key_identifier(der: &[u8]) -> Option<&[u8]> {
     let sequence = der_walk::tlv(der).ok()?;
     let first = der_walk::tlv(sequence.content).ok()?;
