@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use certauth::fixtures::crl::{sign_crl, CrlContents, RevokedEntry};
 use certauth::fixtures::spec::{KeyAlgorithm, RevocationReason};
-use certauth::verifier::revocation::index::RevocationList;
+use certauth::pki::crl::RevocationList;
 use certauth::verifier::trust::TrustStore;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -80,7 +80,7 @@ fn load(
 fn ingest(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let (der, ca) = load(dir)?;
     let started = Instant::now();
-    let list = RevocationList::verify_and_index(&der, &ca)?;
+    let list = RevocationList::verify_and_index(&der, &ca.info)?;
     let elapsed = started.elapsed();
     println!(
         "{} entries indexed in {:.1} ms",
@@ -92,7 +92,7 @@ fn ingest(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
 fn lookups(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let (der, ca) = load(dir)?;
-    let list = RevocationList::verify_and_index(&der, &ca)?;
+    let list = RevocationList::verify_and_index(&der, &ca.info)?;
     let count = list.len() as u64;
     // Half present, half absent, spread over the whole CRL.
     let probes: Vec<Vec<u8>> = (0..10_000u64)

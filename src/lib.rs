@@ -3,7 +3,9 @@
 //!
 //! The agent half ([`token`], [`reader`], [`pin`], [`picker`]) finds tokens and signs in with the key
 //! held on them; the reference verifier half ([`verifier`]) decides, as Entra CBA would, who a
-//! certificate signs in and how strongly. [`x509`] is the only module both share. [`fixtures`]
+//! certificate signs in and how strongly. Both build on the shared layer, and neither imports the
+//! other: [`x509`] holds certificate facts, and [`pki`] what both verify (chains with name
+//! chaining, CRLs, sign-in tokens against a JWKS). [`fixtures`]
 //! builds the demo and test PKI. [`printable`] shows token, certificate and server text safely on
 //! a terminal. [`file_safety`] decides whether a config, remembered-choice or PIN file may be
 //! trusted at all.
@@ -18,6 +20,7 @@ pub mod listing;
 pub mod logging;
 pub mod picker;
 pub mod pin;
+pub mod pki;
 pub mod printable;
 pub mod reader;
 pub mod secret_text;

@@ -218,3 +218,28 @@ fn the_checks_see_what_they_look_for() {
     assert_eq!(top_module("src/verifier/decide/mod.rs"), Some("verifier"));
     assert_eq!(top_module("src/logging.rs"), Some("logging"));
 }
+
+/// The shared layer: what both halves build on imports neither of them.
+const SHARED_LAYER: [&str; 2] = ["pki", "x509"];
+
+#[test]
+fn the_shared_layer_imports_neither_half() {
+    let halves: Vec<&str> = AGENT_HALF.iter().copied().chain(["verifier"]).collect();
+    let upward: Vec<String> = sources()
+        .into_iter()
+        .filter(|s| is_library(&s.path))
+        .filter(|s| top_module(&s.path).is_some_and(|m| SHARED_LAYER.contains(&m)))
+        .flat_map(|s| {
+            halves
+                .iter()
+                .filter(|half| uses(&s.code, &format!("crate::{half}")))
+                .map(|half| format!("{} uses {half}", s.path))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(upward.is_empty(), "{upward:#?}");
+    // The check sees the shared layer at all.
+    assert!(sources()
+        .iter()
+        .any(|s| s.path == "src/pki/chain.rs" && uses(&s.code, "crate::x509")));
+}

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use certauth::fixtures::spec::{serial_bytes, CrlList, KeyAlgorithm, Spec};
 use certauth::fixtures::{provision, Fixture, FixtureError, ProvisionOptions, Provisioning};
-use certauth::verifier::revocation::crl::{parse_crl, verify_crl_signature};
+use certauth::pki::crl::{parse_crl, verify_crl_signature};
 use certauth::x509::hex;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -356,10 +356,7 @@ fn a_crl_signed_by_another_ca_is_refused() {
     let rogue_ca = std::fs::read(shared.fixture.path(&rogue.certificate_der)).unwrap();
     let err = verify_crl_signature(&crl, &rogue_ca).unwrap_err();
     assert!(
-        matches!(
-            err,
-            certauth::verifier::revocation::crl::CrlError::WrongIssuer { .. }
-        ),
+        matches!(err, certauth::pki::crl::CrlError::WrongIssuer { .. }),
         "{err:?}"
     );
 }

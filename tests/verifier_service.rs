@@ -85,10 +85,10 @@ fn sign_ins_against_the_real_verifier() {
         None,
     );
     assert_eq!(status, 200);
-    let claims = certauth::verifier::jwt::verify(
+    let claims = certauth::pki::jwt::verify(
         mfa["token"].as_str().unwrap(),
         &jwks,
-        &certauth::verifier::jwt::Expected::sign_in_token(),
+        &certauth::pki::jwt::Expected::sign_in_token(),
     )
     .unwrap();
     assert_eq!(claims["upn"], "alice@woodgrove.com");
@@ -97,7 +97,7 @@ fn sign_ins_against_the_real_verifier() {
     let der = x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents;
     assert_eq!(
         claims["cnf"]["x5t#S256"],
-        certauth::verifier::jwt::certificate_thumbprint(&der)
+        certauth::pki::jwt::certificate_thumbprint(&der)
     );
     assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
 

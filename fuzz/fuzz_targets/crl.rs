@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use certauth::verifier::revocation::{crl, der_walk, index::RevocationList};
+use certauth::pki::crl::{self, der_walk, RevocationList};
 use certauth::verifier::trust::{TrustStore, TrustedCa};
 use libfuzzer_sys::fuzz_target;
 
@@ -28,6 +28,6 @@ fuzz_target!(|data: &[u8]| {
             let _ = ext;
         }
     }
-    let _ = RevocationList::verify_and_index(data, ca());
+    let _ = RevocationList::verify_and_index(data, &ca().info);
     let _ = crl::parse_crl(data);
 });

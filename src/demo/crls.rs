@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::error::{demo_error, DemoError, Step};
 use crate::fixtures::crl_server::{CrlSite, PublishedCrl};
 use crate::fixtures::Fixture;
-use crate::verifier::revocation::crl::{parse_crl, verify_crl_signature};
+use crate::pki::crl::{parse_crl, verify_crl_signature};
 
 /// The fixture's CRLs, served on loopback until stopped.
 pub struct CrlServer {

@@ -1,11 +1,11 @@
-//! The tenant's certificate authorities and chain building.
+//! The tenant's certificate authorities, and chains built through them.
 //!
 //! CAs come in Graph's shapes (`certificateAuthorityDetail` of the PKI store, or the classic
-//! `certificateAuthority`), or as plain certificate files. Chains are built from the leaf up by
-//! AKI = SKI, as Entra does, to a CA marked root, at most 10 CAs. At every link the certificate's
-//! issuer Name must be the CA's subject (RFC 5280 §6.1.3 (a)(4)), besides AKI = SKI and the
-//! signature: issuer rules, `<I>` bindings and the log trust that name. Every validity period on
-//! the way is checked. Only this module makes a [`VerifiedChain`].
+//! `certificateAuthority`), or as plain certificate files. Chains are built by the shared
+//! `pki::chain` (AKI = SKI as Entra does, name chaining, signatures, validity) through the
+//! [`TrustStore`]: issuer rules, `<I>` bindings and the log trust the names it checks. A CA stored
+//! in a state that cannot be trusted is quarantined, and chains through it fail closed. This
+//! module says which Entra error code a chain that fails gets.
 
 use std::path::Path;
 
@@ -15,12 +15,9 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::outcome::ErrorCode;
-use crate::x509::cert_info::{rfc3339, CertInfo, OID_EKU_ANY, OID_EKU_CLIENT_AUTH};
-use crate::x509::dn::same_name;
+use crate::pki::chain::{self, ChainCa, ChainError, Issuers, Lookup};
+use crate::x509::cert_info::CertInfo;
 use crate::x509::hex;
-
-/// Entra checks at most this many CAs up from the leaf.
-pub const MAX_CHAIN_CAS: usize = 10;
 
 /// A CA the tenant trusts.
 #[derive(Debug, Clone)]
@@ -388,165 +385,42 @@ fn certificates_in(bytes: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A chain from a leaf to a trusted root, signatures and validity checked.
-#[derive(Debug, Clone)]
-pub struct VerifiedChain {
-    leaf: CertInfo,
-    /// Indexes into the store, issuing CA first, root last.
-    cas: Vec<TrustedCa>,
-}
-
-impl VerifiedChain {
-    pub fn leaf(&self) -> &CertInfo {
-        &self.leaf
+impl ChainCa for TrustedCa {
+    fn cert(&self) -> &CertInfo {
+        &self.info
     }
 
-    /// The CAs, issuing CA first, root last.
-    pub fn cas(&self) -> &[TrustedCa] {
-        &self.cas
-    }
-
-    /// Each certificate with the CA that issued it: (leaf, issuing CA), (issuing CA, its issuer)...
-    pub fn links(&self) -> impl Iterator<Item = (&CertInfo, &TrustedCa)> {
-        std::iter::once(&self.leaf)
-            .chain(self.cas.iter().map(|ca| &ca.info))
-            .zip(self.cas.iter())
+    fn is_root(&self) -> bool {
+        self.is_root
     }
 }
 
-/// Why a chain could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChainError {
-    #[error("the certificate does not parse: {0}")]
-    Malformed(String),
-    #[error("the CA that issued `{subject}` is not set up in the tenant (authority key identifier {aki})")]
-    UnknownIssuer { subject: String, aki: String },
-    #[error("`{subject}` has no authority key identifier, so its issuer cannot be found")]
-    NoAuthorityKeyIdentifier { subject: String },
-    #[error(
-        "`{subject}` is not valid now: valid from {not_before} to {not_after}, and it is {now}"
-    )]
-    OutsideValidity {
-        subject: String,
-        not_before: String,
-        not_after: String,
-        now: String,
-    },
-    #[error("the signature on `{subject}` does not verify with `{issuer}`'s key")]
-    BadSignature { subject: String, issuer: String },
-    #[error("`{subject}` names `{claimed}` as its issuer, but the CA with its authority key identifier is `{ca}`")]
-    IssuerNameMismatch {
-        subject: String,
-        claimed: String,
-        ca: String,
-    },
-    #[error("the CA that issued `{subject}` is stored in a state that cannot be trusted ({reason}); an administrator must delete the bad CA row")]
-    IssuerQuarantined { subject: String, reason: String },
-    #[error("the chain is longer than {MAX_CHAIN_CAS} CAs")]
-    TooLong,
-    #[error(
-        "`{subject}` is not for client authentication (its extended key usage lacks clientAuth)"
-    )]
-    NotForClientAuth { subject: String },
-}
+impl Issuers for TrustStore {
+    type Ca = TrustedCa;
 
-impl ChainError {
-    /// The Entra error code a sign-in gets.
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            Self::UnknownIssuer { .. }
-            | Self::NoAuthorityKeyIdentifier { .. }
-            | Self::IssuerQuarantined { .. } => ErrorCode::IssuerNotConfigured,
-            Self::OutsideValidity { .. } => ErrorCode::NotValidNow,
-            Self::Malformed(_)
-            | Self::BadSignature { .. }
-            | Self::IssuerNameMismatch { .. }
-            | Self::TooLong
-            | Self::NotForClientAuth { .. } => ErrorCode::CertificateValidationFailed,
+    /// A quarantined SKI fails closed before any CA with it is looked at.
+    fn issuer(&self, ski: &str) -> Lookup<'_, TrustedCa> {
+        if let Some(reason) = self.quarantined(ski) {
+            return Lookup::Quarantined { reason };
         }
+        self.by_ski(ski).map_or(Lookup::Unknown, Lookup::Found)
     }
 }
 
-/// Builds and checks the chain of `leaf_der` at `now`.
-pub fn verify_chain(
-    leaf_der: &[u8],
-    store: &TrustStore,
-    now: OffsetDateTime,
-) -> Result<VerifiedChain, ChainError> {
-    let leaf = CertInfo::from_der(leaf_der).map_err(|e| ChainError::Malformed(e.to_string()))?;
-    check_time(&leaf, now)?;
-    if let Some(ekus) = &leaf.extended_key_usage {
-        if !ekus
-            .iter()
-            .any(|e| e == OID_EKU_CLIENT_AUTH || e == OID_EKU_ANY)
-        {
-            return Err(ChainError::NotForClientAuth {
-                subject: leaf.subject.clone(),
-            });
-        }
-    }
-    let mut cas: Vec<TrustedCa> = Vec::new();
-    loop {
-        let current = cas.last().map_or(&leaf, |ca| &ca.info);
-        let Some(aki) = current.authority_key_identifier.as_deref().map(hex) else {
-            return Err(ChainError::NoAuthorityKeyIdentifier {
-                subject: current.subject.clone(),
-            });
-        };
-        if let Some(reason) = store.quarantined(&aki) {
-            return Err(ChainError::IssuerQuarantined {
-                subject: current.subject.clone(),
-                reason: reason.to_owned(),
-            });
-        }
-        let issuer = store
-            .by_ski(&aki)
-            .ok_or_else(|| ChainError::UnknownIssuer {
-                subject: current.subject.clone(),
-                aki: aki.clone(),
-            })?;
-        // Name chaining: AKI = SKI and a good signature are not enough, or a CA's key could
-        // vouch for another CA's name (and that CA's issuer rules and bindings).
-        if !same_name(&current.issuer_der, &issuer.info.subject_der) {
-            return Err(ChainError::IssuerNameMismatch {
-                subject: current.subject.clone(),
-                claimed: current.issuer.clone(),
-                ca: issuer.info.subject.clone(),
-            });
-        }
-        verify_signature(current, &issuer.info)?;
-        check_time(&issuer.info, now)?;
-        let done = issuer.is_root;
-        cas.push(issuer.clone());
-        if done {
-            return Ok(VerifiedChain { leaf, cas });
-        }
-        if cas.len() >= MAX_CHAIN_CAS {
-            return Err(ChainError::TooLong);
-        }
-    }
-}
+/// A chain from a leaf to one of the tenant's roots.
+pub type VerifiedChain = chain::VerifiedChain<TrustedCa>;
 
-fn check_time(cert: &CertInfo, now: OffsetDateTime) -> Result<(), ChainError> {
-    if cert.is_valid_at(now) {
-        return Ok(());
+/// The Entra error code a sign-in whose chain failed gets.
+pub fn error_code(error: &ChainError) -> ErrorCode {
+    match error {
+        ChainError::UnknownIssuer { .. }
+        | ChainError::NoAuthorityKeyIdentifier { .. }
+        | ChainError::IssuerQuarantined { .. } => ErrorCode::IssuerNotConfigured,
+        ChainError::OutsideValidity { .. } => ErrorCode::NotValidNow,
+        ChainError::Malformed(_)
+        | ChainError::BadSignature { .. }
+        | ChainError::IssuerNameMismatch { .. }
+        | ChainError::TooLong
+        | ChainError::NotForClientAuth { .. } => ErrorCode::CertificateValidationFailed,
     }
-    Err(ChainError::OutsideValidity {
-        subject: cert.subject.clone(),
-        not_before: rfc3339(cert.not_before),
-        not_after: rfc3339(cert.not_after),
-        now: rfc3339(now),
-    })
-}
-
-fn verify_signature(cert: &CertInfo, issuer: &CertInfo) -> Result<(), ChainError> {
-    let bad = || ChainError::BadSignature {
-        subject: cert.subject.clone(),
-        issuer: issuer.subject.clone(),
-    };
-    let (_, parsed) = X509Certificate::from_der(&cert.der).map_err(|_| bad())?;
-    let (_, issuer_parsed) = X509Certificate::from_der(&issuer.der).map_err(|_| bad())?;
-    parsed
-        .verify_signature(Some(issuer_parsed.public_key()))
-        .map_err(|_| bad())
 }

@@ -16,7 +16,8 @@ use super::policy::{affinity_name, Affinity, CbaPolicy, State, Strength, UserPro
 use super::revocation::cache::CrlCache;
 use super::revocation::check::{check_chain, LinkStatus};
 use super::revocation::source::CrlSource;
-use super::trust::{verify_chain, TrustStore, VerifiedChain};
+use super::trust::{self, TrustStore, VerifiedChain};
+use crate::pki::chain::verify_chain;
 use crate::x509::cert_info::{rfc3339, CertInfo};
 use crate::x509::user_ids::{BindingField, SerialOrder};
 
@@ -307,7 +308,7 @@ impl Engine {
             if let Ok(info) = CertInfo::from_der(leaf_der) {
                 trail.decision.certificate = Some(CertificateFacts::of(&info));
             }
-            Refusal::new(e.error_code(), e.to_string())
+            Refusal::new(trust::error_code(&e), e.to_string())
         })?;
         let leaf = chain.leaf();
         trail.decision.certificate = Some(CertificateFacts::of(leaf));

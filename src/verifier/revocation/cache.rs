@@ -6,7 +6,8 @@
 //! while so sign-ins fail closed at once instead of queueing behind one timeout after another.
 //! A CRL must not go backwards: its number (then its thisUpdate) is checked against the newest one
 //! accepted, a mark kept through [`CrlHighWater`] so that a restart does not forget it. A CRL
-//! dated ahead of the clock by more than [`MAX_CLOCK_SKEW`] is refused.
+//! dated ahead of the clock by more than [`MAX_CLOCK_SKEW`] is refused. Verifying, indexing and
+//! timing one CRL are `pki::crl`'s.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +17,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::crl::CrlError;
 use super::high_water::{order, CrlHighWater, CrlMark, HighWaterError, Order};
-use super::index::RevocationList;
-use super::source::{CrlKind, CrlSource, FetchError};
+use super::source::{CrlSource, FetchError};
+use crate::pki::crl::{timing, CrlError, CrlKind, RevocationList, Timing, MAX_CLOCK_SKEW};
 use crate::verifier::outcome::ErrorCode;
 use crate::verifier::trust::TrustedCa;
+use crate::x509::cert_info::CertInfo;
 
 /// Why a CA's CRL is unusable. The verifier fails closed on every one of these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,11 +113,6 @@ impl CrlFailure {
         }
     }
 }
-
-/// How far a CRL's thisUpdate may be ahead of the verifier's clock. Clocks drift, and a CA that
-/// publishes the moment it signs runs ahead of a verifier a little behind; beyond this the CRL is
-/// not in effect yet, so it is refused and its number is not kept as the high-water mark.
-pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
 /// How long a failed download is remembered when the caller does not say (`serve`'s default).
 pub const DEFAULT_FAILURE_MEMORY: Duration = Duration::from_secs(30);
@@ -284,17 +280,7 @@ impl Refresh {
     ) -> Result<Arc<RevocationList>, CrlFailure> {
         let (ca, kind) = (&self.ca, self.kind);
         let subject = || ca.info.subject.clone();
-        let seen = match &state.mark {
-            Some(seen) => seen.clone(),
-            None => {
-                let loaded = match &self.high_water {
-                    Some(store) => store.load(&ca.ski, kind).map_err(|e| self.unkept(e))?,
-                    None => None,
-                };
-                state.mark = Some(loaded.clone());
-                loaded
-            }
-        };
+        let seen = self.seen(state)?;
         let der = self
             .source
             .get(ca, kind)
@@ -304,7 +290,7 @@ impl Refresh {
                 kind,
                 source,
             })?;
-        let list = index_off_the_runtime(&der, ca).map_err(|source| CrlFailure::Invalid {
+        let list = index_off_the_runtime(&der, &ca.info).map_err(|source| CrlFailure::Invalid {
             ca: subject(),
             kind,
             source,
@@ -321,47 +307,18 @@ impl Refresh {
                 found,
             });
         }
-        if list.this_update > self.now + MAX_CLOCK_SKEW {
+        let timing = timing(&list, self.now);
+        if let Timing::Ahead { this_update } = timing {
             return Err(CrlFailure::NotYetValid {
                 ca: subject(),
                 kind,
-                this_update: list.this_update.to_string(),
+                this_update: this_update.to_string(),
                 now: self.now.to_string(),
             });
         }
         let mark = CrlMark::of(&list);
-        let order = seen
-            .as_ref()
-            .map_or(Order::Newer, |seen| order(seen, &mark));
-        match (order, &seen) {
-            (Order::Newer | Order::Same, _) | (_, None) => {}
-            (Order::LowerNumber, Some(seen)) => {
-                return Err(CrlFailure::NumberWentBackwards {
-                    ca: subject(),
-                    kind,
-                    old: seen.number.to_string(),
-                    new: mark.number.to_string(),
-                })
-            }
-            (Order::EarlierIssue, Some(seen)) => {
-                return Err(CrlFailure::EarlierIssue {
-                    ca: subject(),
-                    kind,
-                    number: mark.number.to_string(),
-                    old: seen.this_update.to_string(),
-                    new: mark.this_update.to_string(),
-                })
-            }
-            (Order::Conflicting, Some(seen)) => {
-                return Err(CrlFailure::Conflicting {
-                    ca: subject(),
-                    kind,
-                    number: seen.number.to_string(),
-                    this_update: seen.this_update.to_string(),
-                })
-            }
-        }
-        if let Some(next_update) = list.next_update.filter(|next| *next <= self.now) {
+        let order = self.order(seen.as_ref(), &mark)?;
+        if let Timing::Expired { next_update } = timing {
             return Err(CrlFailure::Expired {
                 ca: subject(),
                 kind,
@@ -381,6 +338,52 @@ impl Refresh {
         Ok(Arc::new(list))
     }
 
+    /// The newest CRL accepted so far, read from the high-water store on first use.
+    fn seen(&self, state: &mut SlotState) -> Result<Option<CrlMark>, CrlFailure> {
+        if let Some(seen) = &state.mark {
+            return Ok(seen.clone());
+        }
+        let loaded = match &self.high_water {
+            Some(store) => store
+                .load(&self.ca.ski, self.kind)
+                .map_err(|e| self.unkept(e))?,
+            None => None,
+        };
+        state.mark = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// How `mark` orders against the newest CRL seen; a CRL that is not newer or the same is
+    /// refused as a replay or a conflict.
+    fn order(&self, seen: Option<&CrlMark>, mark: &CrlMark) -> Result<Order, CrlFailure> {
+        let (ca, kind) = (self.ca.info.subject.clone(), self.kind);
+        let Some(seen) = seen else {
+            return Ok(Order::Newer);
+        };
+        match order(seen, mark) {
+            found @ (Order::Newer | Order::Same) => Ok(found),
+            Order::LowerNumber => Err(CrlFailure::NumberWentBackwards {
+                ca,
+                kind,
+                old: seen.number.to_string(),
+                new: mark.number.to_string(),
+            }),
+            Order::EarlierIssue => Err(CrlFailure::EarlierIssue {
+                ca,
+                kind,
+                number: mark.number.to_string(),
+                old: seen.this_update.to_string(),
+                new: mark.this_update.to_string(),
+            }),
+            Order::Conflicting => Err(CrlFailure::Conflicting {
+                ca,
+                kind,
+                number: seen.number.to_string(),
+                this_update: seen.this_update.to_string(),
+            }),
+        }
+    }
+
     fn unkept(&self, error: HighWaterError) -> CrlFailure {
         tracing::error!(ca = %self.ca.info.subject, kind = %self.kind, error = %error, "the CRL high-water mark could not be read or kept");
         CrlFailure::Unkept {
@@ -391,7 +394,7 @@ impl Refresh {
 }
 
 /// Parsing and indexing a large CRL is CPU work: keep it off the async workers when possible.
-fn index_off_the_runtime(der: &[u8], ca: &TrustedCa) -> Result<RevocationList, CrlError> {
+fn index_off_the_runtime(der: &[u8], ca: &CertInfo) -> Result<RevocationList, CrlError> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(|| RevocationList::verify_and_index(der, ca))
@@ -403,20 +406,12 @@ fn index_off_the_runtime(der: &[u8], ca: &TrustedCa) -> Result<RevocationList, C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::crl::{sign_crl, CrlContents};
-    use crate::fixtures::spec::KeyAlgorithm;
-    use crate::x509::cert_info::CertInfo;
+    use crate::fixtures::crl::test_ca::CrlTestCa;
 
     /// A self-signed CA and its key, as a trusted CA with a CRL URL.
-    fn ca() -> (TrustedCa, rcgen::KeyPair) {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Cache Test CA");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        let info = CertInfo::from_der(cert.der()).unwrap();
+    fn ca() -> (TrustedCa, CrlTestCa) {
+        let test_ca = CrlTestCa::new("Cache Test CA");
+        let info = test_ca.info.clone();
         let ski = crate::x509::hex(info.subject_key_identifier.as_deref().unwrap());
         let ca = TrustedCa {
             info,
@@ -427,30 +422,17 @@ mod tests {
             issuer_hint: false,
             ski,
         };
-        (ca, key)
+        (ca, test_ca)
     }
 
-    fn crl(
-        ca: &TrustedCa,
-        key: &rcgen::KeyPair,
-        number: u64,
-        this_update: OffsetDateTime,
-    ) -> Vec<u8> {
-        sign_crl(
-            &CrlContents {
-                issuer_name: &ca.info.subject_der,
-                authority_key_id: ca.info.subject_key_identifier.as_deref().unwrap(),
-                number,
-                this_update,
-                next_update: this_update + time::Duration::days(7),
-                entries: &[],
-                delta_of: None,
-                freshest_url: None,
-            },
-            key,
-            KeyAlgorithm::P256,
+    /// A base CRL valid for a week.
+    fn crl(key: &CrlTestCa, number: u64, this_update: OffsetDateTime) -> Vec<u8> {
+        key.crl(
+            number,
+            None,
+            (this_update, this_update + time::Duration::days(7)),
+            &[],
         )
-        .unwrap()
     }
 
     fn serving(der: Vec<u8>, ca: &TrustedCa) -> CrlSource {
@@ -491,12 +473,7 @@ mod tests {
     async fn a_crl_dated_beyond_the_clock_skew_is_refused() {
         let (ca, key) = ca();
         let now = OffsetDateTime::now_utc();
-        let ahead = crl(
-            &ca,
-            &key,
-            7,
-            now + MAX_CLOCK_SKEW + time::Duration::minutes(1),
-        );
+        let ahead = crl(&key, 7, now + MAX_CLOCK_SKEW + time::Duration::minutes(1));
         let cache = CrlCache::new(serving(ahead, &ca));
         let err = cache.get(&ca, CrlKind::Base, now).await.unwrap_err();
         assert!(matches!(err, CrlFailure::NotYetValid { .. }), "{err:?}");
@@ -507,7 +484,7 @@ mod tests {
         );
 
         // Within the skew it is taken.
-        let slightly = crl(&ca, &key, 7, now + time::Duration::minutes(4));
+        let slightly = crl(&key, 7, now + time::Duration::minutes(4));
         let cache = CrlCache::new(serving(slightly, &ca));
         assert!(cache.get(&ca, CrlKind::Base, now).await.is_ok());
     }
@@ -518,7 +495,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let issued = now - time::Duration::hours(1);
         let marks = Arc::new(Marks::default());
-        let newer = crl(&ca, &key, 41, issued);
+        let newer = crl(&key, 41, issued);
         let first =
             CrlCache::persistent(serving(newer.clone(), &ca), marks.clone(), Duration::ZERO);
         assert_eq!(
@@ -530,7 +507,7 @@ mod tests {
         // A new cache (a restart) over the same marks.
         let restarted =
             |der| CrlCache::persistent(serving(der, &ca), marks.clone(), Duration::ZERO);
-        let err = restarted(crl(&ca, &key, 40, issued))
+        let err = restarted(crl(&key, 40, issued))
             .get(&ca, CrlKind::Base, now)
             .await
             .unwrap_err();
@@ -539,27 +516,13 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.error_code(), ErrorCode::CrlUnusable);
-        let err = restarted(crl(&ca, &key, 41, issued - time::Duration::minutes(1)))
+        let err = restarted(crl(&key, 41, issued - time::Duration::minutes(1)))
             .get(&ca, CrlKind::Base, now)
             .await
             .unwrap_err();
         assert!(matches!(err, CrlFailure::EarlierIssue { .. }), "{err:?}");
         // Same number and thisUpdate, other contents (a later nextUpdate).
-        let other = sign_crl(
-            &CrlContents {
-                issuer_name: &ca.info.subject_der,
-                authority_key_id: ca.info.subject_key_identifier.as_deref().unwrap(),
-                number: 41,
-                this_update: issued,
-                next_update: issued + time::Duration::days(8),
-                entries: &[],
-                delta_of: None,
-                freshest_url: None,
-            },
-            &key,
-            KeyAlgorithm::P256,
-        )
-        .unwrap();
+        let other = key.crl(41, None, (issued, issued + time::Duration::days(8)), &[]);
         let err = restarted(other)
             .get(&ca, CrlKind::Base, now)
             .await
@@ -569,7 +532,7 @@ mod tests {
 
         // The same CRL fetched again after the restart is fine, and so is a newer one.
         assert!(restarted(newer).get(&ca, CrlKind::Base, now).await.is_ok());
-        assert!(restarted(crl(&ca, &key, 42, issued))
+        assert!(restarted(crl(&key, 42, issued))
             .get(&ca, CrlKind::Base, now)
             .await
             .is_ok());
@@ -583,7 +546,7 @@ mod tests {
     async fn a_failed_download_is_remembered_for_the_failure_memory() {
         let (ca, key) = ca();
         let now = OffsetDateTime::now_utc();
-        let good = crl(&ca, &key, 3, now - time::Duration::hours(1));
+        let good = crl(&key, 3, now - time::Duration::hours(1));
 
         // Nothing to fetch yet: the failure is remembered, and nothing is fetched again.
         let cache = CrlCache::persistent(

@@ -6,8 +6,7 @@
 use time::OffsetDateTime;
 use x509_parser::num_bigint::BigUint;
 
-use super::index::RevocationList;
-use super::source::CrlKind;
+use crate::pki::crl::{CrlKind, RevocationList};
 
 /// The newest CRL of one kind accepted for one CA.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,11 +1,13 @@
 //! Revocation: CRLs fetched, verified and indexed by the verifier itself (not rustls-webpki's CRL
 //! path, which rejects delta CRLs and lets a stale CRL hide a revocation), merged with their
-//! deltas, and checked for every CA up the chain, failing closed.
+//! deltas, and checked for every CA up the chain, failing closed. Parsing, verifying and reading
+//! one CRL is the shared `pki::crl`; this module holds what the verifier decides around it: where
+//! CRLs come from, the cache, the replay marks, and which CAs must have one.
 
 pub mod cache;
 pub mod check;
-pub mod crl;
-pub mod der_walk;
 pub mod high_water;
-pub mod index;
 pub mod source;
+
+/// `certauth-verifier crl` and `eval` still name `pki::crl` by this path.
+pub use crate::pki::crl;

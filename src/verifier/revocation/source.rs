@@ -6,23 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+// Re-exported where `certauth-verifier eval` has always found it.
+pub use crate::pki::crl::CrlKind;
 use crate::verifier::trust::TrustedCa;
-
-/// A base CRL or its delta.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CrlKind {
-    Base,
-    Delta,
-}
-
-impl std::fmt::Display for CrlKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Base => "base CRL",
-            Self::Delta => "delta CRL",
-        })
-    }
-}
 
 /// Download limits.
 #[derive(Debug, Clone, Copy)]

@@ -13,8 +13,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{App, Connection};
+use crate::pki::jwt::{self, certificate_thumbprint};
 use crate::verifier::decide::Decision;
-use crate::verifier::jwt::{self, certificate_thumbprint, random_id};
+use crate::verifier::jwt::random_id;
 use crate::verifier::outcome::{AuthenticationStrength, ErrorCode};
 use crate::verifier::store::{log_time, Retention, SignInRecord};
 
@@ -94,25 +95,7 @@ async fn sign_in(
     }
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let expires = now + app.token_lifetime;
-    let multifactor = decision
-        .authentication_strength
-        .is_some_and(AuthenticationStrength::is_multifactor);
-    let mut amr = vec!["x509"];
-    if multifactor {
-        amr.push("mfa");
-    }
-    let claims = json!({
-        "iss": jwt::ISSUER,
-        "aud": jwt::AUDIENCE,
-        "sub": decision.user_principal_name,
-        "upn": decision.user_principal_name,
-        "amr": amr,
-        "iat": now.unix_timestamp(),
-        "nbf": now.unix_timestamp(),
-        "exp": expires.unix_timestamp(),
-        "jti": random_id(),
-        "cnf": {"x5t#S256": certificate_thumbprint(leaf)},
-    });
+    let claims = token_claims(&decision, leaf, now, expires);
     let token = match app.jwt.sign(&claims) {
         Ok(token) => token,
         Err(e) => {
@@ -139,6 +122,35 @@ async fn sign_in(
         "expiresAt": expires_at,
     }))
     .into_response()
+}
+
+/// The sign-in token's claims (`docs/signin-protocol.md`): bound to the certificate by
+/// `cnf.x5t#S256`.
+fn token_claims(
+    decision: &Decision,
+    leaf: &[u8],
+    now: OffsetDateTime,
+    expires: OffsetDateTime,
+) -> serde_json::Value {
+    let multifactor = decision
+        .authentication_strength
+        .is_some_and(AuthenticationStrength::is_multifactor);
+    let mut amr = vec!["x509"];
+    if multifactor {
+        amr.push("mfa");
+    }
+    json!({
+        "iss": jwt::ISSUER,
+        "aud": jwt::AUDIENCE,
+        "sub": decision.user_principal_name,
+        "upn": decision.user_principal_name,
+        "amr": amr,
+        "iat": now.unix_timestamp(),
+        "nbf": now.unix_timestamp(),
+        "exp": expires.unix_timestamp(),
+        "jti": random_id(),
+        "cnf": {"x5t#S256": certificate_thumbprint(leaf)},
+    })
 }
 
 /// Every attempt goes to the sign-in log, within the configured retention.

@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use x509_parser::num_bigint::BigUint;
 
 use super::{Store, StoreError};
+use crate::pki::crl::CrlKind;
 use crate::verifier::revocation::high_water::{
     order, CrlHighWater, CrlMark, HighWaterError, Order,
 };
-use crate::verifier::revocation::source::CrlKind;
 use crate::x509::hex;
 
 /// Migration 2: the table of marks.

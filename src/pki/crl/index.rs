@@ -7,9 +7,8 @@ use time::OffsetDateTime;
 use x509_parser::num_bigint::BigUint;
 use x509_parser::prelude::{AlgorithmIdentifier, FromDer, X509Certificate};
 
-use super::crl::CrlError;
-use super::der_walk;
-use crate::verifier::trust::TrustedCa;
+use super::{der_walk, CrlError};
+use crate::x509::cert_info::CertInfo;
 use crate::x509::hex;
 
 // Extension OIDs, as their DER content octets.
@@ -43,15 +42,15 @@ pub struct RevocationList {
 }
 
 impl RevocationList {
-    /// Parses `der`, checks it was issued and signed by `ca` (name, AKI = SKI, signature), and
-    /// indexes its entries in one pass over the DER.
-    pub fn verify_and_index(der: &[u8], ca: &TrustedCa) -> Result<Self, CrlError> {
+    /// Parses `der`, checks it was issued and signed by the CA certificate `ca` (name, AKI = SKI,
+    /// signature), and indexes its entries in one pass over the DER.
+    pub fn verify_and_index(der: &[u8], ca: &CertInfo) -> Result<Self, CrlError> {
         let malformed = |e: der_walk::DerError| CrlError::Malformed(e.to_string());
         let raw = der_walk::split(der).map_err(malformed)?;
-        if raw.issuer != ca.info.subject_der.as_slice() {
+        if raw.issuer != ca.subject_der.as_slice() {
             return Err(CrlError::WrongIssuer {
                 crl_issuer: name_of(raw.issuer),
-                ca_subject: ca.info.subject.clone(),
+                ca_subject: ca.subject.clone(),
             });
         }
         if raw.tbs_signature_algorithm != raw.signature_algorithm {
@@ -59,28 +58,13 @@ impl RevocationList {
                 "the two signature algorithms differ".into(),
             ));
         }
-        let mut number = None;
-        let mut delta_of = None;
-        let mut next_publish = None;
-        let mut authority_key_id = None;
-        for ext in der_walk::extensions(raw.extensions) {
-            let ext = ext.map_err(malformed)?;
-            match ext.oid {
-                OID_CRL_NUMBER => number = Some(integer(ext.value)?),
-                OID_DELTA_CRL_INDICATOR => {
-                    delta_of = Some(integer(ext.value).map_err(|_| CrlError::BadDeltaIndicator)?)
-                }
-                OID_AUTHORITY_KEY_IDENTIFIER => authority_key_id = key_identifier(ext.value),
-                OID_NEXT_CRL_PUBLISH => next_publish = parse_time(ext.value),
-                _ if ext.critical => {
-                    return Err(CrlError::Malformed(
-                        "the CRL has a critical extension certauth does not understand".into(),
-                    ))
-                }
-                _ => {}
-            }
-        }
-        let ca_ski = ca.info.subject_key_identifier.as_deref();
+        let CrlExtensions {
+            number,
+            delta_of,
+            next_publish,
+            authority_key_id,
+        } = CrlExtensions::read(raw.extensions)?;
+        let ca_ski = ca.subject_key_identifier.as_deref();
         match (authority_key_id, ca_ski) {
             (Some(aki), Some(ski)) if aki != ski => {
                 return Err(CrlError::KeyIdentifierMismatch {
@@ -152,6 +136,45 @@ impl RevocationList {
     }
 }
 
+/// The crlExtensions the index keeps or checks.
+struct CrlExtensions<'a> {
+    number: Option<BigUint>,
+    delta_of: Option<BigUint>,
+    next_publish: Option<OffsetDateTime>,
+    authority_key_id: Option<&'a [u8]>,
+}
+
+impl<'a> CrlExtensions<'a> {
+    /// Reads crlExtensions' content; an unknown critical extension refuses the CRL.
+    fn read(extensions: &'a [u8]) -> Result<Self, CrlError> {
+        let mut read = Self {
+            number: None,
+            delta_of: None,
+            next_publish: None,
+            authority_key_id: None,
+        };
+        for ext in der_walk::extensions(extensions) {
+            let ext = ext.map_err(|e| CrlError::Malformed(e.to_string()))?;
+            match ext.oid {
+                OID_CRL_NUMBER => read.number = Some(integer(ext.value)?),
+                OID_DELTA_CRL_INDICATOR => {
+                    read.delta_of =
+                        Some(integer(ext.value).map_err(|_| CrlError::BadDeltaIndicator)?)
+                }
+                OID_AUTHORITY_KEY_IDENTIFIER => read.authority_key_id = key_identifier(ext.value),
+                OID_NEXT_CRL_PUBLISH => read.next_publish = parse_time(ext.value),
+                _ if ext.critical => {
+                    return Err(CrlError::Malformed(
+                        "the CRL has a critical extension certauth does not understand".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(read)
+    }
+}
+
 /// Serials compare as numbers: drop the sign-padding zero byte.
 fn normalise(serial: &[u8]) -> &[u8] {
     match serial {
@@ -178,7 +201,7 @@ fn integer(der: &[u8]) -> Result<BigUint, CrlError> {
     Ok(BigUint::from_bytes_be(item.content))
 }
 
-/// AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
+/// `AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }`
 fn key_identifier(der: &[u8]) -> Option<&[u8]> {
     let sequence = der_walk::tlv(der).ok()?;
     let first = der_walk::tlv(sequence.content).ok()?;
@@ -192,9 +215,9 @@ fn name_of(der: &[u8]) -> String {
 }
 
 /// Checks the signature over the TBSCertList with the CA's public key.
-fn verify_signature(raw: &der_walk::RawCrl<'_>, ca: &TrustedCa) -> Result<(), CrlError> {
+fn verify_signature(raw: &der_walk::RawCrl<'_>, ca: &CertInfo) -> Result<(), CrlError> {
     let (_, ca_cert) =
-        X509Certificate::from_der(&ca.info.der).map_err(|e| CrlError::BadIssuer(e.to_string()))?;
+        X509Certificate::from_der(&ca.der).map_err(|e| CrlError::BadIssuer(e.to_string()))?;
     let (_, algorithm) = AlgorithmIdentifier::from_der(raw.signature_algorithm)
         .map_err(|e| CrlError::Malformed(e.to_string()))?;
     let (_, signature) = x509_parser::asn1_rs::BitString::from_der(raw.signature)

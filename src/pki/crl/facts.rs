@@ -1,36 +1,14 @@
-//! Parsing one CRL, base or delta, into the facts revocation checking needs, and verifying its
-//! signature against the issuing CA.
-
-use std::fmt;
+//! Parsing one CRL, base or delta, into facts to show (issuer, numbers, dates, every entry), and
+//! checking who signed it, with x509-parser. This is the path for looking at a CRL: `certauth
+//! demo` and `certauth-verifier crl`; revocation checks index CRLs with [`super::index`].
 
 use time::OffsetDateTime;
 use x509_parser::oid_registry::OID_X509_EXT_DELTA_CRL_INDICATOR;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
 
+use super::{CrlError, Reason};
 use crate::x509::{dn::entra_dn, hex, subject_key_identifier};
-
-/// Why a CRL could not be used.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum CrlError {
-    #[error("not a DER-encoded CRL: {0}")]
-    Malformed(String),
-    #[error("the CRL's delta CRL indicator is not an INTEGER")]
-    BadDeltaIndicator,
-    #[error("the issuing CA certificate does not parse: {0}")]
-    BadIssuer(String),
-    #[error("the CRL was issued by `{crl_issuer}`, not by `{ca_subject}`")]
-    WrongIssuer {
-        crl_issuer: String,
-        ca_subject: String,
-    },
-    #[error(
-        "the CRL's authority key identifier ({crl}) is not the CA's subject key identifier ({ca})"
-    )]
-    KeyIdentifierMismatch { crl: String, ca: String },
-    #[error("the CRL's signature does not verify with the CA's key")]
-    BadSignature,
-}
 
 /// One revoked serial.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,29 +17,6 @@ pub struct RevokedSerial {
     pub serial: String,
     pub revoked_at: OffsetDateTime,
     pub reason: Option<Reason>,
-}
-
-/// An RFC 5280 CRLReason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reason(pub u8);
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.0 {
-            0 => "unspecified",
-            1 => "keyCompromise",
-            2 => "cACompromise",
-            3 => "affiliationChanged",
-            4 => "superseded",
-            5 => "cessationOfOperation",
-            6 => "certificateHold",
-            8 => "removeFromCRL",
-            9 => "privilegeWithdrawn",
-            10 => "aACompromise",
-            other => return write!(f, "reason {other}"),
-        };
-        f.write_str(name)
-    }
 }
 
 /// The facts of one parsed CRL.
