@@ -6,8 +6,8 @@ use crate::token::inventory::TokenReport;
 
 pub use crate::picker::select::{describe_candidate, Chooser, SelectOptions, Selection}; // moved: old path kept for src/bin until the merge
 
-/// [`crate::picker::select::select`], its error as a sign-in's. (moved: old path kept for
-/// src/bin until the merge)
+/// [`crate::picker::select::select`], its error as a sign-in's.
+// moved: old path and error type kept for src/bin until the merge
 pub fn select(
     tokens: &[TokenReport],
     options: &SelectOptions,

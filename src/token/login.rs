@@ -1,5 +1,5 @@
 //! The one lockout-safe login to a token: every login, for a sign-in or a listing, goes through
-//! [`log_in`], and every attempt is decided by the pure [`next_step`].
+//! `log_in`, and every attempt is decided by the pure [`next_step`].
 //!
 //! Before each attempt the token's flags are read again: a locked PIN stops at once, a PIN on its
 //! final try is not sent unless the user insists, a PIN pad gets `C_Login` with no PIN (or, for a
@@ -226,12 +226,13 @@ pub struct LoggedIn {
     pub pin: Option<SecretString>,
 }
 
-/// The token a login is for: its module, its slot now, a session on it, and its label.
-pub struct LoginTarget<'a> {
-    pub pkcs11: &'a Pkcs11,
-    pub slot: Slot,
-    pub session: &'a Session,
-    pub token: &'a str,
+/// The token a login is for: its module, its slot now, a session on it, and its label. Only the
+/// token module makes one: other modules log in through [`super::session::LoggedInToken`].
+pub(crate) struct LoginTarget<'a> {
+    pub(crate) pkcs11: &'a Pkcs11,
+    pub(crate) slot: Slot,
+    pub(crate) session: &'a Session,
+    pub(crate) token: &'a str,
 }
 
 impl LoginTarget<'_> {
@@ -258,7 +259,7 @@ pub struct LoginRules {
 }
 
 /// Logs the user in on `at.session`. `certificate` names what the PIN is for in prompts.
-pub fn log_in(
+pub(crate) fn log_in(
     at: &LoginTarget<'_>,
     certificate: &str,
     prompt: &mut dyn PinPrompt,

@@ -1,6 +1,6 @@
 //! PKCS#11 sessions and the login state they carry (C_OpenSession, C_GetSessionInfo, C_Login,
 //! C_Logout): finding a token again by serial and label, logging in to it through the one
-//! lockout-safe [`super::login::log_in`], and opening its private keys for signing. A session is
+//! lockout-safe login (`token::login`), and opening its private keys for signing. A session is
 //! closed when dropped (cryptoki logs a failed C_CloseSession, it never panics). No PIN is ever
 //! logged or kept here beyond what the caller asks.
 
