@@ -10,7 +10,7 @@ pub mod identity;
 pub mod preflight;
 pub mod protocol;
 pub mod secret_store;
-pub mod select;
+pub mod select; // moved: a shim for src/bin until the merge (the module is crate::picker::select)
 
 use std::path::PathBuf;
 use std::sync::Arc;
