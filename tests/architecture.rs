@@ -2,8 +2,8 @@
 //!
 //! - every source file opens with a `//!` line on what it owns;
 //! - `pcsc` is used only in `src/reader/`;
-//! - `cryptoki` is used only in `src/token/`, and in the files listed in [`CRYPTOKI_PENDING`],
-//!   which the one-PKCS#11-funnel step moves there (the list may only shrink);
+//! - `cryptoki` is used only in `src/token/`;
+//! - nothing in `src/token/` or `src/x509/` uses `picker` (eligibility is a certificate fact);
 //! - the verifier half never uses the agent half (`agent`, `signin`, `pin`, `picker`, `token`,
 //!   `reader`, `tls`), and the agent half never uses the verifier.
 
@@ -14,17 +14,8 @@ use std::path::{Path, PathBuf};
 /// The agent half's top-level library modules.
 const AGENT_HALF: [&str; 7] = ["agent", "signin", "pin", "picker", "token", "reader", "tls"];
 
-/// Files outside `src/token/` that still call PKCS#11 themselves, until the funnel step.
-const CRYPTOKI_PENDING: [&str; 5] = [
-    "src/fixtures/error.rs",
-    "src/fixtures/softhsm.rs",
-    "src/pin/login.rs",
-    "src/signin/identity.rs",
-    "src/signin/error.rs",
-];
-
-/// `src/tls/signing_key.rs` signs through PKCS#11 too: pending the signer trait the token provides.
-const CRYPTOKI_PENDING_TLS: &str = "src/tls/signing_key.rs";
+/// Modules below the picker, which must never use it.
+const BELOW_PICKER: [&str; 2] = ["src/token/", "src/x509/"];
 
 struct Source {
     /// Relative to the package root, with `/`.
@@ -152,27 +143,29 @@ fn pcsc_is_used_only_in_the_reader_module() {
 }
 
 #[test]
-fn cryptoki_is_used_only_in_the_token_module_and_the_pending_list_only_shrinks() {
-    let sources = sources();
-    let outside: Vec<&str> = sources
-        .iter()
+fn cryptoki_is_used_only_in_the_token_module() {
+    let outside: Vec<String> = sources()
+        .into_iter()
         .filter(|s| !s.path.starts_with("src/token/") && uses(&s.code, "cryptoki"))
-        .map(|s| s.path.as_str())
+        .map(|s| s.path)
         .collect();
-    let allowed: Vec<&str> = CRYPTOKI_PENDING
-        .iter()
-        .copied()
-        .chain([CRYPTOKI_PENDING_TLS])
-        .collect();
-    let new: Vec<&&str> = outside.iter().filter(|p| !allowed.contains(p)).collect();
     assert!(
-        new.is_empty(),
-        "cryptoki used outside src/token/ (go through the token module): {new:?}"
+        outside.is_empty(),
+        "cryptoki used outside src/token/ (go through the token module): {outside:?}"
     );
-    let done: Vec<&&str> = allowed.iter().filter(|p| !outside.contains(p)).collect();
+}
+
+#[test]
+fn the_token_and_certificate_facts_never_use_the_picker() {
+    let upward: Vec<String> = sources()
+        .into_iter()
+        .filter(|s| BELOW_PICKER.iter().any(|below| s.path.starts_with(below)))
+        .filter(|s| uses(&s.code, "crate::picker"))
+        .map(|s| s.path)
+        .collect();
     assert!(
-        done.is_empty(),
-        "no longer uses cryptoki: take it off the pending list: {done:?}"
+        upward.is_empty(),
+        "the picker used below it (move the fact down instead): {upward:?}"
     );
 }
 

@@ -13,12 +13,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use certauth::fixtures::spec::RevocationReason;
+use certauth::pki::crl::CrlKind;
 use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::directory::Directory;
 use certauth::verifier::graph_files::load_directory;
 use certauth::verifier::outcome::{AuthenticationStrength, ErrorCode};
 use certauth::verifier::policy::{property_name, CbaPolicy, Switch};
-use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
+use certauth::verifier::revocation::source::{CrlSource, FetchLimits};
 use certauth::verifier::trust::TrustStore;
 use certauth::x509::cert_info::CertInfo;
 use certauth::x509::user_ids::{certificate_user_id, BindingField, SerialOrder};

@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use certauth::tls::client_config::{self, Versions};
 use certauth::tls::resolver::{ClientIdentity, TokenCertResolver};
-use certauth::tls::signing_key::{
-    Capabilities, KeyAlgorithm, KeySigner, Pkcs11Key, Scheme, SignError, TokenSigningKey,
-};
+use certauth::tls::signing_key::TokenSigningKey;
+use certauth::token::sign::{Capabilities, KeyAlgorithm, KeySigner, Pkcs11Key, Scheme, SignError};
 use certauth::x509::cert_info::CertInfo;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};

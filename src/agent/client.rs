@@ -12,9 +12,9 @@ use zeroize::Zeroizing;
 use super::protocol::{
     parse_response, ChoiceAnswer, Failure, Question, SignInMessage, SignInParams,
 };
+use crate::picker::select::Chooser;
 use crate::picker::terminal::PickerError;
-use crate::pin::login::{known_warning, PinPrompt, PinRequest};
-use crate::signin::select::Chooser;
+use crate::token::login::{known_warning, PinPrompt, PinRequest};
 
 /// Why a call did not get an answer from the agent.
 #[derive(Debug, thiserror::Error)]

@@ -10,9 +10,9 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::protocol::{notice_line, Answer, ChoiceAnswer, Question};
+use crate::picker::select::Chooser;
 use crate::picker::terminal::{PickerError, PickerRow};
-use crate::pin::login::{PinPrompt, PinPromptError, PinRequest};
-use crate::signin::select::Chooser;
+use crate::token::login::{PinPrompt, PinPromptError, PinRequest};
 
 /// How long a question to the client waits for its answer.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(300);

@@ -19,11 +19,11 @@ use super::Agent;
 use crate::config::Config;
 use crate::picker::choice::CertChoice;
 use crate::picker::remembered::{endpoint_key, RememberedCertificate, RememberedChoices};
-use crate::pin::login::FinalTry;
+use crate::picker::select::{self, SelectOptions};
 use crate::signin::error::SignInError;
 use crate::signin::protocol::{sign_in_url, SignInAnswer};
-use crate::signin::select::{self, SelectOptions};
 use crate::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
+use crate::token::login::FinalTry;
 
 /// Signs in for the client, asking it questions through `questions` and reading its answers
 /// from `answers`.
@@ -292,7 +292,8 @@ fn prepare(
         chain_pool: flow::chain_pool(&client_options).map_err(failure)?,
         username: Some(username.clone()),
     };
-    let selection = select::select(&scan.tokens, &options, conversation).map_err(failure)?;
+    let selection =
+        select::select(&scan.tokens, &options, conversation).map_err(|e| failure(e.into()))?;
     let [candidate] = selection.candidates.as_slice() else {
         // No terminal to choose on (the client said so): the choices, as a direct sign-in
         // lists them.
@@ -324,12 +325,12 @@ fn prepare(
         reader: token.slot_description.clone(),
         certificate_sha256: info.sha256.clone(),
         certificate_uri: cert.uri.clone(),
-        certificate: crate::signin::identity::describe(info),
+        certificate: crate::picker::select::describe(info),
     };
     let remember = selection.freshly_chosen.then(|| RememberedCertificate {
         sha256: info.sha256.clone(),
         uri: cert.uri.clone(),
-        description: crate::signin::identity::describe(info),
+        description: crate::picker::select::describe(info),
     });
     if reuse_login {
         if let Some(client) =

@@ -11,14 +11,15 @@ use super::verifier_process::{start_verifier, VerifierProcess};
 use crate::fixtures::spec::Spec;
 use crate::fixtures::Fixture;
 use crate::picker::choice::CertChoice;
-use crate::pin::login::{PinPrompt, PinPromptError, PinRequest};
+use crate::picker::select::{self, SelectOptions};
 use crate::pin::{PinAsker, PinSource};
 use crate::signin::answer_text::write_answer;
-use crate::signin::select::{self, SelectOptions};
+use crate::signin::error::SignInError;
 use crate::signin::terminal_chooser::TerminalChooser;
 use crate::signin::{self as flow, ClientOptions};
 use crate::token::discovery::{self, DiscoveryOptions};
 use crate::token::inventory::{self, ScanOptions};
+use crate::token::login::{PinPrompt, PinPromptError, PinRequest};
 use crate::x509::cert_info::CertInfo;
 
 /// The fixture's PIN, for a demo that nobody is typing into.
@@ -57,7 +58,7 @@ struct Story<'a> {
     tokens: Vec<crate::token::inventory::TokenReport>,
     runtime: tokio::runtime::Runtime,
     client_options: ClientOptions,
-    server: Option<crate::signin::preflight::ServerRequest>,
+    server: Option<crate::picker::select::ServerRequest>,
     chain_pool: Vec<CertInfo>,
     /// Whether a person is at the terminal: Bob then chooses in the picker and types his PIN.
     interactive: bool,
@@ -213,7 +214,8 @@ impl<'a> Story<'a> {
             chain_pool: self.chain_pool.clone(),
             username: Some(step.username.to_owned()),
         };
-        let selection = select::select(&self.tokens, &options, &mut chooser)?;
+        let selection =
+            select::select(&self.tokens, &options, &mut chooser).map_err(SignInError::from)?;
         let mut typed = PinAsker::new(PinSource::Terminal);
         let mut known = FixturePin(pin);
         let prompt: &mut dyn PinPrompt = if self.interactive && step.certificate.is_none() {

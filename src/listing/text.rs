@@ -5,10 +5,10 @@ use std::io::Write;
 
 use super::shown;
 use super::table::Table;
-use crate::picker::eligibility::KeyPresence;
 use crate::printable::printable;
 use crate::reader::PcscStatus;
 use crate::token::inventory::{CertificateReport, ModuleReport, TokenReport};
+use crate::x509::eligibility::KeyPresence;
 use crate::x509::hex;
 
 pub fn print_human(
@@ -161,7 +161,7 @@ fn certificate_row(cert: &CertificateReport) -> Vec<String> {
     match &cert.cert {
         Ok(info) => vec![
             hex(&cert.id),
-            crate::signin::identity::describe(info),
+            crate::picker::select::describe(info),
             info.issuer_display_name(),
             info.key_description(),
             info.not_after.date().to_string(),

@@ -1,10 +1,9 @@
 //! Where a PIN comes from: a terminal prompt without echo, a `pinentry` program, or for headless
 //! use `env:VAR` and `file:PATH` (never the command line). The PIN is held in a [`SecretString`]
-//! from the moment it is read. [`login`] decides when a PIN may be sent at all. A PIN file someone
-//! else owns or may write is refused, and one others may read is used with a warning
-//! ([`crate::file_safety`]).
+//! from the moment it is read. The token's login ([`crate::token::login`]) decides when a PIN
+//! may be sent at all. A PIN file someone else owns or may write is refused, and one others may
+//! read is used with a warning ([`crate::file_safety`]).
 
-pub mod login;
 pub mod pinentry;
 
 use std::io::{IsTerminal, Write};
@@ -16,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::file_safety::{self, Exposed, Holds, OpenError, UnsafeFile};
 use crate::printable::{printable, printable_message};
+use crate::token::login::{PinPrompt, PinPromptError, PinRequest};
 use crate::token::pin_length::MAX_PIN_BYTES;
 
 /// A PIN source, as given on the command line.
@@ -174,7 +174,7 @@ impl PinAsker {
         Self { source }
     }
 
-    fn ask_terminal(&self, request: &login::PinRequest<'_>) -> Result<SecretString, String> {
+    fn ask_terminal(&self, request: &PinRequest<'_>) -> Result<SecretString, String> {
         if !std::io::stdin().is_terminal() {
             return Err("there is no terminal to ask for it on; give --pin env:VARIABLE, --pin file:PATH or --pin pinentry".into());
         }
@@ -190,7 +190,7 @@ impl PinAsker {
     fn ask_pinentry(
         &self,
         program: &std::path::Path,
-        request: &login::PinRequest<'_>,
+        request: &PinRequest<'_>,
     ) -> Result<SecretString, String> {
         let mut pinentry = pinentry::Pinentry::start(program).map_err(|e| e.to_string())?;
         let error = match (request.attempt, request.warning) {
@@ -227,7 +227,7 @@ impl PinAsker {
 // a label holding escape sequences cannot redraw the prompt to name another token.
 
 /// The terminal's PIN prompt.
-fn terminal_prompt(request: &login::PinRequest<'_>) -> String {
+fn terminal_prompt(request: &PinRequest<'_>) -> String {
     format!(
         "PIN for token `{}` (to use {}): ",
         printable(request.token),
@@ -236,7 +236,7 @@ fn terminal_prompt(request: &login::PinRequest<'_>) -> String {
 }
 
 /// The text a pinentry shows above the PIN field.
-fn pinentry_description(request: &login::PinRequest<'_>) -> String {
+fn pinentry_description(request: &PinRequest<'_>) -> String {
     format!(
         "Enter the PIN of token \"{}\" to sign in with\n{}",
         printable(request.token),
@@ -252,17 +252,14 @@ fn final_try_question(token: &str) -> String {
     )
 }
 
-impl login::PinPrompt for PinAsker {
-    fn ask(
-        &mut self,
-        request: &login::PinRequest<'_>,
-    ) -> Result<Option<SecretString>, login::PinPromptError> {
+impl PinPrompt for PinAsker {
+    fn ask(&mut self, request: &PinRequest<'_>) -> Result<Option<SecretString>, PinPromptError> {
         let result = match &self.source {
             PinSource::Terminal => self.ask_terminal(request),
             PinSource::Pinentry(program) => self.ask_pinentry(program, request),
             headless => headless.read().map_err(|e| e.to_string()),
         };
-        result.map(Some).map_err(login::PinPromptError)
+        result.map(Some).map_err(PinPromptError)
     }
 
     fn can_retry(&self) -> bool {
@@ -312,7 +309,7 @@ mod tests {
 
     #[test]
     fn prompts_show_a_hostile_label_escaped() {
-        let request = login::PinRequest {
+        let request = PinRequest {
             token: "Evil\x1b[2J\x1b]0;Bank\x07\u{202e}kcab",
             certificate: "Eve \x1b[1A<eve@example.com>",
             warning: None,
@@ -337,7 +334,7 @@ mod tests {
             texts[1],
             "Enter the PIN of token \"Evil\\x1b[2J\\x1b]0;Bank\\x07\\u{202e}kcab\" to sign in with\nEve \\x1b[1A<eve@example.com>"
         );
-        let ordinary = login::PinRequest {
+        let ordinary = PinRequest {
             token: "Carte de Zoë",
             certificate: "山田太郎",
             warning: None,

@@ -1,6 +1,8 @@
 //! What can stop a sign-in, sorted into the classes the command line turns into exit codes.
 
-use crate::pin::login::LoginError;
+use crate::picker::select::SelectError;
+use crate::token::error::TokenError;
+use crate::token::login::LoginError;
 
 /// The class of a failure; `certauth` documents one exit code per class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,12 +31,8 @@ pub enum SignInError {
     Pin(#[from] LoginError),
     #[error("token `{token}` was removed before it could sign, so the sign-in did not happen; insert it and sign in again")]
     RemovedWhileSigning { token: String },
-    #[error("{operation} failed on token `{token}`: {source}")]
-    Token {
-        operation: &'static str,
-        token: String,
-        source: cryptoki::error::Error,
-    },
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error("the server refused the sign-in: {code}: {message}")]
     Denied { code: String, message: String },
     #[error("{0}")]
@@ -69,8 +67,20 @@ impl SignInError {
             | Self::NotHttps { .. } => FailureClass::Network,
             Self::TokenGone { .. }
             | Self::RemovedWhileSigning { .. }
-            | Self::Token { .. }
+            | Self::Token(_)
             | Self::Setup(_) => FailureClass::Other,
+        }
+    }
+}
+
+impl From<SelectError> for SignInError {
+    fn from(error: SelectError) -> Self {
+        match error {
+            SelectError::NoUsableCertificate { summary, details } => {
+                Self::NoUsableCertificate { summary, details }
+            }
+            SelectError::Cancelled => Self::Cancelled,
+            SelectError::Picker(message) => Self::Setup(message),
         }
     }
 }

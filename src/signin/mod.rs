@@ -9,7 +9,6 @@ pub mod error;
 pub mod identity;
 pub mod preflight;
 pub mod protocol;
-pub mod select;
 pub mod session;
 pub mod terminal_chooser;
 
@@ -18,15 +17,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use error::SignInError;
-use identity::{describe, TokenSessions};
+use identity::TokenSessions;
 use protocol::{sign_in_url, SignInAnswer, SignInRequestBody};
-use select::{Candidate, Selection};
 
-use crate::pin::login::{FinalTry, PinPrompt};
+use crate::picker::select::{
+    describe, describe_on, refusal_details, Candidate, Selection, ServerRequest,
+};
 use crate::tls::client_config::{self, read_pem_certificates, Versions};
 use crate::tls::resolver::{ClientIdentity, TokenCertResolver};
 use crate::tls::signing_key::TokenSigningKey;
 use crate::token::inventory::TokenReport;
+use crate::token::login::{FinalTry, PinPrompt};
 use crate::token::module::LoadedModule;
 use crate::x509::cert_info::CertInfo;
 
@@ -138,9 +139,7 @@ fn roots(options: &ClientOptions) -> Result<rustls::RootCertStore, SignInError> 
 
 /// Reaches [`ClientOptions::preflight`]'s server before anything is chosen, and tells what it
 /// asks of a client certificate; `None` without a preflight URL.
-pub fn reach_server(
-    options: &ClientOptions,
-) -> Result<Option<preflight::ServerRequest>, SignInError> {
+pub fn reach_server(options: &ClientOptions) -> Result<Option<ServerRequest>, SignInError> {
     let Some(url) = &options.preflight else {
         return Ok(None);
     };
@@ -229,7 +228,7 @@ fn open_identity(
         });
     }
     Ok(ClientIdentity::new(
-        identity::describe_on(info, &token.label),
+        describe_on(info, &token.label),
         info,
         pool,
         key,
@@ -391,19 +390,6 @@ fn no_common_tls(alert: rustls::AlertDescription) -> String {
         "the TLS handshake failed before any certificate was asked for (the server answered {alert:?}): \
          the server and certauth share no TLS version or cipher suite (certauth speaks TLS 1.2 and 1.3)"
     )
-}
-
-/// The server's acceptable CAs (DN strings) and why each certificate does not fit.
-fn refusal_details(acceptable_cas: &[String], refusals: &[String]) -> String {
-    let mut lines = Vec::new();
-    if !acceptable_cas.is_empty() {
-        lines.push(format!(
-            "The server accepts certificates from: {}",
-            acceptable_cas.join("; ")
-        ));
-    }
-    lines.extend(refusals.iter().map(|r| format!("  {r}")));
-    lines.join("\n")
 }
 
 fn find_rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {

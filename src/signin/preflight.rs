@@ -27,6 +27,7 @@ use rustls::{
 
 use super::error::SignInError;
 use super::{no_common_tls, untrusted_server, CONNECT_TIMEOUT};
+use crate::picker::select::ServerRequest;
 use crate::tls::client_config;
 
 /// The variables that make the HTTPS client go through a proxy for an https URL.
@@ -34,22 +35,6 @@ const PROXY_VARIABLES: [&str; 4] = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "
 
 /// What every failure here adds: the token was left alone.
 const NOTHING_ASKED: &str = "no PIN was asked and the token was not used";
-
-/// What the server asked of a client certificate before any token was used.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServerRequest {
-    /// Whether the server asked for a client certificate at all.
-    pub asked: bool,
-    /// Its acceptable CA names (DER Names); none means any CA.
-    pub acceptable_cas: Vec<Vec<u8>>,
-}
-
-impl ServerRequest {
-    /// The names as the resolver's hints.
-    pub fn hints(&self) -> Vec<&[u8]> {
-        self.acceptable_cas.iter().map(Vec::as_slice).collect()
-    }
-}
 
 /// Checks that the server of `url` answers on https with a certificate `roots` trust, and tells
 /// what it asks of a client certificate; a [`SignInError::Network`] (or

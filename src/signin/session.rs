@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 
 use super::error::SignInError;
-use super::select::{self, SelectOptions, Selection};
 use super::terminal_chooser::TerminalChooser;
 use super::{chain_pool, prepare, reach_server, ClientOptions, PreparedClient, Redirects};
 use crate::picker::choice::CertChoice;
 use crate::picker::remembered::RememberedCertificate;
-use crate::pin::login::FinalTry;
+use crate::picker::select::{self, SelectOptions, Selection};
 use crate::pin::{PinAsker, PinSource};
 use crate::token::inventory::{self, ModuleReport, ScanOptions, TokenReport};
+use crate::token::login::FinalTry;
 use crate::token::module::LoadedModule;
 
 /// Who signs in, with what: the user's choices for a sign-in made here.
@@ -115,7 +115,7 @@ impl Session {
         Some(RememberedCertificate {
             sha256: info.sha256.clone(),
             uri: cert.uri.clone(),
-            description: super::identity::describe(info),
+            description: crate::picker::select::describe(info),
         })
     }
 }

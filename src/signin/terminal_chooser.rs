@@ -1,6 +1,6 @@
 //! The terminal picker as the [`Chooser`] of a sign-in made at a terminal.
 
-use super::select::Chooser;
+use crate::picker::select::Chooser;
 use crate::picker::terminal::{self, PickerError, PickerRow};
 use crate::printable::printable_message;
 

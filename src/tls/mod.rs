@@ -1,8 +1,7 @@
-//! rustls glue: the signing key that lives on a token, the client-certificate resolver, and the
-//! client configuration.
+//! rustls glue only: the signing key over the token's [`crate::token::sign::KeySigner`], the
+//! client-certificate resolver, and the client configuration. No PKCS#11 here: the token signs.
 
 pub mod client_config;
-pub mod encoding;
 pub mod resolver;
 pub mod signing_key;
 

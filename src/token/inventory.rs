@@ -7,19 +7,23 @@ use std::time::Duration;
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::MechanismType;
-use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use cryptoki::session::Session;
 use cryptoki::slot::{Slot, TokenInfo};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::discovery::{Discovered, ModuleOrigin};
+use super::login::{
+    self, FinalTry, LoginError, LoginRules, LoginTarget, PinPad, PinPrompt, PinPromptError,
+    PinRequest,
+};
 use super::module::{self, LibraryInfo, LoadedModule, ModuleError};
-use super::pin_length::PinLength;
+use super::objects::find_one;
 use super::uri::ObjectUri;
-use crate::picker::eligibility::{self, Eligibility, KeyPresence};
 use crate::x509::cert_info::{CertInfo, CertParseError, KeyKind};
+use crate::x509::eligibility::{self, Eligibility, KeyPresence};
 use crate::x509::user_ids::{certificate_user_ids, CertificateUserId, SerialOrder};
 
 /// Log in to one token, by label, to see private keys.
@@ -348,8 +352,7 @@ fn scan_token(
         .as_ref()
         .filter(|l| l.token_label == report.label)
     {
-        let length = PinLength::from_token(info.min_pin_length(), info.max_pin_length());
-        match log_in(&session, &report.flags, length, login) {
+        match log_in(p11, slot, &session, &report.flags, login) {
             Ok(()) => report.logged_in = true,
             Err(problem) => report.login_problem = Some(problem),
         }
@@ -363,36 +366,65 @@ fn scan_token(
     report
 }
 
-/// Logs in for the inventory, never risking a lockout: a token on its final try or locked is not
-/// tried, a PIN-pad token is left alone, and a PIN the token could never take is not sent.
+/// Logs in for the inventory through the one lockout-safe login, with the PIN given and no one
+/// to ask: a token on its final try or locked is not tried, a PIN-pad token is left alone, a PIN
+/// the token could never take is not sent, and a wrong PIN is not tried again.
 fn log_in(
+    p11: &cryptoki::context::Pkcs11,
+    slot: Slot,
     session: &Session,
     flags: &TokenFlags,
-    length: PinLength,
     login: &Login,
 ) -> Result<(), String> {
-    if flags.user_pin_locked {
-        return Err("the user PIN is locked; not tried".into());
-    }
-    if flags.user_pin_final_try {
-        return Err(
+    let target = LoginTarget {
+        pkcs11: p11,
+        slot,
+        session,
+        token: &login.token_label,
+    };
+    let rules = LoginRules {
+        final_try: FinalTry::Refuse,
+        pin_pad: PinPad::Refuse,
+    };
+    let mut given = GivenPin(Some(login.pin.clone()));
+    match login::log_in(&target, "", &mut given, rules) {
+        Ok(_) => Ok(()),
+        Err(LoginError::Locked { .. }) if flags.user_pin_locked => {
+            Err("the user PIN is locked; not tried".into())
+        }
+        Err(LoginError::Locked { .. }) => Err("the user PIN is locked".into()),
+        Err(LoginError::FinalTryRefused { .. }) => Err(
             "the user PIN is on its final try; not tried, so a typo cannot lock the token".into(),
-        );
-    }
-    if flags.protected_authentication_path {
-        return Err("the token has a PIN pad; listing does not log in to it".into());
-    }
-    if let Err(refusal) = length.check(login.pin.expose_secret()) {
-        return Err(format!(
+        ),
+        Err(LoginError::PinPadNotUsed { .. }) => {
+            Err("the token has a PIN pad; listing does not log in to it".into())
+        }
+        Err(LoginError::PinRefused { refusal, .. }) => Err(format!(
             "the PIN was not sent to the token: {refusal}; no try was spent"
-        ));
+        )),
+        Err(LoginError::WrongPin { .. }) => Err("wrong PIN".into()),
+        Err(LoginError::Token(e)) => Err(format!("login failed: {}", e.reason())),
+        Err(other) => Err(other.to_string()),
     }
-    match session.login(UserType::User, Some(&login.pin)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-        Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err("wrong PIN".into()),
-        Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err("the user PIN is locked".into()),
-        Err(e) => Err(format!("login failed: {e}")),
+}
+
+/// The PIN a listing was given: offered once, with nobody to ask again or to confirm anything.
+struct GivenPin(Option<SecretString>);
+
+impl PinPrompt for GivenPin {
+    fn ask(&mut self, _: &PinRequest<'_>) -> Result<Option<SecretString>, PinPromptError> {
+        Ok(self.0.take())
     }
+
+    fn can_retry(&self) -> bool {
+        false
+    }
+
+    fn confirm_final_try(&mut self, _: &str) -> bool {
+        false
+    }
+
+    fn notice(&mut self, _: &str) {}
 }
 
 fn read_certificates(
@@ -463,17 +495,6 @@ fn read_certificates(
     }
     certificates.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.label.cmp(&b.label)));
     Ok(certificates)
-}
-
-fn find_one(
-    session: &Session,
-    class: ObjectClass,
-    id: &[u8],
-) -> Result<Option<ObjectHandle>, CkError> {
-    Ok(session
-        .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])?
-        .into_iter()
-        .next())
 }
 
 fn private_key(

@@ -1,13 +1,23 @@
-//! PKCS#11: which modules to load (p11-kit registry, config, environment, command line), loading
-//! each in isolation, and the inventory of tokens, certificates and keys.
+//! PKCS#11, and the only module that uses `cryptoki`: which modules to load (p11-kit registry,
+//! config, environment, command line), loading each in isolation, the inventory of tokens,
+//! certificates and keys, sessions and the one lockout-safe login, signing mechanisms, putting
+//! objects on a token, and [`error::TokenError`] for any call that failed on a token.
 //!
 //! Tokens are identified by module, serial and label, never by slot id: slot ids change when a
-//! module re-initialises.
+//! module re-initialises. Nothing here talks to the user: PINs come through
+//! [`login::PinPrompt`].
 
 pub mod discovery;
+pub mod encoding;
+pub mod error;
 pub mod info;
 pub mod inventory;
+pub mod login;
 pub mod module;
+pub mod objects;
 pub mod pin_length;
+pub mod provision;
+pub mod session;
+pub mod sign;
 pub mod softhsm_conf;
 pub mod uri;

@@ -2,7 +2,7 @@
 //! fails C_Initialize or does not finish it within a deadline is reported with its path and the
 //! reason, and never stops the others.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -115,24 +115,7 @@ pub fn load_within(
 /// Loads and initialises one module, waiting as long as it takes (so only ever on a thread
 /// [`load_within`] can leave behind).
 fn load(candidate: &ModuleCandidate) -> Result<LoadedModule, ModuleError> {
-    let path = candidate.path.clone();
-    if !path.exists() {
-        return Err(ModuleError::Missing { path });
-    }
-    let pkcs11 = Pkcs11::new(&path).map_err(|e| ModuleError::NotPkcs11 {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        // Someone in this process (p11-kit, an earlier load) initialised it already: fine.
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => {
-            return Err(ModuleError::Initialize {
-                path,
-                reason: e.to_string(),
-            })
-        }
-    }
+    let pkcs11 = initialise(&candidate.path)?;
     let info = pkcs11.get_library_info().ok().map(|info| LibraryInfo {
         manufacturer: info.manufacturer_id().to_owned(),
         description: info.library_description().to_owned(),
@@ -143,6 +126,37 @@ fn load(candidate: &ModuleCandidate) -> Result<LoadedModule, ModuleError> {
         pkcs11,
         info,
     })
+}
+
+/// Loads the module at `path` and calls C_Initialize, in this thread and without a deadline.
+pub(crate) fn initialise(path: &Path) -> Result<Pkcs11, ModuleError> {
+    let path = path.to_owned();
+    if !path.exists() {
+        return Err(ModuleError::Missing { path });
+    }
+    let pkcs11 = Pkcs11::new(&path).map_err(|e| ModuleError::NotPkcs11 {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        // Someone in this process (p11-kit, an earlier load) initialised it already: fine.
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(pkcs11),
+        Err(e) => Err(ModuleError::Initialize {
+            path,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+impl ModuleError {
+    /// Why the module could not be used, without its path.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Missing { .. } => "no such file".to_owned(),
+            Self::NotPkcs11 { reason, .. } | Self::Initialize { reason, .. } => reason.clone(),
+            Self::TimedOut { after, .. } => stuck_message(*after),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,15 @@ pub fn entra_dn(name: &X509Name<'_>) -> String {
     parts.join(",")
 }
 
+/// A DER Name in Entra's DN format; one that does not parse is shown as its hex.
+pub fn dn_string(der: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    match X509Name::from_der(der) {
+        Ok((_, name)) => entra_dn(&name),
+        Err(_) => format!("(unparsable name {})", super::hex(der)),
+    }
+}
+
 fn short_name(oid: &str) -> Option<&'static str> {
     Some(match oid {
         "2.5.4.3" => "CN",

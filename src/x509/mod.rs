@@ -1,8 +1,11 @@
-//! Certificate facts shared by the agent and the verifier: thumbprints, key identifiers and the
-//! distinguished-name strings Entra CBA compares (`reference/entra-cba-spec.md` §1.3).
+//! Certificate facts shared by the agent and the verifier: thumbprints, key identifiers, the
+//! distinguished-name strings Entra CBA compares (`reference/entra-cba-spec.md` §1.3), and
+//! whether a certificate on a token is eligible to sign in.
 
 pub mod cert_info;
+pub mod chain;
 pub mod dn;
+pub mod eligibility;
 pub mod user_ids;
 
 use x509_parser::certificate::X509Certificate;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{anyhow, Context};
-use certauth::verifier::revocation::crl::{parse_crl, verify_crl_signature, CrlFacts};
+use certauth::pki::crl::{parse_crl, verify_crl_signature, CrlFacts};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 

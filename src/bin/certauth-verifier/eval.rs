@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
+use certauth::pki::crl::{parse_crl, CrlKind};
 use certauth::verifier::decide::{Decision, Engine};
 use certauth::verifier::graph_files::{load_directory, load_policy, FileKind, GraphFileError};
 use certauth::verifier::policy::{affinity_name, field_name, property_name};
-use certauth::verifier::revocation::crl::parse_crl;
-use certauth::verifier::revocation::source::{CrlKind, CrlSource, FetchLimits};
+use certauth::verifier::revocation::source::{CrlSource, FetchLimits};
 use certauth::verifier::trust::TrustStore;
 use certauth::x509::user_ids::SerialOrder;
 use time::format_description::well_known::Rfc3339;

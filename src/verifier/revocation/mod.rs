@@ -8,6 +8,3 @@ pub mod cache;
 pub mod check;
 pub mod high_water;
 pub mod source;
-
-/// `certauth-verifier crl` and `eval` still name `pki::crl` by this path.
-pub use crate::pki::crl;

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-// Re-exported where `certauth-verifier eval` has always found it.
-pub use crate::pki::crl::CrlKind;
+use crate::pki::crl::CrlKind;
 use crate::verifier::trust::TrustedCa;
 
 /// Download limits.

@@ -1,18 +1,17 @@
 //! Which certificate(s) a sign-in offers: the one `--cert` names, else the one remembered for
 //! this endpoint and user, else the only eligible one, else the user's pick.
 //!
-//! With the server's answer in hand ([`super::preflight::ServerRequest`]), only certificates whose
-//! chain reaches one of its acceptable CA names are offered, before any PIN: those matching the
-//! username first, those whose chain can't be completed last and marked uncertain.
+//! With the server's answer in hand ([`ServerRequest`]), only certificates whose chain reaches
+//! one of its acceptable CA names are offered, before any PIN: those matching the username
+//! first, those whose chain can't be completed last and marked uncertain.
 
-use super::error::SignInError;
-use super::preflight::ServerRequest;
-use crate::picker::choice::CertChoice;
-use crate::picker::remembered::RememberedCertificate;
-use crate::picker::terminal::{PickerError, PickerRow};
-use crate::tls::resolver::{dn_string, ChainNames};
+use super::choice::CertChoice;
+use super::remembered::RememberedCertificate;
+use super::terminal::{PickerError, PickerRow};
 use crate::token::inventory::{CertificateReport, TokenReport};
 use crate::x509::cert_info::CertInfo;
+use crate::x509::chain::ChainNames;
+use crate::x509::dn::dn_string;
 use crate::x509::hex;
 
 /// A certificate on a token, by position in the inventory.
@@ -39,6 +38,22 @@ pub trait Chooser {
     fn notice(&mut self, message: &str);
 }
 
+/// What the server asked of a client certificate before any token was used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerRequest {
+    /// Whether the server asked for a client certificate at all.
+    pub asked: bool,
+    /// Its acceptable CA names (DER Names); none means any CA.
+    pub acceptable_cas: Vec<Vec<u8>>,
+}
+
+impl ServerRequest {
+    /// The names as the resolver's hints.
+    pub fn hints(&self) -> Vec<&[u8]> {
+        self.acceptable_cas.iter().map(Vec::as_slice).collect()
+    }
+}
+
 /// How the choice is made.
 #[derive(Debug, Clone, Default)]
 pub struct SelectOptions {
@@ -52,6 +67,19 @@ pub struct SelectOptions {
     pub chain_pool: Vec<CertInfo>,
     /// Who signs in: certificates naming them come first.
     pub username: Option<String>,
+}
+
+/// Why no certificate was chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// `details` lists the certificates and why each cannot be used.
+    #[error("{summary}\n{details}")]
+    NoUsableCertificate { summary: String, details: String },
+    #[error("choosing a certificate was cancelled")]
+    Cancelled,
+    /// The picker itself failed.
+    #[error("{0}")]
+    Picker(String),
 }
 
 /// Whether the server's CA names admit a certificate.
@@ -78,7 +106,7 @@ pub fn select(
     tokens: &[TokenReport],
     options: &SelectOptions,
     chooser: &mut dyn Chooser,
-) -> Result<Selection, SignInError> {
+) -> Result<Selection, SelectError> {
     let all: Vec<Candidate> = tokens
         .iter()
         .enumerate()
@@ -97,67 +125,15 @@ pub fn select(
     eligible.sort_by_key(|c| (judge.fit(*c), judge.user_match(*c)));
 
     if let Some(choice) = &options.choice {
-        let Some(named) = all
-            .iter()
-            .find(|c| choice.matches(c.token(tokens), c.cert(tokens)))
-        else {
-            return Err(no_usable(
-                tokens,
-                "no certificate on the tokens matches --cert".into(),
-            ));
-        };
-        let cert = named.cert(tokens);
-        if !cert.eligibility.is_eligible() {
-            return Err(no_usable(
-                tokens,
-                format!(
-                    "the certificate --cert names cannot sign in: {}",
-                    cert.eligibility.describe()
-                ),
-            ));
-        }
-        if judge.fit(*named) == Fit::No {
-            return Err(judge.refused(
-                "the certificate --cert names is not one the server accepts, so no PIN was asked"
-                    .into(),
-                &[*named],
-            ));
-        }
-        return Ok(Selection {
-            candidates: vec![*named],
-            freshly_chosen: true,
-        });
+        return named(&judge, &all, choice);
     }
-
     if let Some(remembered) = &options.remembered {
-        let is_remembered = |c: &&Candidate| {
-            c.cert(tokens)
-                .cert
-                .as_ref()
-                .is_ok_and(|info| info.sha256 == remembered.sha256)
-        };
-        let found = eligible.iter().find(is_remembered);
-        match found {
-            Some(candidate) => {
-                return Ok(Selection {
-                    candidates: vec![*candidate],
-                    freshly_chosen: false,
-                })
-            }
-            None => {
-                let why = if all_eligible.iter().any(|c| is_remembered(&c)) {
-                    "is not one the server accepts"
-                } else {
-                    "is not available any more"
-                };
-                chooser.notice(&format!(
-                    "The certificate remembered for this sign-in ({}) {why}; choose another.",
-                    remembered.description
-                ));
-            }
+        if let Some(selection) =
+            remembered_one(&judge, &eligible, &all_eligible, remembered, chooser)
+        {
+            return Ok(selection);
         }
     }
-
     match eligible.len() {
         0 if !all_eligible.is_empty() => Err(judge.refused(
             "no certificate fits what the server accepts, so none was offered and no PIN was asked"
@@ -172,45 +148,127 @@ pub fn select(
             candidates: eligible,
             freshly_chosen: true,
         }),
-        _ => {
-            let rows: Vec<PickerRow> = eligible
-                .iter()
-                .map(|c| {
-                    let mut row = picker_row(tokens, *c);
-                    if judge.fit(*c) == Fit::Uncertain {
-                        row.title = format!("{} {UNCERTAIN}", row.title);
-                        row.details
-                            .push(("Server".to_owned(), UNCERTAIN.to_owned()));
-                    }
-                    row
-                })
-                .collect();
-            match chooser.choose(&rows) {
-                Ok(Some(index)) => Ok(Selection {
-                    candidates: vec![eligible[index]],
-                            freshly_chosen: true,
-                }),
-                Ok(None) => Err(SignInError::Cancelled),
-                Err(PickerError::NoTerminal) if all_on_one_token(&eligible) => {
-                    // No one to ask, but one token and one login: offer them all and let the
-                    // server's CA names decide.
-                    chooser.notice("No terminal to choose on: offering every eligible certificate of the token.");
-                    Ok(Selection {
-                        candidates: eligible,
-                                    freshly_chosen: false,
-                    })
-                }
-                Err(PickerError::NoTerminal) => Err(SignInError::NoUsableCertificate {
-                    summary: "several certificates can sign in and there is no terminal to choose on; name one with --cert".into(),
-                    details: eligible
-                        .iter()
-                        .map(|c| describe_candidate(tokens, *c))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                }),
-                Err(e) => Err(SignInError::Setup(e.to_string())),
+        _ => pick(&judge, eligible, chooser),
+    }
+}
+
+/// The certificate `--cert` names, if it can sign in and the server accepts it.
+fn named(
+    judge: &Judge<'_>,
+    all: &[Candidate],
+    choice: &CertChoice,
+) -> Result<Selection, SelectError> {
+    let tokens = judge.tokens;
+    let Some(named) = all
+        .iter()
+        .find(|c| choice.matches(c.token(tokens), c.cert(tokens)))
+    else {
+        return Err(no_usable(
+            tokens,
+            "no certificate on the tokens matches --cert".into(),
+        ));
+    };
+    let cert = named.cert(tokens);
+    if !cert.eligibility.is_eligible() {
+        return Err(no_usable(
+            tokens,
+            format!(
+                "the certificate --cert names cannot sign in: {}",
+                cert.eligibility.describe()
+            ),
+        ));
+    }
+    if judge.fit(*named) == Fit::No {
+        return Err(judge.refused(
+            "the certificate --cert names is not one the server accepts, so no PIN was asked"
+                .into(),
+            &[*named],
+        ));
+    }
+    Ok(Selection {
+        candidates: vec![*named],
+        freshly_chosen: true,
+    })
+}
+
+/// The remembered certificate when it is still there and fits; otherwise the user is told why
+/// it is not used.
+fn remembered_one(
+    judge: &Judge<'_>,
+    eligible: &[Candidate],
+    all_eligible: &[Candidate],
+    remembered: &RememberedCertificate,
+    chooser: &mut dyn Chooser,
+) -> Option<Selection> {
+    let is_remembered = |c: &&Candidate| {
+        c.cert(judge.tokens)
+            .cert
+            .as_ref()
+            .is_ok_and(|info| info.sha256 == remembered.sha256)
+    };
+    if let Some(candidate) = eligible.iter().find(is_remembered) {
+        return Some(Selection {
+            candidates: vec![*candidate],
+            freshly_chosen: false,
+        });
+    }
+    let why = if all_eligible.iter().any(|c| is_remembered(&c)) {
+        "is not one the server accepts"
+    } else {
+        "is not available any more"
+    };
+    chooser.notice(&format!(
+        "The certificate remembered for this sign-in ({}) {why}; choose another.",
+        remembered.description
+    ));
+    None
+}
+
+/// The user's pick among several eligible certificates.
+fn pick(
+    judge: &Judge<'_>,
+    eligible: Vec<Candidate>,
+    chooser: &mut dyn Chooser,
+) -> Result<Selection, SelectError> {
+    let tokens = judge.tokens;
+    let rows: Vec<PickerRow> = eligible
+        .iter()
+        .map(|c| {
+            let mut row = picker_row(tokens, *c);
+            if judge.fit(*c) == Fit::Uncertain {
+                row.title = format!("{} {UNCERTAIN}", row.title);
+                row.details
+                    .push(("Server".to_owned(), UNCERTAIN.to_owned()));
             }
+            row
+        })
+        .collect();
+    match chooser.choose(&rows) {
+        Ok(Some(index)) => Ok(Selection {
+            candidates: vec![eligible[index]],
+            freshly_chosen: true,
+        }),
+        Ok(None) => Err(SelectError::Cancelled),
+        Err(PickerError::NoTerminal) if all_on_one_token(&eligible) => {
+            // No one to ask, but one token and one login: offer them all and let the server's
+            // CA names decide.
+            chooser.notice(
+                "No terminal to choose on: offering every eligible certificate of the token.",
+            );
+            Ok(Selection {
+                candidates: eligible,
+                freshly_chosen: false,
+            })
         }
+        Err(PickerError::NoTerminal) => Err(SelectError::NoUsableCertificate {
+            summary: "several certificates can sign in and there is no terminal to choose on; name one with --cert".into(),
+            details: eligible
+                .iter()
+                .map(|c| describe_candidate(tokens, *c))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+        Err(e) => Err(SelectError::Picker(e.to_string())),
     }
 }
 
@@ -278,7 +336,7 @@ impl<'a> Judge<'a> {
     }
 
     /// The server's acceptable CAs and why each of `refused` does not fit.
-    fn refused(&self, summary: String, refused: &[Candidate]) -> SignInError {
+    fn refused(&self, summary: String, refused: &[Candidate]) -> SelectError {
         let cas: Vec<String> = self
             .server
             .map(|s| s.acceptable_cas.iter().map(|n| dn_string(n)).collect())
@@ -288,15 +346,12 @@ impl<'a> Judge<'a> {
             .filter_map(|c| {
                 let info = c.cert(self.tokens).cert.as_ref().ok()?;
                 let chain = self.chain(*c)?;
-                Some(chain.refusal(&super::identity::describe_on(
-                    info,
-                    &c.token(self.tokens).label,
-                )))
+                Some(chain.refusal(&describe_on(info, &c.token(self.tokens).label)))
             })
             .collect();
-        SignInError::NoUsableCertificate {
+        SelectError::NoUsableCertificate {
             summary,
-            details: super::refusal_details(&cas, &refusals),
+            details: refusal_details(&cas, &refusals),
         }
     }
 }
@@ -316,13 +371,39 @@ fn names_or_none(names: &[String]) -> String {
     }
 }
 
+/// How a certificate is named in messages: "Alice Wilber <alice@woodgrove.com>".
+pub fn describe(info: &CertInfo) -> String {
+    match info.upns.first().or(info.rfc822_names.first()) {
+        Some(user) => format!("{} <{user}>", info.display_name()),
+        None => info.display_name(),
+    }
+}
+
+/// A certificate and the token it is on, for messages.
+pub fn describe_on(info: &CertInfo, token_label: &str) -> String {
+    format!("{} on `{token_label}`", describe(info))
+}
+
+/// The server's acceptable CAs (DN strings) and why each certificate does not fit.
+pub fn refusal_details(acceptable_cas: &[String], refusals: &[String]) -> String {
+    let mut lines = Vec::new();
+    if !acceptable_cas.is_empty() {
+        lines.push(format!(
+            "The server accepts certificates from: {}",
+            acceptable_cas.join("; ")
+        ));
+    }
+    lines.extend(refusals.iter().map(|r| format!("  {r}")));
+    lines.join("\n")
+}
+
 /// A candidate as a list of choices shows it: its name, then the `--cert` values that name it.
 pub fn describe_candidate(tokens: &[TokenReport], candidate: Candidate) -> String {
     let cert = candidate.cert(tokens);
     match &cert.cert {
         Ok(info) => format!(
             "  {}\n    --cert '{}'\n    --cert {}",
-            super::identity::describe(info),
+            describe(info),
             cert.uri,
             info.sha256
         ),
@@ -331,7 +412,7 @@ pub fn describe_candidate(tokens: &[TokenReport], candidate: Candidate) -> Strin
 }
 
 /// Every certificate on the tokens and why it can't be used.
-fn no_usable(tokens: &[TokenReport], summary: String) -> SignInError {
+fn no_usable(tokens: &[TokenReport], summary: String) -> SelectError {
     let mut lines = Vec::new();
     for token in tokens {
         lines.push(format!(
@@ -346,7 +427,7 @@ fn no_usable(tokens: &[TokenReport], summary: String) -> SignInError {
             let name = cert
                 .cert
                 .as_ref()
-                .map_or_else(|_| format!("`{}`", cert.label), super::identity::describe);
+                .map_or_else(|_| format!("`{}`", cert.label), describe);
             let verdict = if cert.eligibility.is_eligible() {
                 "could sign in".to_owned()
             } else {
@@ -360,7 +441,7 @@ fn no_usable(tokens: &[TokenReport], summary: String) -> SignInError {
             "No tokens were found. Is the card inserted, and its PKCS#11 module installed?".into(),
         );
     }
-    SignInError::NoUsableCertificate {
+    SelectError::NoUsableCertificate {
         summary,
         details: lines.join("\n"),
     }
@@ -416,7 +497,7 @@ pub fn picker_row(tokens: &[TokenReport], candidate: Candidate) -> PickerRow {
         ("Key".to_owned(), format!("CKA_ID {}", hex(&cert.id))),
     ];
     PickerRow {
-        title: super::identity::describe(info),
+        title: describe(info),
         issuer: info.issuer_display_name(),
         expires: info.not_after.date().to_string(),
         token: token.label.clone(),

@@ -1,22 +1,24 @@
-//! Logging in to a token without ever locking it by accident.
+//! The one lockout-safe login to a token: every login, for a sign-in or a listing, goes through
+//! `log_in`, and every attempt is decided by the pure [`next_step`].
 //!
 //! Before each attempt the token's flags are read again: a locked PIN stops at once, a PIN on its
-//! final try is not sent unless the user insists, a PIN pad gets `C_Login` with no PIN. A wrong PIN
-//! is reported with the token's new state and retried only while that is safe and someone can type
-//! a different PIN. A PIN the token could never accept (empty, holding NUL, outside the token's
-//! length range) is refused before `C_Login`, and one sign-in sends at most [`MAX_ATTEMPTS`] PINs
-//! whatever the token's flags say, so a source that answers instantly cannot wear the token down.
-//! A token this process is already logged in to (the agent holds logins for other endpoints) is
-//! logged out before `C_Login`, so the PIN is checked rather than answered with
-//! `USER_ALREADY_LOGGED_IN`, whatever it was.
+//! final try is not sent unless the user insists, a PIN pad gets `C_Login` with no PIN (or, for a
+//! caller that refuses PIN pads, nothing). A wrong PIN is reported with the token's new state and
+//! retried only while that is safe and someone can type a different PIN. A PIN the token could
+//! never accept (empty, holding NUL, outside the token's length range) is refused before
+//! `C_Login`, and one sign-in sends at most [`MAX_ATTEMPTS`] PINs whatever the token's flags say,
+//! so a source that answers instantly cannot wear the token down. PINs stay in `secrecy` types
+//! and are never logged.
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, SessionState, UserType};
+use cryptoki::session::Session;
 use cryptoki::slot::Slot;
 use secrecy::{ExposeSecret, SecretString};
 
-pub use crate::token::pin_length::{PinLength, PinRefusal, MAX_PIN_BYTES};
+use super::error::TokenError;
+pub use super::pin_length::{PinLength, PinRefusal, MAX_PIN_BYTES};
+use super::session::fresh_login;
 
 /// The most PINs one sign-in sends to a token. A card that reports no COUNT_LOW/FINAL_TRY flags
 /// would otherwise be locked by a PIN source that keeps answering.
@@ -45,8 +47,8 @@ pub fn known_warning(text: &str) -> Option<&'static str> {
 }
 
 impl PinState {
-    pub fn read(pkcs11: &Pkcs11, slot: Slot) -> Result<Self, CkError> {
-        let info = crate::token::info::token_info(pkcs11, slot)?;
+    fn read(pkcs11: &Pkcs11, slot: Slot) -> Result<Self, CkError> {
+        let info = super::info::token_info(pkcs11, slot)?;
         Ok(Self {
             count_low: info.user_pin_count_low(),
             final_try: info.user_pin_final_try(),
@@ -75,6 +77,8 @@ pub enum Step {
     StopLocked,
     /// Use the reader's PIN pad.
     UsePinPad,
+    /// The token has a PIN pad and the caller does not use PIN pads: send nothing.
+    StopPinPad,
     /// [`MAX_ATTEMPTS`] PINs were sent in this sign-in: send no more.
     StopAttemptsSpent,
     /// Final try and the user has not said to go ahead: ask them, or refuse.
@@ -92,6 +96,16 @@ pub enum FinalTry {
     Allow,
 }
 
+/// Whether a login may ask for the PIN on the reader's PIN pad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PinPad {
+    /// A sign-in: the user types the PIN on the pad.
+    #[default]
+    Use,
+    /// A listing: nobody is waiting at the pad, so a PIN-pad token is left alone.
+    Refuse,
+}
+
 /// The decision for one attempt, after `attempts_made` PINs were sent in this sign-in. Pure, so
 /// every branch is tested without a card.
 pub fn next_step(state: PinState, final_try: FinalTry, attempts_made: u32) -> Step {
@@ -105,6 +119,28 @@ pub fn next_step(state: PinState, final_try: FinalTry, attempts_made: u32) -> St
         Step::ConfirmFinalTry
     } else {
         Step::AskPin
+    }
+}
+
+/// [`next_step`] for a caller that may refuse the PIN pad: the token is then judged as one
+/// without a pad (a lock or a final try still say so first), and refused where a PIN would be
+/// asked for.
+pub fn next_step_for(
+    state: PinState,
+    final_try: FinalTry,
+    pin_pad: PinPad,
+    attempts_made: u32,
+) -> Step {
+    if pin_pad == PinPad::Use {
+        return next_step(state, final_try, attempts_made);
+    }
+    let without_pad = PinState {
+        pin_pad: false,
+        ..state
+    };
+    match next_step(without_pad, final_try, attempts_made) {
+        Step::AskPin if state.pin_pad => Step::StopPinPad,
+        step => step,
     }
 }
 
@@ -166,8 +202,11 @@ pub enum LoginError {
     NoPin { token: String, reason: String },
     #[error("the PIN pad entry on `{token}` was cancelled")]
     PinPadCancelled { token: String },
-    #[error("logging in to `{token}` failed: {source}")]
-    Token { token: String, source: CkError },
+    /// Only with [`PinPad::Refuse`].
+    #[error("`{token}` has a PIN pad, and this login does not use it")]
+    PinPadNotUsed { token: String },
+    #[error("logging in to `{}` failed: {}", .0.token, .0.source)]
+    Token(TokenError),
 }
 
 fn state_suffix(state: &PinState) -> String {
@@ -187,139 +226,153 @@ pub struct LoggedIn {
     pub pin: Option<SecretString>,
 }
 
-/// Logs the user in on `session`. `certificate` names what the PIN is for in prompts.
-pub fn log_in(
-    pkcs11: &Pkcs11,
-    slot: Slot,
-    session: &Session,
-    token: &str,
+/// The token a login is for: its module, its slot now, a session on it, and its label. Only the
+/// token module makes one: other modules log in through [`super::session::LoggedInToken`].
+pub(crate) struct LoginTarget<'a> {
+    pub(crate) pkcs11: &'a Pkcs11,
+    pub(crate) slot: Slot,
+    pub(crate) session: &'a Session,
+    pub(crate) token: &'a str,
+}
+
+impl LoginTarget<'_> {
+    fn pin_state(&self) -> Result<PinState, LoginError> {
+        PinState::read(self.pkcs11, self.slot)
+            .map_err(|e| LoginError::Token(TokenError::on(self.token, "C_GetTokenInfo")(e)))
+    }
+
+    /// The state after a failed try, or `before` when it cannot be read.
+    fn pin_state_after(&self, before: PinState) -> PinState {
+        PinState::read(self.pkcs11, self.slot).unwrap_or(before)
+    }
+
+    fn failed(&self, source: CkError) -> LoginError {
+        LoginError::Token(TokenError::on(self.token, "C_Login")(source))
+    }
+}
+
+/// What the caller allows a login to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginRules {
+    pub final_try: FinalTry,
+    pub pin_pad: PinPad,
+}
+
+/// Logs the user in on `at.session`. `certificate` names what the PIN is for in prompts.
+pub(crate) fn log_in(
+    at: &LoginTarget<'_>,
     certificate: &str,
     prompt: &mut dyn PinPrompt,
-    final_try: FinalTry,
+    rules: LoginRules,
 ) -> Result<LoggedIn, LoginError> {
-    let token_error = |source| LoginError::Token {
-        token: token.to_owned(),
-        source,
-    };
+    let token = at.token.to_owned();
     let mut attempt = 0;
-    let mut allow = final_try;
+    let mut allow = rules.final_try;
     loop {
         attempt += 1;
-        let state = PinState::read(pkcs11, slot).map_err(token_error)?;
-        match next_step(state, allow, attempt - 1) {
-            Step::StopLocked => {
-                return Err(LoginError::Locked {
-                    token: token.to_owned(),
-                })
-            }
-            Step::UsePinPad => {
-                prompt.notice(&format!(
-                    "Enter the PIN for `{token}` on the reader's PIN pad."
-                ));
-                return match fresh_login(session, None) {
-                    Ok(()) => Ok(LoggedIn { pin: None }),
-                    Err(CkError::Pkcs11(RvError::FunctionCanceled, _)) => {
-                        Err(LoginError::PinPadCancelled {
-                            token: token.to_owned(),
-                        })
-                    }
-                    Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(LoginError::WrongPin {
-                        token: token.to_owned(),
-                        state: PinState::read(pkcs11, slot).unwrap_or(state),
-                    }),
-                    Err(e) => Err(token_error(e)),
-                };
-            }
+        let state = at.pin_state()?;
+        match next_step_for(state, allow, rules.pin_pad, attempt - 1) {
+            Step::StopLocked => return Err(LoginError::Locked { token }),
+            Step::UsePinPad => return pin_pad_login(at, state, prompt),
+            Step::StopPinPad => return Err(LoginError::PinPadNotUsed { token }),
             Step::StopAttemptsSpent => {
                 return Err(LoginError::AttemptsSpent {
-                    token: token.to_owned(),
+                    token,
                     attempts: attempt - 1,
                     state,
                 })
             }
             Step::ConfirmFinalTry => {
-                if prompt.confirm_final_try(token) {
+                if prompt.confirm_final_try(&token) {
                     allow = FinalTry::Allow;
                     attempt -= 1;
                     continue;
                 }
-                return Err(LoginError::FinalTryRefused {
-                    token: token.to_owned(),
-                });
+                return Err(LoginError::FinalTryRefused { token });
             }
             Step::AskPin => {}
         }
         let request = PinRequest {
-            token,
+            token: &token,
             certificate,
             warning: state.warning(),
             attempt,
         };
-        let pin = prompt
-            .ask(&request)
-            .map_err(|e| LoginError::NoPin {
-                token: token.to_owned(),
-                reason: e.0,
-            })?
-            .ok_or_else(|| LoginError::NoPin {
-                token: token.to_owned(),
-                reason: "none was given".to_owned(),
-            })?;
+        let pin = ask_pin(&request, prompt)?;
         // Refused before C_Login: an empty, NUL-holding or mis-sized PIN would only spend a try.
         if let Err(refusal) = state.length.check(pin.expose_secret()) {
-            return Err(LoginError::PinRefused {
-                token: token.to_owned(),
-                refusal,
-            });
+            return Err(LoginError::PinRefused { token, refusal });
         }
-        match fresh_login(session, Some(&pin)) {
-            Ok(()) => return Ok(LoggedIn { pin: Some(pin) }),
-            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-                return Err(LoginError::Locked {
-                    token: token.to_owned(),
-                })
-            }
-            Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
-                let after = PinState::read(pkcs11, slot).unwrap_or(state);
-                let wrong = LoginError::WrongPin {
-                    token: token.to_owned(),
-                    state: after,
-                };
-                // Retry only with a person at the keyboard and the token not locked; the next
-                // round re-checks the final-try flag before anything is sent.
-                if !prompt.can_retry() || after.locked {
-                    return Err(wrong);
-                }
-                prompt.notice(&format!("{wrong}."));
-            }
-            Err(e) => return Err(token_error(e)),
+        if let Some(logged_in) = send_pin(at, state, pin, prompt)? {
+            return Ok(logged_in);
         }
     }
 }
 
-/// One login at a time in this process: the log-out and the `C_Login` after it must not
-/// interleave with another thread's, or that thread's login would let an unchecked PIN through.
-static LOGIN_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+fn ask_pin(
+    request: &PinRequest<'_>,
+    prompt: &mut dyn PinPrompt,
+) -> Result<SecretString, LoginError> {
+    let no_pin = |reason| LoginError::NoPin {
+        token: request.token.to_owned(),
+        reason,
+    };
+    prompt
+        .ask(request)
+        .map_err(|e| no_pin(e.0))?
+        .ok_or_else(|| no_pin("none was given".to_owned()))
+}
 
-/// `C_Login` with `pin` (the PIN pad's when `None`), logging the token out first when this
-/// process is logged in to it already: login state belongs to the process, not the session, so
-/// `C_Login` would otherwise answer `USER_ALREADY_LOGGED_IN` without looking at the PIN. Held
-/// logins of the token are logged in again by this login when the PIN is right.
-fn fresh_login(session: &Session, pin: Option<&SecretString>) -> Result<(), CkError> {
-    let _turn = LOGIN_TURN
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let logged_in = matches!(
-        session.get_session_info()?.session_state(),
-        SessionState::RoUser | SessionState::RwUser
-    );
-    if logged_in {
-        match session.logout() {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserNotLoggedIn, _)) => {}
-            Err(e) => return Err(e),
+/// `C_Login` with the reader's PIN pad.
+fn pin_pad_login(
+    at: &LoginTarget<'_>,
+    state: PinState,
+    prompt: &mut dyn PinPrompt,
+) -> Result<LoggedIn, LoginError> {
+    let token = at.token.to_owned();
+    prompt.notice(&format!(
+        "Enter the PIN for `{token}` on the reader's PIN pad."
+    ));
+    match fresh_login(at.session, None) {
+        Ok(()) => Ok(LoggedIn { pin: None }),
+        Err(CkError::Pkcs11(RvError::FunctionCanceled, _)) => {
+            Err(LoginError::PinPadCancelled { token })
         }
+        Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(LoginError::WrongPin {
+            token,
+            state: at.pin_state_after(state),
+        }),
+        Err(e) => Err(at.failed(e)),
     }
-    session.login(UserType::User, pin)
+}
+
+/// `C_Login` with `pin`: logged in, or `None` when the PIN was wrong and may be asked again.
+fn send_pin(
+    at: &LoginTarget<'_>,
+    state: PinState,
+    pin: SecretString,
+    prompt: &mut dyn PinPrompt,
+) -> Result<Option<LoggedIn>, LoginError> {
+    let token = at.token.to_owned();
+    match fresh_login(at.session, Some(&pin)) {
+        Ok(()) => Ok(Some(LoggedIn { pin: Some(pin) })),
+        Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(LoginError::Locked { token }),
+        Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
+            let after = at.pin_state_after(state);
+            let wrong = LoginError::WrongPin {
+                token,
+                state: after,
+            };
+            // Retry only with a person at the keyboard and the token not locked; the next
+            // round re-checks the final-try flag before anything is sent.
+            if !prompt.can_retry() || after.locked {
+                return Err(wrong);
+            }
+            prompt.notice(&format!("{wrong}."));
+            Ok(None)
+        }
+        Err(e) => Err(at.failed(e)),
+    }
 }
 
 #[cfg(test)]
@@ -357,6 +410,31 @@ mod tests {
             ..PinState::default()
         };
         assert_eq!(next_step(state, FinalTry::Refuse, 0), Step::UsePinPad);
+    }
+
+    #[test]
+    fn a_listing_leaves_a_pin_pad_alone_after_the_lock_and_final_try_checks() {
+        let pad = PinState {
+            pin_pad: true,
+            ..PinState::default()
+        };
+        let refuse = |state| next_step_for(state, FinalTry::Refuse, PinPad::Refuse, 0);
+        assert_eq!(refuse(pad), Step::StopPinPad);
+        let final_try = PinState {
+            final_try: true,
+            ..pad
+        };
+        assert_eq!(refuse(final_try), Step::ConfirmFinalTry);
+        let locked = PinState {
+            locked: true,
+            ..pad
+        };
+        assert_eq!(refuse(locked), Step::StopLocked);
+        assert_eq!(refuse(PinState::default()), Step::AskPin);
+        assert_eq!(
+            next_step_for(pad, FinalTry::Refuse, PinPad::Use, 0),
+            Step::UsePinPad
+        );
     }
 
     #[test]
