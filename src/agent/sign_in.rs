@@ -19,10 +19,11 @@ use super::Agent;
 use crate::config::Config;
 use crate::picker::choice::CertChoice;
 use crate::picker::remembered::{endpoint_key, RememberedCertificate, RememberedChoices};
-use crate::picker::select::{self, SelectOptions};
+use crate::picker::select::{self, SelectOptions, Selection};
 use crate::signin::error::SignInError;
 use crate::signin::protocol::{sign_in_url, SignInAnswer};
 use crate::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
+use crate::token::inventory::TokenReport;
 use crate::token::login::FinalTry;
 
 /// Signs in for the client, asking it questions through `questions` and reading its answers
@@ -43,27 +44,7 @@ pub async fn sign_in(
     let mut conversation = Conversation::new(id, questions, answers, request.params.interactive);
     if !request.params.fresh {
         let cached;
-        (cached, conversation) = {
-            let (agent, request) = (Arc::clone(&agent), Arc::clone(&request));
-            blocking(move || {
-                let found =
-                    agent
-                        .sessions
-                        .cached(&request.endpoint, &request.params.username, |signer| {
-                            request.choice.as_ref().is_none_or(|c| {
-                                c.matches_identified(
-                                    &signer.certificate_uri,
-                                    &signer.certificate_sha256,
-                                )
-                            })
-                        });
-                if let Some(found) = &found {
-                    request.confirm(&found.signer, true, &mut conversation)?;
-                }
-                Ok((found, conversation))
-            })
-            .await??
-        };
+        (cached, conversation) = from_cache(&agent, &request, conversation).await?;
         if let Some(cached) = cached {
             agent.emit(sign_in_event(
                 &request,
@@ -100,43 +81,84 @@ pub async fn sign_in(
     };
     agent.emit(sign_in_event(&request, &answer, &prepared.signer, false));
     if answer.succeeded() {
-        if request.params.remember {
-            if let Some(choice) = &prepared.remember {
-                let endpoint = endpoint_key(&request.url);
-                let username = &request.params.username;
-                if let Err(e) =
-                    RememberedChoices::remember_saved(&endpoint, username, choice.clone())
-                {
-                    tracing::warn!(error = %e, "could not remember the certificate choice");
-                }
-            }
-        }
-        match answer_expiry(&answer) {
-            Some(claimed) => {
-                let expires = capped_expiry(
-                    claimed,
-                    time::OffsetDateTime::now_utc(),
-                    agent.settings.max_cache_lifetime,
-                );
-                let entry = CachedSignIn {
-                    endpoint: request.endpoint.clone(),
-                    username: request.params.username.clone(),
-                    answer: answer.clone(),
-                    expires,
-                    signer: prepared.signer.clone(),
-                };
-                let agent = Arc::clone(&agent);
-                let client = Arc::clone(&prepared.client);
-                let (generation, settings) = (prepared.generation, request.settings.clone());
-                blocking(move || agent.sessions.keep(generation, entry, settings, client)).await?;
-            }
-            None => tracing::warn!(
-                endpoint = %request.endpoint,
-                "the answer has no expiresAt, so it is not cached"
-            ),
-        }
+        remember(&request, &prepared);
+        keep(&agent, &request, &prepared, &answer).await?;
     }
     Ok(result(answer, &prepared.signer, false))
+}
+
+/// The cached sign-in for the request, once the user confirmed it where the endpoint wants
+/// that; the conversation comes back for the sign-in that follows when there is none.
+async fn from_cache(
+    agent: &Arc<Agent>,
+    request: &Arc<Request>,
+    mut conversation: Conversation,
+) -> Result<(Option<CachedSignIn>, Conversation), Failure> {
+    let (agent, request) = (Arc::clone(agent), Arc::clone(request));
+    blocking(move || {
+        let found = agent
+            .sessions
+            .cached(&request.endpoint, &request.params.username, |signer| {
+                request.choice.as_ref().is_none_or(|c| {
+                    c.matches_identified(&signer.certificate_uri, &signer.certificate_sha256)
+                })
+            });
+        if let Some(found) = &found {
+            request.confirm(&found.signer, true, &mut conversation)?;
+        }
+        Ok((found, conversation))
+    })
+    .await?
+}
+
+/// Remembers the certificate the user chose now for the endpoint, if asked to; a failure is
+/// only logged.
+fn remember(request: &Request, prepared: &Prepared) {
+    let Some(choice) = prepared
+        .remember
+        .as_ref()
+        .filter(|_| request.params.remember)
+    else {
+        return;
+    };
+    let endpoint = endpoint_key(&request.url);
+    let username = &request.params.username;
+    if let Err(e) = RememberedChoices::remember_saved(&endpoint, username, choice.clone()) {
+        tracing::warn!(error = %e, "could not remember the certificate choice");
+    }
+}
+
+/// Caches a successful sign-in until its token expires (never longer than the agent's maximum),
+/// and holds its login for the next sign-in to the same endpoint.
+async fn keep(
+    agent: &Arc<Agent>,
+    request: &Request,
+    prepared: &Prepared,
+    answer: &SignInAnswer,
+) -> Result<(), Failure> {
+    let Some(claimed) = answer_expiry(answer) else {
+        tracing::warn!(
+            endpoint = %request.endpoint,
+            "the answer has no expiresAt, so it is not cached"
+        );
+        return Ok(());
+    };
+    let expires = capped_expiry(
+        claimed,
+        time::OffsetDateTime::now_utc(),
+        agent.settings.max_cache_lifetime,
+    );
+    let entry = CachedSignIn {
+        endpoint: request.endpoint.clone(),
+        username: request.params.username.clone(),
+        answer: answer.clone(),
+        expires,
+        signer: prepared.signer.clone(),
+    };
+    let agent = Arc::clone(agent);
+    let client = Arc::clone(&prepared.client);
+    let (generation, settings) = (prepared.generation, request.settings.clone());
+    blocking(move || agent.sessions.keep(generation, entry, settings, client)).await
 }
 
 /// A checked `sign-in` request.
@@ -193,6 +215,23 @@ impl Request {
             requester,
             auto_select_single: config.auto_select_single,
         })
+    }
+
+    /// The HTTPS client's options for this request. A sign-in follows no redirect: its answer is
+    /// cached under this endpoint.
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            ca_file: self.settings.ca_file.clone(),
+            chain_files: self.settings.chain_files.clone(),
+            final_try: if self.params.allow_final_try {
+                FinalTry::Allow
+            } else {
+                FinalTry::Refuse
+            },
+            timeout: None,
+            redirects: Redirects::None,
+            preflight: Some(self.url.clone()),
+        }
     }
 
     /// Gets the user's confirmation to answer without a PIN, signed by `signer`, when the
@@ -266,27 +305,13 @@ fn prepare(
 ) -> Result<Prepared, Failure> {
     let generation = agent.sessions.generation();
     let scan = agent.scan();
-    let endpoint = endpoint_key(&request.url);
     let username = &request.params.username;
-    let remembered = RememberedChoices::saved_choice(&endpoint, username);
-    let client_options = ClientOptions {
-        ca_file: request.settings.ca_file.clone(),
-        chain_files: request.settings.chain_files.clone(),
-        final_try: if request.params.allow_final_try {
-            FinalTry::Allow
-        } else {
-            FinalTry::Refuse
-        },
-        timeout: None,
-        // A sign-in follows no redirect: its answer is cached under this endpoint.
-        redirects: Redirects::None,
-        preflight: Some(request.url.clone()),
-    };
+    let client_options = request.client_options();
     // The server first: its acceptable CAs decide what is offered, before any PIN.
     let server = flow::reach_server(&client_options).map_err(failure)?;
     let options = SelectOptions {
         choice: request.choice.clone(),
-        remembered,
+        remembered: RememberedChoices::saved_choice(&endpoint_key(&request.url), username),
         auto_select_single: request.auto_select_single,
         server,
         chain_pool: flow::chain_pool(&client_options).map_err(failure)?,
@@ -294,52 +319,18 @@ fn prepare(
     };
     let selection =
         select::select(&scan.tokens, &options, conversation).map_err(|e| failure(e.into()))?;
-    let [candidate] = selection.candidates.as_slice() else {
-        // No terminal to choose on (the client said so): the choices, as a direct sign-in
-        // lists them.
-        let choices: Vec<String> = selection
-            .candidates
-            .iter()
-            .map(|c| select::describe_candidate(&scan.tokens, *c))
-            .collect();
-        return Err(Failure::new(
-            ErrorCode::NoUsableCertificate,
-            format!(
-                "several certificates can sign in and there is no terminal to choose on; name one with --cert:\n{}",
-                choices.join("\n")
-            ),
-        ));
-    };
-    let token = candidate.token(&scan.tokens);
-    let cert = candidate.cert(&scan.tokens);
-    let info = cert.cert.as_ref().map_err(|e| {
-        Failure::new(
-            ErrorCode::NoUsableCertificate,
-            format!("`{}`: {e}", cert.label),
-        )
-    })?;
-    let signer = Signer {
-        module: token.module.clone(),
-        token_label: token.label.clone(),
-        token_serial: token.serial.clone(),
-        reader: token.slot_description.clone(),
-        certificate_sha256: info.sha256.clone(),
-        certificate_uri: cert.uri.clone(),
-        certificate: crate::picker::select::describe(info),
-    };
-    let remember = selection.freshly_chosen.then(|| RememberedCertificate {
-        sha256: info.sha256.clone(),
-        uri: cert.uri.clone(),
-        description: crate::picker::select::describe(info),
-    });
+    let (signer, remember) = chosen(&scan.tokens, &selection)?;
     if reuse_login {
-        if let Some(client) =
-            agent
-                .sessions
-                .login_for(&request.endpoint, username, &info.sha256, &request.settings)
-        {
+        let settings = &request.settings;
+        let held = agent.sessions.login_for(
+            &request.endpoint,
+            username,
+            &signer.certificate_sha256,
+            settings,
+        );
+        if let Some(client) = held {
             request.confirm(&signer, false, conversation)?;
-            tracing::debug!(token = %token.label, "reusing a held login");
+            tracing::debug!(token = %signer.token_label, "reusing a held login");
             return Ok(Prepared {
                 client,
                 signer,
@@ -367,6 +358,53 @@ fn prepare(
         reused: false,
         generation,
     })
+}
+
+/// What signs, for the one certificate selected, and the choice to remember when the user made
+/// it now. Several selected means the client could not choose: the error lists them.
+fn chosen(
+    tokens: &[TokenReport],
+    selection: &Selection,
+) -> Result<(Signer, Option<RememberedCertificate>), Failure> {
+    let [candidate] = selection.candidates.as_slice() else {
+        // No terminal to choose on (the client said so): the choices, as a direct sign-in
+        // lists them.
+        let choices: Vec<String> = selection
+            .candidates
+            .iter()
+            .map(|c| select::describe_candidate(tokens, *c))
+            .collect();
+        return Err(Failure::new(
+            ErrorCode::NoUsableCertificate,
+            format!(
+                "several certificates can sign in and there is no terminal to choose on; name one with --cert:\n{}",
+                choices.join("\n")
+            ),
+        ));
+    };
+    let token = candidate.token(tokens);
+    let cert = candidate.cert(tokens);
+    let info = cert.cert.as_ref().map_err(|e| {
+        Failure::new(
+            ErrorCode::NoUsableCertificate,
+            format!("`{}`: {e}", cert.label),
+        )
+    })?;
+    let signer = Signer {
+        module: token.module.clone(),
+        token_label: token.label.clone(),
+        token_serial: token.serial.clone(),
+        reader: token.slot_description.clone(),
+        certificate_sha256: info.sha256.clone(),
+        certificate_uri: cert.uri.clone(),
+        certificate: select::describe(info),
+    };
+    let remember = selection.freshly_chosen.then(|| RememberedCertificate {
+        sha256: info.sha256.clone(),
+        uri: cert.uri.clone(),
+        description: select::describe(info),
+    });
+    Ok((signer, remember))
 }
 
 /// The `sign-in` result: the server's answer, whether it came from the cache, and what signed.

@@ -57,6 +57,28 @@ pub fn print_fixture(
         )?;
     }
 
+    print_tokens(out, fixture)?;
+
+    writeln!(out, "\nUsers")?;
+    for user in &m.users {
+        writeln!(
+            out,
+            "  {:<22} groups: {:<24} certificateUserIds: {}",
+            user.user_principal_name,
+            user.member_of.join(", "),
+            if user.authorization_info.certificate_user_ids.is_empty() {
+                "(none)".to_owned()
+            } else {
+                user.authorization_info.certificate_user_ids.join(", ")
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// The fixture's tokens and their certificates, each with its status at a glance.
+fn print_tokens(out: &mut impl Write, fixture: &Fixture) -> Result<(), DemoError> {
+    let m = &fixture.manifest;
     let now = OffsetDateTime::now_utc();
     writeln!(
         out,
@@ -82,21 +104,6 @@ pub fn print_fixture(
                 status(cert, trusted, now)
             )?;
         }
-    }
-
-    writeln!(out, "\nUsers")?;
-    for user in &m.users {
-        writeln!(
-            out,
-            "  {:<22} groups: {:<24} certificateUserIds: {}",
-            user.user_principal_name,
-            user.member_of.join(", "),
-            if user.authorization_info.certificate_user_ids.is_empty() {
-                "(none)".to_owned()
-            } else {
-                user.authorization_info.certificate_user_ids.join(", ")
-            }
-        )?;
     }
     Ok(())
 }
