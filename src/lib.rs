@@ -23,6 +23,7 @@ pub mod pin;
 pub mod pki;
 pub mod printable;
 pub mod reader;
+pub mod remedy;
 pub mod secret_text;
 pub mod shell_words;
 pub mod signin;

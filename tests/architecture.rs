@@ -482,3 +482,45 @@ fn no_function_is_longer_than_eighty_lines() {
         vec![("short".to_owned(), 1, 3), ("inner".to_owned(), 5, 3)]
     );
 }
+
+/// The command line's flags, which the library leaves to the programs to name.
+const FLAGS: [&str; 5] = [
+    "--cert",
+    "--ca-file",
+    "--allow-final-try",
+    "--pin ",
+    "--chain",
+];
+
+/// Library modules whose output is a command line for the user to paste or type: the demo's and
+/// the list's text.
+const WRITES_COMMAND_LINES: [&str; 2] = ["src/demo/", "src/listing/text.rs"];
+
+#[test]
+fn library_messages_name_no_command_line_flags() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut naming = Vec::new();
+    for source in sources().iter().filter(|s| is_library(&s.path)) {
+        if WRITES_COMMAND_LINES
+            .iter()
+            .any(|w| source.path.starts_with(w))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(root.join(&source.path)).unwrap();
+        let code = without_tests(&text);
+        for (number, line) in code.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("//") {
+                continue;
+            }
+            if let Some(flag) = FLAGS.iter().find(|f| line.contains(*f)) {
+                naming.push(format!("{}:{} names {flag}", source.path, number + 1));
+            }
+        }
+    }
+    assert!(
+        naming.is_empty(),
+        "library text that names a flag (give the fact, a Remedy, and let each program word it): {naming:#?}"
+    );
+}

@@ -94,11 +94,11 @@ impl PinPrompt for Conversation {
         };
         match Conversation::ask(self, &question) {
             Some(Answer::Pin(pin)) => Ok(pin),
-            Some(Answer::Other(_)) => Err(PinPromptError(
-                "the answer to the PIN question has no PIN string".into(),
+            Some(Answer::Other(_)) => Err(PinPromptError::new(
+                "the answer to the PIN question has no PIN string",
             )),
-            None => Err(PinPromptError(
-                "the client did not answer the PIN question".into(),
+            None => Err(PinPromptError::new(
+                "the client did not answer the PIN question",
             )),
         }
     }

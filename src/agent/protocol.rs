@@ -9,8 +9,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::picker::select::{Nameable, SelectError};
 use crate::picker::terminal::PickerRow;
-use crate::signin::error::FailureClass;
+use crate::remedy::Remedy;
+use crate::signin::error::{FailureClass, SignInError};
 
 /// The methods this agent answers.
 pub const METHODS: &[&str] = &["status", "list", "sign-in", "forget", "lock", "subscribe"];
@@ -99,12 +101,15 @@ impl ErrorCode {
     }
 }
 
-/// An error answer: its code and message.
+/// An error answer: its code and message, and what the user can do about it (`remedy`, the
+/// certificates to name one of in `choices`), as facts each client words its own way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Failure {
     pub code: ErrorCode,
     pub message: String,
+    pub remedy: Option<Remedy>,
+    pub choices: Vec<Nameable>,
 }
 
 impl Failure {
@@ -112,6 +117,23 @@ impl Failure {
         Self {
             code,
             message: message.into(),
+            remedy: None,
+            choices: Vec::new(),
+        }
+    }
+
+    /// A failed sign-in, with its class's code, its remedy and, when no certificate was chosen
+    /// for want of a terminal, the choices.
+    pub fn sign_in(error: &SignInError) -> Self {
+        let choices = match error {
+            SignInError::Select(SelectError::NoTerminal { choices }) => choices.clone(),
+            _ => Vec::new(),
+        };
+        Self {
+            code: ErrorCode::for_failure(error.class()),
+            message: error.to_string(),
+            remedy: error.remedy(),
+            choices,
         }
     }
 
@@ -140,10 +162,14 @@ pub fn response_line(id: &Value, result: Result<Value, Failure>) -> String {
 }
 
 pub fn error_line(id: &Value, failure: &Failure) -> String {
-    line_of(&json!({
-        "id": id,
-        "error": { "code": failure.code.as_str(), "message": failure.message },
-    }))
+    let mut error = json!({ "code": failure.code.as_str(), "message": failure.message });
+    if let Some(remedy) = failure.remedy {
+        error["remedy"] = json!(remedy.as_str());
+    }
+    if !failure.choices.is_empty() {
+        error["choices"] = json!(failure.choices);
+    }
+    line_of(&json!({ "id": id, "error": error }))
 }
 
 /// A response's result, or its error (a code this build does not know reads as `internal`,
@@ -151,12 +177,15 @@ pub fn error_line(id: &Value, failure: &Failure) -> String {
 pub fn parse_response(response: &Value) -> Result<Value, Failure> {
     if let Some(error) = response.get("error") {
         let code = error["code"].as_str().unwrap_or_default();
-        return Err(Failure::new(
+        let mut failure = Failure::new(
             ErrorCode::from_wire(code).unwrap_or(ErrorCode::Internal),
             error["message"]
                 .as_str()
                 .unwrap_or("the agent gave no reason"),
-        ));
+        );
+        failure.remedy = error["remedy"].as_str().and_then(Remedy::from_wire);
+        failure.choices = serde_json::from_value(error["choices"].clone()).unwrap_or_default();
+        return Err(failure);
     }
     Ok(response.get("result").cloned().unwrap_or(Value::Null))
 }
@@ -448,6 +477,28 @@ mod tests {
         let line = error_line(&json!(3), &failure);
         let value: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(parse_response(&value), Err(failure));
+    }
+
+    #[test]
+    fn a_sign_in_failure_carries_its_remedy_and_choices_as_facts() {
+        let choices = vec![Nameable {
+            description: "CN=Bob".into(),
+            uri: "pkcs11:token=Bob".into(),
+            sha256: Some("ab".repeat(32)),
+        }];
+        let error = SignInError::Select(SelectError::NoTerminal {
+            choices: choices.clone(),
+        });
+        let failure = Failure::sign_in(&error);
+        assert_eq!(failure.code, ErrorCode::NoUsableCertificate);
+        assert_eq!(failure.remedy, Some(Remedy::NameCertificate));
+        assert!(!failure.message.contains("--cert"), "{}", failure.message);
+        let value: Value = serde_json::from_str(&error_line(&json!(1), &failure)).unwrap();
+        assert_eq!(value["error"]["remedy"], "nameCertificate");
+        assert_eq!(value["error"]["choices"][0]["uri"], "pkcs11:token=Bob");
+        let parsed = parse_response(&value).unwrap_err();
+        assert_eq!(parsed.choices, choices);
+        assert_eq!(parsed.remedy, Some(Remedy::NameCertificate));
     }
 
     #[test]

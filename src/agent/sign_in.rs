@@ -19,7 +19,7 @@ use super::Agent;
 use crate::config::Config;
 use crate::picker::choice::CertChoice;
 use crate::picker::remembered::{endpoint_key, RememberedCertificate, RememberedChoices};
-use crate::picker::select::{self, SelectOptions, Selection};
+use crate::picker::select::{self, Nameable, SelectError, SelectOptions, Selection};
 use crate::signin::error::SignInError;
 use crate::signin::protocol::{sign_in_url, SignInAnswer};
 use crate::signin::{self as flow, ClientOptions, PreparedClient, Redirects};
@@ -369,18 +369,14 @@ fn chosen(
     let [candidate] = selection.candidates.as_slice() else {
         // No terminal to choose on (the client said so): the choices, as a direct sign-in
         // lists them.
-        let choices: Vec<String> = selection
+        let choices = selection
             .candidates
             .iter()
-            .map(|c| select::describe_candidate(tokens, *c))
+            .map(|c| Nameable::of(tokens, *c))
             .collect();
-        return Err(Failure::new(
-            ErrorCode::NoUsableCertificate,
-            format!(
-                "several certificates can sign in and there is no terminal to choose on; name one with --cert:\n{}",
-                choices.join("\n")
-            ),
-        ));
+        return Err(Failure::sign_in(&SignInError::Select(
+            SelectError::NoTerminal { choices },
+        )));
     };
     let token = candidate.token(tokens);
     let cert = candidate.cert(tokens);
@@ -446,5 +442,5 @@ fn sign_in_event(
 
 /// A sign-in failure as an error answer; the code tells its class (`docs/agent-api.md`).
 fn failure(error: SignInError) -> Failure {
-    Failure::new(ErrorCode::for_failure(error.class()), error.to_string())
+    Failure::sign_in(&error)
 }

@@ -8,6 +8,7 @@
 use super::choice::CertChoice;
 use super::remembered::RememberedCertificate;
 use super::terminal::{PickerError, PickerRow};
+use crate::remedy::Remedy;
 use crate::token::inventory::{CertificateReport, TokenReport};
 use crate::x509::cert_info::CertInfo;
 use crate::x509::chain::ChainNames;
@@ -75,11 +76,84 @@ pub enum SelectError {
     /// `details` lists the certificates and why each cannot be used.
     #[error("{summary}\n{details}")]
     NoUsableCertificate { summary: String, details: String },
+    /// The certificate the user named will not do; `details` as above.
+    #[error("{problem}\n{details}")]
+    Named {
+        problem: NamedProblem,
+        details: String,
+    },
+    /// Several certificates can sign in and there is no one to ask which.
+    #[error(
+        "several certificates can sign in and there is no terminal to choose on:\n{}",
+        choices.iter().map(Nameable::neutral).collect::<Vec<_>>().join("\n")
+    )]
+    NoTerminal { choices: Vec<Nameable> },
     #[error("choosing a certificate was cancelled")]
     Cancelled,
     /// The picker itself failed.
     #[error("{0}")]
     Picker(String),
+}
+
+impl SelectError {
+    /// What the user can change to get a certificate chosen.
+    pub fn remedy(&self) -> Option<Remedy> {
+        matches!(self, Self::NoTerminal { .. }).then_some(Remedy::NameCertificate)
+    }
+}
+
+/// What is wrong with the certificate the user named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamedProblem {
+    #[error("no certificate on the tokens matches the certificate named")]
+    Missing,
+    /// It cannot sign in, and why.
+    #[error("the certificate named cannot sign in: {0}")]
+    Ineligible(String),
+    #[error("the certificate named is not one the server accepts, so no PIN was asked")]
+    NotAccepted,
+}
+
+/// A certificate as a user can name it: how it reads, its `pkcs11:` URI, and its SHA-256
+/// thumbprint (when it parses).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Nameable {
+    pub description: String,
+    pub uri: String,
+    pub sha256: Option<String>,
+}
+
+impl Nameable {
+    /// The certificate of `candidate`.
+    pub fn of(tokens: &[TokenReport], candidate: Candidate) -> Self {
+        let cert = candidate.cert(tokens);
+        match &cert.cert {
+            Ok(info) => Self {
+                description: describe(info),
+                uri: cert.uri.clone(),
+                sha256: Some(info.sha256.clone()),
+            },
+            Err(_) => Self {
+                description: format!("`{}`", cert.label),
+                uri: cert.uri.clone(),
+                sha256: None,
+            },
+        }
+    }
+
+    /// The lines that name it, each with `prefix` (how a program takes the choice).
+    pub fn lines(&self, prefix: &str) -> String {
+        let mut text = format!("  {}\n    {prefix}'{}'", self.description, self.uri);
+        if let Some(sha256) = &self.sha256 {
+            text.push_str(&format!("\n    {prefix}{sha256}"));
+        }
+        text
+    }
+
+    fn neutral(&self) -> String {
+        self.lines("")
+    }
 }
 
 /// Whether the server's CA names admit a certificate.
@@ -163,27 +237,23 @@ fn named(
         .iter()
         .find(|c| choice.matches(c.token(tokens), c.cert(tokens)))
     else {
-        return Err(no_usable(
-            tokens,
-            "no certificate on the tokens matches --cert".into(),
-        ));
+        return Err(SelectError::Named {
+            problem: NamedProblem::Missing,
+            details: unusable_details(tokens),
+        });
     };
     let cert = named.cert(tokens);
     if !cert.eligibility.is_eligible() {
-        return Err(no_usable(
-            tokens,
-            format!(
-                "the certificate --cert names cannot sign in: {}",
-                cert.eligibility.describe()
-            ),
-        ));
+        return Err(SelectError::Named {
+            problem: NamedProblem::Ineligible(cert.eligibility.describe()),
+            details: unusable_details(tokens),
+        });
     }
     if judge.fit(*named) == Fit::No {
-        return Err(judge.refused(
-            "the certificate --cert names is not one the server accepts, so no PIN was asked"
-                .into(),
-            &[*named],
-        ));
+        return Err(SelectError::Named {
+            problem: NamedProblem::NotAccepted,
+            details: judge.refusal_text(&[*named]),
+        });
     }
     Ok(Selection {
         candidates: vec![*named],
@@ -260,13 +330,8 @@ fn pick(
                 freshly_chosen: false,
             })
         }
-        Err(PickerError::NoTerminal) => Err(SelectError::NoUsableCertificate {
-            summary: "several certificates can sign in and there is no terminal to choose on; name one with --cert".into(),
-            details: eligible
-                .iter()
-                .map(|c| describe_candidate(tokens, *c))
-                .collect::<Vec<_>>()
-                .join("\n"),
+        Err(PickerError::NoTerminal) => Err(SelectError::NoTerminal {
+            choices: eligible.iter().map(|c| Nameable::of(tokens, *c)).collect(),
         }),
         Err(e) => Err(SelectError::Picker(e.to_string())),
     }
@@ -337,6 +402,14 @@ impl<'a> Judge<'a> {
 
     /// The server's acceptable CAs and why each of `refused` does not fit.
     fn refused(&self, summary: String, refused: &[Candidate]) -> SelectError {
+        SelectError::NoUsableCertificate {
+            summary,
+            details: self.refusal_text(refused),
+        }
+    }
+
+    /// [`Self::refused`]'s details.
+    fn refusal_text(&self, refused: &[Candidate]) -> String {
         let cas: Vec<String> = self
             .server
             .map(|s| s.acceptable_cas.iter().map(|n| dn_string(n)).collect())
@@ -349,10 +422,7 @@ impl<'a> Judge<'a> {
                 Some(chain.refusal(&describe_on(info, &c.token(self.tokens).label)))
             })
             .collect();
-        SelectError::NoUsableCertificate {
-            summary,
-            details: refusal_details(&cas, &refusals),
-        }
+        refusal_details(&cas, &refusals)
     }
 }
 
@@ -397,22 +467,16 @@ pub fn refusal_details(acceptable_cas: &[String], refusals: &[String]) -> String
     lines.join("\n")
 }
 
-/// A candidate as a list of choices shows it: its name, then the `--cert` values that name it.
-pub fn describe_candidate(tokens: &[TokenReport], candidate: Candidate) -> String {
-    let cert = candidate.cert(tokens);
-    match &cert.cert {
-        Ok(info) => format!(
-            "  {}\n    --cert '{}'\n    --cert {}",
-            describe(info),
-            cert.uri,
-            info.sha256
-        ),
-        Err(_) => format!("  `{}`\n    --cert '{}'", cert.label, cert.uri),
+/// Every certificate on the tokens and why it can't be used.
+fn no_usable(tokens: &[TokenReport], summary: String) -> SelectError {
+    SelectError::NoUsableCertificate {
+        summary,
+        details: unusable_details(tokens),
     }
 }
 
-/// Every certificate on the tokens and why it can't be used.
-fn no_usable(tokens: &[TokenReport], summary: String) -> SelectError {
+/// [`no_usable`]'s details.
+fn unusable_details(tokens: &[TokenReport]) -> String {
     let mut lines = Vec::new();
     for token in tokens {
         lines.push(format!(
@@ -441,10 +505,7 @@ fn no_usable(tokens: &[TokenReport], summary: String) -> SelectError {
             "No tokens were found. Is the card inserted, and its PKCS#11 module installed?".into(),
         );
     }
-    SelectError::NoUsableCertificate {
-        summary,
-        details: lines.join("\n"),
-    }
+    lines.join("\n")
 }
 
 /// What the picker shows of a candidate.

@@ -27,7 +27,7 @@ pub struct PickerRow {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PickerError {
-    #[error("choosing a certificate needs a terminal; name one with --cert instead")]
+    #[error("choosing a certificate needs a terminal")]
     NoTerminal,
     #[error("the terminal failed: {0}")]
     Terminal(#[from] std::io::Error),

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::file_safety::{self, Exposed, Holds, OpenError, UnsafeFile};
 use crate::printable::{printable, printable_message};
+use crate::remedy::Remedy;
 use crate::token::login::{PinPrompt, PinPromptError, PinRequest};
 use crate::token::pin_length::MAX_PIN_BYTES;
 
@@ -174,15 +175,19 @@ impl PinAsker {
         Self { source }
     }
 
-    fn ask_terminal(&self, request: &PinRequest<'_>) -> Result<SecretString, String> {
+    fn ask_terminal(&self, request: &PinRequest<'_>) -> Result<SecretString, PinPromptError> {
         if !std::io::stdin().is_terminal() {
-            return Err("there is no terminal to ask for it on; give --pin env:VARIABLE, --pin file:PATH or --pin pinentry".into());
+            return Err(PinPromptError {
+                message: "there is no terminal to ask for it on".into(),
+                remedy: Some(Remedy::PinSource),
+            });
         }
         if let Some(warning) = request.warning {
             eprintln!("Warning: {warning}.");
         }
         let typed = Zeroizing::new(
-            rpassword::prompt_password(terminal_prompt(request)).map_err(|e| e.to_string())?,
+            rpassword::prompt_password(terminal_prompt(request))
+                .map_err(|e| PinPromptError::new(e.to_string()))?,
         );
         Ok(SecretString::from(typed.as_str()))
     }
@@ -191,8 +196,12 @@ impl PinAsker {
         &self,
         program: &std::path::Path,
         request: &PinRequest<'_>,
-    ) -> Result<SecretString, String> {
-        let mut pinentry = pinentry::Pinentry::start(program).map_err(|e| e.to_string())?;
+    ) -> Result<SecretString, PinPromptError> {
+        let failed = |e: pinentry::PinentryError| PinPromptError {
+            message: e.to_string(),
+            remedy: e.remedy(),
+        };
+        let mut pinentry = pinentry::Pinentry::start(program).map_err(failed)?;
         let error = match (request.attempt, request.warning) {
             (1, warning) => warning.map(str::to_owned),
             (_, Some(warning)) => Some(format!("Wrong PIN. {warning}")),
@@ -200,7 +209,7 @@ impl PinAsker {
         };
         pinentry
             .get_pin(&pinentry_description(request), error.as_deref())
-            .map_err(|e| e.to_string())
+            .map_err(failed)
     }
 }
 
@@ -257,9 +266,11 @@ impl PinPrompt for PinAsker {
         let result = match &self.source {
             PinSource::Terminal => self.ask_terminal(request),
             PinSource::Pinentry(program) => self.ask_pinentry(program, request),
-            headless => headless.read().map_err(|e| e.to_string()),
+            headless => headless
+                .read()
+                .map_err(|e| PinPromptError::new(e.to_string())),
         };
-        result.map(Some).map_err(PinPromptError)
+        result.map(Some)
     }
 
     fn can_retry(&self) -> bool {

@@ -11,12 +11,22 @@ use std::time::Duration;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+impl PinentryError {
+    /// What the user can change so a pinentry works.
+    pub fn remedy(&self) -> Option<crate::remedy::Remedy> {
+        matches!(self, Self::CouldNotStart { .. })
+            .then_some(crate::remedy::Remedy::GraphicalPinentry)
+    }
+}
+
 /// A pinentry failure or refusal.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PinentryError {
     #[error("cannot start {program}: {reason}")]
     Start { program: String, reason: String },
-    #[error("pinentry {program} could not start: {line}; set GPG_TTY=$(tty) for a terminal pinentry, or name a graphical one with --pin pinentry:PROGRAM")]
+    #[error(
+        "pinentry {program} could not start: {line}; set GPG_TTY=$(tty) for a terminal pinentry"
+    )]
     CouldNotStart { program: String, line: String },
     #[error("{program} does not speak the pinentry protocol: {line}")]
     Protocol { program: String, line: String },

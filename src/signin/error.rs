@@ -1,6 +1,8 @@
 //! What can stop a sign-in, sorted into the classes the command line turns into exit codes.
 
 use crate::picker::select::SelectError;
+use crate::remedy::Remedy;
+use crate::tls::client_config::TlsSetupError;
 use crate::token::error::TokenError;
 use crate::token::login::LoginError;
 
@@ -37,6 +39,15 @@ pub enum SignInError {
     Denied { code: String, message: String },
     #[error("{0}")]
     Network(String),
+    /// The server's certificate does not chain to a trusted root; `message` says how, and where.
+    #[error("{message}")]
+    UntrustedServer { message: String },
+    /// A certificate named, or none chosen for want of a terminal (the facts; each program says
+    /// how to name one).
+    #[error(transparent)]
+    Select(SelectError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     #[error("{url} answered HTTP {status}, a redirect to {}; a sign-in follows no redirect, so nothing was sent there: sign in to the endpoint the server names if you trust it", location.as_deref().unwrap_or("(no Location given)"))]
     Redirected {
         url: String,
@@ -61,14 +72,28 @@ impl SignInError {
             }
             Self::Pin(_) => FailureClass::Pin,
             Self::Denied { .. } => FailureClass::Denied,
+            Self::Select(_) => FailureClass::NoUsableCertificate,
             Self::Network(_)
+            | Self::UntrustedServer { .. }
             | Self::Redirected { .. }
             | Self::RedirectRefused(_)
             | Self::NotHttps { .. } => FailureClass::Network,
             Self::TokenGone { .. }
             | Self::RemovedWhileSigning { .. }
             | Self::Token(_)
+            | Self::Tls(_)
             | Self::Setup(_) => FailureClass::Other,
+        }
+    }
+
+    /// What the user can change to get past this failure, if anything.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::Pin(e) => e.remedy(),
+            Self::UntrustedServer { .. } => Some(Remedy::ServerCa),
+            Self::Tls(TlsSetupError::NoRoots(_)) => Some(Remedy::TrustedRoots),
+            Self::Select(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -81,6 +106,9 @@ impl From<SelectError> for SignInError {
             }
             SelectError::Cancelled => Self::Cancelled,
             SelectError::Picker(message) => Self::Setup(message),
+            named @ (SelectError::Named { .. } | SelectError::NoTerminal { .. }) => {
+                Self::Select(named)
+            }
         }
     }
 }

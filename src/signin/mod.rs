@@ -133,8 +133,7 @@ pub fn chain_pool(options: &ClientOptions) -> Result<Vec<CertInfo>, SignInError>
 }
 
 fn roots(options: &ClientOptions) -> Result<rustls::RootCertStore, SignInError> {
-    client_config::trusted_roots(options.ca_file.as_deref())
-        .map_err(|e| SignInError::Setup(e.to_string()))
+    client_config::trusted_roots(options.ca_file.as_deref()).map_err(SignInError::Tls)
 }
 
 /// Reaches [`ClientOptions::preflight`]'s server before anything is chosen, and tells what it
@@ -338,9 +337,9 @@ impl PreparedClient {
             };
         }
         match tls_error {
-            Some(rustls::Error::InvalidCertificate(why)) => {
-                SignInError::Network(untrusted_server(why))
-            }
+            Some(rustls::Error::InvalidCertificate(why)) => SignInError::UntrustedServer {
+                message: untrusted_server(why),
+            },
             Some(rustls::Error::AlertReceived(alert)) if report.asked && report.offered.is_none() => {
                 SignInError::NoUsableCertificate {
                     summary: format!(
@@ -377,11 +376,23 @@ impl PreparedClient {
     }
 }
 
-/// A server certificate the roots do not vouch for.
-fn untrusted_server(why: &rustls::CertificateError) -> String {
-    format!(
-        "the server's certificate is not trusted ({why:?}); give the CA that issued it with --ca-file"
-    )
+/// A server certificate the roots do not vouch for, and why, in words.
+pub(crate) fn untrusted_server(why: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as Why;
+    let why = match why {
+        Why::UnknownIssuer => "its issuer is not among the trusted roots",
+        Why::BadSignature => "its signature does not verify",
+        Why::Expired | Why::ExpiredContext { .. } => "it has expired",
+        Why::NotValidYet | Why::NotValidYetContext { .. } => "it is not valid yet",
+        Why::Revoked => "it is revoked",
+        Why::NotValidForName | Why::NotValidForNameContext { .. } => {
+            "it is not valid for this server's name"
+        }
+        Why::InvalidPurpose | Why::InvalidPurposeContext { .. } => "it is not for TLS servers",
+        Why::BadEncoding => "it is not well-formed",
+        _ => "the certificate verifier refused it",
+    };
+    format!("the server's certificate is not trusted: {why}")
 }
 
 /// An alert before any certificate was asked for or shown.

@@ -71,7 +71,7 @@ pub fn check_server(
         .and_then(|()| tcp.set_write_timeout(Some(CONNECT_TIMEOUT)))
         .map_err(unreachable)?;
 
-    let setup = |e: client_config::TlsSetupError| SignInError::Setup(e.to_string());
+    let setup = SignInError::Tls;
     let witness = Arc::new(Witness::new(
         client_config::server_verifier(roots).map_err(setup)?,
     ));
@@ -139,7 +139,11 @@ fn handshake_failure(origin: &str, error: &io::Error) -> SignInError {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     let message = match tls_error {
-        Some(rustls::Error::InvalidCertificate(why)) => untrusted_server(why),
+        Some(rustls::Error::InvalidCertificate(why)) => {
+            return SignInError::UntrustedServer {
+                message: format!("{}; {NOTHING_ASKED}", untrusted_server(why)),
+            }
+        }
         Some(rustls::Error::AlertReceived(alert)) => no_common_tls(*alert),
         _ if matches!(
             error.kind(),

@@ -20,7 +20,7 @@ pub enum TlsSetupError {
     CaFile { path: PathBuf, reason: String },
     #[error("{path} holds no CA certificate")]
     EmptyCaFile { path: PathBuf },
-    #[error("no trusted root certificates: the system store is empty or unreadable ({0}); give --ca-file")]
+    #[error("no trusted root certificates: the system store is empty or unreadable ({0})")]
     NoRoots(String),
     #[error("TLS configuration failed: {0}")]
     Rustls(#[from] rustls::Error),

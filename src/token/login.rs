@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::TokenError;
 pub use super::pin_length::{PinLength, PinRefusal, MAX_PIN_BYTES};
 use super::session::fresh_login;
+use crate::remedy::Remedy;
 
 /// The most PINs one sign-in sends to a token. A card that reports no COUNT_LOW/FINAL_TRY flags
 /// would otherwise be locked by a PIN source that keeps answering.
@@ -176,8 +177,21 @@ pub struct PinRequest<'a> {
 
 /// A PIN source that failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PinPromptError(pub String);
+#[error("{message}")]
+pub struct PinPromptError {
+    pub message: String,
+    /// What the user can change so the source works.
+    pub remedy: Option<Remedy>,
+}
+
+impl PinPromptError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            remedy: None,
+        }
+    }
+}
 
 /// Why no login happened.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +200,7 @@ pub enum LoginError {
         "the PIN of `{token}` is blocked; it needs unblocking with the PUK, or by your help desk"
     )]
     Locked { token: String },
-    #[error("the PIN of `{token}` is on its final try: a wrong PIN would lock the token, so none was sent. Run again with --allow-final-try if you are sure of the PIN")]
+    #[error("the PIN of `{token}` is on its final try: a wrong PIN would lock the token, so none was sent")]
     FinalTryRefused { token: String },
     #[error("wrong PIN for `{token}`{}", state_suffix(.state))]
     WrongPin { token: String, state: PinState },
@@ -199,7 +213,12 @@ pub enum LoginError {
     #[error("the PIN for `{token}` was not sent to the token: {refusal}. No try was spent; give the right PIN")]
     PinRefused { token: String, refusal: PinRefusal },
     #[error("no PIN for `{token}`: {reason}")]
-    NoPin { token: String, reason: String },
+    NoPin {
+        token: String,
+        reason: String,
+        /// What the user can change to give one.
+        remedy: Option<Remedy>,
+    },
     #[error("the PIN pad entry on `{token}` was cancelled")]
     PinPadCancelled { token: String },
     /// Only with [`PinPad::Refuse`].
@@ -207,6 +226,17 @@ pub enum LoginError {
     PinPadNotUsed { token: String },
     #[error("logging in to `{}` failed: {}", .0.token, .0.source)]
     Token(TokenError),
+}
+
+impl LoginError {
+    /// What the user can change to log in.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::FinalTryRefused { .. } => Some(Remedy::AllowFinalTry),
+            Self::NoPin { remedy, .. } => *remedy,
+            _ => None,
+        }
+    }
 }
 
 fn state_suffix(state: &PinState) -> String {
@@ -313,14 +343,15 @@ fn ask_pin(
     request: &PinRequest<'_>,
     prompt: &mut dyn PinPrompt,
 ) -> Result<SecretString, LoginError> {
-    let no_pin = |reason| LoginError::NoPin {
+    let no_pin = |reason, remedy| LoginError::NoPin {
         token: request.token.to_owned(),
         reason,
+        remedy,
     };
     prompt
         .ask(request)
-        .map_err(|e| no_pin(e.0))?
-        .ok_or_else(|| no_pin("none was given".to_owned()))
+        .map_err(|e| no_pin(e.message, e.remedy))?
+        .ok_or_else(|| no_pin("none was given".to_owned(), None))
 }
 
 /// `C_Login` with the reader's PIN pad.

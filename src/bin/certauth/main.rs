@@ -1,5 +1,6 @@
 //! `certauth`, the agent: parses arguments, calls the library, prints, maps errors to exit codes.
 
+mod advice;
 #[cfg(unix)]
 mod agent;
 mod agent_client;

@@ -119,11 +119,13 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
         Ok(code) => code,
         Err(Failure::Other(e)) => crate::report::exit_with("certauth", &e),
         Err(Failure::SignIn(e)) => {
-            eprintln!("certauth: error: {}", printable_message(&e.to_string()));
+            let message = crate::advice::sign_in_failure(&e);
+            eprintln!("certauth: error: {}", printable_message(&message));
             ExitCode::from(exit_code(e.class()))
         }
         Err(Failure::Agent(e)) => {
-            eprintln!("certauth: error: {}", printable_message(&e.to_string()));
+            let message = crate::advice::agent_failure(&e);
+            eprintln!("certauth: error: {}", printable_message(&message));
             ExitCode::from(exit_code(e.code.failure_class()))
         }
     }
