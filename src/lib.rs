@@ -22,6 +22,7 @@ pub mod picker;
 pub mod pin;
 pub mod pki;
 pub mod printable;
+pub mod program_docs;
 pub mod reader;
 pub mod remedy;
 pub mod secret_text;

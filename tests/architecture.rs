@@ -260,6 +260,8 @@ const LAYERS: &[(&str, &str, u8)] = &[
     ("config", "shared", 0),
     ("shell_words", "shared", 0),
     ("stop_signal", "shared", 0),
+    ("program_docs", "shared", 0),
+    ("remedy", "shared", 0),
     // The agent half: token/reader → pin/picker → tls → signin → agent.
     ("token", "agent", 1),
     ("reader", "agent", 1),

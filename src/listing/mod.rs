@@ -5,6 +5,7 @@
 
 pub mod table;
 pub mod text;
+pub mod watch;
 
 use std::time::Duration;
 

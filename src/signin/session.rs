@@ -171,3 +171,31 @@ impl Session {
         })
     }
 }
+
+/// Request headers as (name, value) pairs.
+pub type Headers = Vec<(String, String)>;
+
+/// A request's headers, each given as `Name: value`, and its body: `@FILE` reads the file,
+/// anything else is sent as it is.
+pub fn request_parts(
+    headers: &[String],
+    data: Option<&str>,
+) -> Result<(Headers, Option<Vec<u8>>), SignInError> {
+    let headers = headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+                .ok_or_else(|| SignInError::Setup(format!("header `{h}` is not `Name: value`")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = match data {
+        Some(data) => Some(match data.strip_prefix('@') {
+            Some(file) => std::fs::read(file)
+                .map_err(|e| SignInError::Setup(format!("cannot read {file}: {e}")))?,
+            None => data.as_bytes().to_vec(),
+        }),
+        None => None,
+    };
+    Ok((headers, body))
+}

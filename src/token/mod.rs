@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod error;
 pub mod info;
 pub mod inventory;
+pub mod loading;
 pub mod login;
 pub mod module;
 pub mod objects;

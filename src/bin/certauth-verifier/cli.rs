@@ -42,7 +42,7 @@ pub enum Command {
 
     /// Print the man page or a shell completion script (for packagers).
     #[command(hide = true)]
-    Generate(crate::generate::GenerateArgs),
+    Generate(certauth::program_docs::GenerateArgs),
 }
 
 #[derive(Debug, clap::Args)]

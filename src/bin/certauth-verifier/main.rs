@@ -3,8 +3,6 @@
 mod cli;
 mod crl;
 mod eval;
-#[path = "../common/generate.rs"]
-mod generate;
 #[path = "../common/report.rs"]
 mod report;
 mod serve;
@@ -30,7 +28,9 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::ApiKey(args) => serve::api_key(&args),
         cli::Command::Tenant(command) => tenant::run(&command),
-        cli::Command::Generate(args) => generate::run(cli::Cli::command(), args.kind),
+        cli::Command::Generate(args) => {
+            certauth::program_docs::run(cli::Cli::command(), args.kind).map_err(anyhow::Error::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

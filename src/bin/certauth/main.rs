@@ -6,8 +6,6 @@ mod agent;
 mod agent_client;
 mod cli;
 mod demo;
-#[path = "../common/generate.rs"]
-mod generate;
 mod list;
 #[path = "../common/report.rs"]
 mod report;
@@ -34,7 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Lock(args) => signin::lock(&args),
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Fixture(args) => demo::provision_only(&args),
-        cli::Command::Generate(args) => generate::run(cli::Cli::command(), args.kind),
+        cli::Command::Generate(args) => certauth::program_docs::run(cli::Cli::command(), args.kind).map_err(anyhow::Error::from),
         #[cfg(unix)]
         cli::Command::Agent(args) => agent::run(&args),
         #[cfg(not(unix))]

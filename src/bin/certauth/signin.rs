@@ -20,7 +20,7 @@ use certauth::printable::{self, printable, printable_message};
 use certauth::signin::answer_text::{signed_with, write_answer};
 use certauth::signin::error::{FailureClass, SignInError};
 use certauth::signin::protocol::SignInAnswer;
-use certauth::signin::session::{require_https, Identity, Session, SessionRequest};
+use certauth::signin::session::{request_parts, require_https, Identity, Session, SessionRequest};
 use certauth::signin::terminal_chooser::TerminalChooser;
 use certauth::signin::Redirects;
 use serde_json::json;
@@ -275,6 +275,8 @@ fn absolute(path: &std::path::Path) -> PathBuf {
 
 fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
     require_https(&args.url)?;
+    // Bad headers or an unreadable body file stop the request before any PIN is asked.
+    let (headers, body) = request_parts(&args.header, args.data.as_deref())?;
     let request = SessionRequest {
         url: &args.url,
         username: None,
@@ -287,22 +289,6 @@ fn run_request(args: &RequestArgs) -> Result<ExitCode, Failure> {
         },
     };
     let session = open_session(&args.identity, request)?;
-    let headers = args
-        .header
-        .iter()
-        .map(|h| {
-            h.split_once(':')
-                .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-                .ok_or_else(|| anyhow!("header `{h}` is not `Name: value`"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let body = match &args.data {
-        Some(data) => Some(match data.strip_prefix('@') {
-            Some(file) => std::fs::read(file).with_context(|| format!("cannot read {file}"))?,
-            None => data.clone().into_bytes(),
-        }),
-        None => None,
-    };
     let reply = session.send(args.method.clone(), &args.url, &headers, body)?;
     let status = reply.status;
     if let Some(location) = reply.location {

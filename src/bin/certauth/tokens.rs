@@ -1,11 +1,10 @@
-//! Loading the PKCS#11 modules a command should see: the p11-kit registry, the config file,
-//! `CERTAUTH_PKCS11_MODULE` and `--module`, each given `CERTAUTH_MODULE_TIMEOUT_MS` (10 s by
-//! default) to initialise.
+//! The PKCS#11 modules a command should see, from its `--module` and `--no-p11-kit` and the
+//! config file ([`certauth::token::loading`]).
 
 use anyhow::Context;
-use certauth::token::discovery::{self, DiscoveryOptions};
-use certauth::token::inventory::{self, ModuleReport};
-use certauth::token::module::{self, LoadedModule};
+use certauth::token::inventory::ModuleReport;
+use certauth::token::loading::load_configured;
+use certauth::token::module::LoadedModule;
 
 use crate::cli::ModuleArgs;
 
@@ -21,16 +20,5 @@ pub fn load_with(
     config: certauth::config::Config,
     config_file: Option<std::path::PathBuf>,
 ) -> (Vec<LoadedModule>, Vec<ModuleReport>) {
-    let options = DiscoveryOptions {
-        registry_dirs: None,
-        no_registry: args.no_p11_kit,
-        config_modules: config.modules,
-        config_file,
-        command_line: args.modules.clone(),
-    };
-    let discovered = discovery::discover(&options);
-    for skipped in &discovered.skipped {
-        tracing::info!(file = %skipped.file.display(), reason = %skipped.reason, "p11-kit module skipped");
-    }
-    inventory::load_modules(&discovered, module::deadline_from_env())
+    load_configured(&args.modules, args.no_p11_kit, config, config_file)
 }

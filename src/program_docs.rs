@@ -1,6 +1,6 @@
-//! The hidden `generate` subcommand both binaries share: prints the man page (one page that
-//! covers every subcommand) or a shell completion script, made from the same clap definition
-//! that parses the command line, so neither can drift from `--help`. It only prints.
+//! The hidden `generate` subcommand both programs share: the man page (one page that covers
+//! every subcommand) or a shell completion script, made from the same clap definition that parses
+//! the command line, so neither can drift from `--help`.
 
 use std::io::Write;
 
@@ -25,7 +25,7 @@ pub struct GenerateArgs {
 }
 
 /// Prints `kind` for the program whose clap definition is `command`.
-pub fn run(command: clap::Command, kind: Kind) -> anyhow::Result<()> {
+pub fn run(command: clap::Command, kind: Kind) -> std::io::Result<()> {
     let mut out = Vec::new();
     let name = command.get_name().to_owned();
     let mut command = command;
@@ -45,7 +45,7 @@ pub fn run(command: clap::Command, kind: Kind) -> anyhow::Result<()> {
     match stdout.write_all(&out).and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        other => other,
     }
 }
 
