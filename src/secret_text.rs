@@ -62,4 +62,20 @@ mod tests {
         let back: SecretText = serde_json::from_str(&json).unwrap();
         assert_eq!(back.expose(), "eyJ.secret.token");
     }
+
+    #[test]
+    fn a_panic_message_never_shows_the_secret() {
+        let secret = SecretText::from("eyJ.secret.token");
+        let panicked = std::panic::catch_unwind(|| {
+            let held = Some(&secret);
+            assert!(held.is_none(), "unexpected {held:?}");
+        })
+        .unwrap_err();
+        let message = panicked
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains("redacted"), "{message}");
+        assert!(!message.contains("secret.token"), "{message}");
+    }
 }

@@ -654,3 +654,41 @@ fn oversized_bodies_are_refused() {
     let (status, body) = admin(&v, reqwest::Method::GET, "/healthz", None, None);
     assert_eq!((status, body), (200, Value::Null));
 }
+
+/// At `-vvv` (trace), the verifier's log holds neither an API key nor an issued token: both are
+/// `SecretText`, whose `Debug` is redacted, and neither is logged as text.
+#[test]
+fn secrets_never_reach_the_trace_log() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let log_path = state.path().join("verifier.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let v = Verifier::start_logging(&w, &state.path().join("state"), &["-vvv"], log);
+    let reader_key = v.api_key("reader");
+    let (status, _) = admin(&v, reqwest::Method::GET, POLICY, Some(&reader_key), None);
+    assert_eq!(status, 200);
+    let (status, _) = admin(
+        &v,
+        reqwest::Method::GET,
+        POLICY,
+        v.admin_key.as_deref(),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (code, answer) = sign_in(&w, &v, "alice-p384", "alice@woodgrove.com");
+    assert_eq!(code, 0, "{answer}");
+    let token = answer["token"].as_str().unwrap().to_owned();
+    drop(v);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("TRACE") || logged.contains("DEBUG"),
+        "no trace log: {logged}"
+    );
+    assert!(!logged.contains(&reader_key), "the API key is in the log");
+    // The signature part alone is unique to this token.
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !logged.contains(signature),
+        "the issued token is in the log"
+    );
+}
