@@ -663,7 +663,7 @@ fn secrets_never_reach_the_trace_log() {
     let state = tempfile::tempdir().unwrap();
     let log_path = state.path().join("verifier.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let v = Verifier::start_logging(&w, &state.path().join("state"), &["-vvv"], log);
+    let v = Verifier::start_logging(w, &state.path().join("state"), &["-vvv"], log);
     let reader_key = v.api_key("reader");
     let (status, _) = admin(&v, reqwest::Method::GET, POLICY, Some(&reader_key), None);
     assert_eq!(status, 200);
@@ -675,7 +675,7 @@ fn secrets_never_reach_the_trace_log() {
         None,
     );
     assert_eq!(status, 200);
-    let (code, answer) = sign_in(&w, &v, "alice-p384", "alice@woodgrove.com");
+    let (code, answer) = sign_in(w, &v, "alice-p384", "alice@woodgrove.com");
     assert_eq!(code, 0, "{answer}");
     let token = answer["token"].as_str().unwrap().to_owned();
     drop(v);
