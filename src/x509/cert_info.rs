@@ -287,19 +287,6 @@ fn key_info(cert: &X509Certificate<'_>) -> KeyInfo {
     }
 }
 
-#[cfg(test)]
-mod rfc3339_tests {
-    #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
-    use super::*;
-
-    #[test]
-    fn dates_are_rfc3339() {
-        // 2026-10-31 00:00:00 UTC, which time's Display shows as `2026-10-31 0:00:00.0 +00:00:00`.
-        let t = OffsetDateTime::from_unix_timestamp(1_793_404_800).unwrap();
-        assert_eq!(rfc3339(t), "2026-10-31T00:00:00Z");
-    }
-}
-
 /// The extended key usages as dotted OIDs: the ones x509-parser names, then the others.
 fn extended_key_usage_oids(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
     let known = [
@@ -318,4 +305,17 @@ fn extended_key_usage_oids(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) 
         .collect();
     oids.extend(eku.other.iter().map(|oid| oid.to_id_string()));
     oids
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    #![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339() {
+        // 2026-10-31 00:00:00 UTC, which time's Display shows as `2026-10-31 0:00:00.0 +00:00:00`.
+        let t = OffsetDateTime::from_unix_timestamp(1_793_404_800).unwrap();
+        assert_eq!(rfc3339(t), "2026-10-31T00:00:00Z");
+    }
 }

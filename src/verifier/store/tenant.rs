@@ -423,9 +423,10 @@ impl Store {
         let mut problems = Vec::new();
         let policy = self.load_policy(&mut problems)?;
         let store = self.load_cas(&mut problems)?;
-        let mut directory = Directory::default();
-        directory.groups = self.load_groups(&mut problems)?;
-        directory.users = self.load_users(&mut problems)?;
+        let directory = Directory {
+            groups: self.load_groups(&mut problems)?,
+            users: self.load_users(&mut problems)?,
+        };
         Ok(Loaded {
             tenant: Tenant {
                 policy,
