@@ -288,7 +288,7 @@ const LAYERS: &[(&str, &str, u8)] = &[
     ("verifier/decide", "verifier", 2),
     ("verifier/store", "verifier", 3),
     ("verifier/server", "verifier", 4),
-    ("verifier/service", "verifier", 5),
+    ("verifier/commands", "verifier", 5),
     ("verifier/mod", "verifier", 6),
 ];
 

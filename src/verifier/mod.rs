@@ -6,8 +6,10 @@
 //! [`ca_detail`] is the one shape CAs are shown in, [`graph_files`] reads them from files in Graph's shapes, and [`graph_schema`] holds the admin
 //! API's writes to the properties Graph declares.
 //! [`tenant_files`] imports and exports a whole tenant as a folder of Graph GET responses.
+//! [`commands`] are the `certauth-verifier` commands, called by its binary.
 
 pub mod ca_detail;
+pub mod commands;
 pub mod decide;
 pub mod directory;
 pub mod graph_files;

@@ -347,6 +347,15 @@ impl CbaPolicy {
                 ));
             }
         }
+        self.validate_bindings()?;
+        self.validate_rules()?;
+        self.validate_crl_exemptions()?;
+        self.validate_scopes()
+    }
+
+    /// Username bindings: distinct non-negative priorities, and each field bound to a property it
+    /// can be bound to, at the field's own affinity.
+    fn validate_bindings(&self) -> Result<(), Violation> {
         let mut priorities = HashSet::new();
         for (i, binding) in self.certificate_user_bindings.iter().enumerate() {
             let at = |f: &str| format!("certificateUserBindings[{i}].{f}");
@@ -395,6 +404,12 @@ impl CbaPolicy {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Authentication binding rules: issuers as distinguished names with one mode each, and
+    /// policy OIDs in dotted form.
+    fn validate_rules(&self) -> Result<(), Violation> {
         let mut issuer_modes: Vec<(String, Strength)> = Vec::new();
         for (i, rule) in self
             .authentication_mode_configuration
@@ -435,6 +450,11 @@ impl CbaPolicy {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// CRL exemptions name CAs by subject key identifier, in hex.
+    fn validate_crl_exemptions(&self) -> Result<(), Violation> {
         for (i, ski) in self
             .crl_validation_configuration
             .exempted_certificate_authorities_subject_key_identifiers
@@ -448,6 +468,11 @@ impl CbaPolicy {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// CA scopes: at most [`MAX_SCOPES`], each naming its CA in hex and at most one group.
+    fn validate_scopes(&self) -> Result<(), Violation> {
         if self.certificate_authority_scopes.len() > MAX_SCOPES {
             return Err(Violation::new(
                 "certificateAuthorityScopes",

@@ -147,6 +147,12 @@ impl CertInfo {
             key: key_info(&cert),
             spki: cert.tbs_certificate.subject_pki.raw.to_vec(),
         };
+        info.read_extensions(&cert);
+        Ok(info)
+    }
+
+    /// The facts read from extensions: SAN names, key usages and policies.
+    fn read_extensions(&mut self, cert: &X509Certificate<'_>) {
         for ext in cert.extensions() {
             match ext.parsed_extension() {
                 ParsedExtension::SubjectAlternativeName(san) => {
@@ -154,38 +160,21 @@ impl CertInfo {
                         match name {
                             GeneralName::OtherName(oid, value) if oid.to_id_string() == OID_UPN => {
                                 if let Some(upn) = decode_upn(value) {
-                                    info.upns.push(upn);
+                                    self.upns.push(upn);
                                 }
                             }
                             GeneralName::RFC822Name(email) => {
-                                info.rfc822_names.push((*email).to_owned())
+                                self.rfc822_names.push((*email).to_owned())
                             }
                             _ => {}
                         }
                     }
                 }
                 ParsedExtension::ExtendedKeyUsage(eku) => {
-                    let mut oids = Vec::new();
-                    let known = [
-                        (eku.any, OID_EKU_ANY),
-                        (eku.server_auth, OID_EKU_SERVER_AUTH),
-                        (eku.client_auth, OID_EKU_CLIENT_AUTH),
-                        (eku.code_signing, "1.3.6.1.5.5.7.3.3"),
-                        (eku.email_protection, OID_EKU_EMAIL_PROTECTION),
-                        (eku.time_stamping, "1.3.6.1.5.5.7.3.8"),
-                        (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
-                    ];
-                    oids.extend(
-                        known
-                            .iter()
-                            .filter(|(set, _)| *set)
-                            .map(|(_, oid)| (*oid).to_owned()),
-                    );
-                    oids.extend(eku.other.iter().map(|oid| oid.to_id_string()));
-                    info.extended_key_usage = Some(oids);
+                    self.extended_key_usage = Some(extended_key_usage_oids(eku));
                 }
                 ParsedExtension::KeyUsage(ku) => {
-                    info.key_usage = Some(KeyUsageBits {
+                    self.key_usage = Some(KeyUsageBits {
                         digital_signature: ku.digital_signature(),
                         non_repudiation: ku.non_repudiation(),
                         key_encipherment: ku.key_encipherment(),
@@ -194,13 +183,12 @@ impl CertInfo {
                         crl_sign: ku.crl_sign(),
                     })
                 }
-                ParsedExtension::CertificatePolicies(policies) => info
+                ParsedExtension::CertificatePolicies(policies) => self
                     .policies
                     .extend(policies.iter().map(|p| p.policy_id.to_id_string())),
                 _ => {}
             }
         }
-        Ok(info)
     }
 
     /// Lowercase big-endian hex of the serial.
@@ -297,6 +285,26 @@ fn key_info(cert: &X509Certificate<'_>) -> KeyInfo {
             curve: None,
         },
     }
+}
+
+/// The extended key usages as dotted OIDs: the ones x509-parser names, then the others.
+fn extended_key_usage_oids(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
+    let known = [
+        (eku.any, OID_EKU_ANY),
+        (eku.server_auth, OID_EKU_SERVER_AUTH),
+        (eku.client_auth, OID_EKU_CLIENT_AUTH),
+        (eku.code_signing, "1.3.6.1.5.5.7.3.3"),
+        (eku.email_protection, OID_EKU_EMAIL_PROTECTION),
+        (eku.time_stamping, "1.3.6.1.5.5.7.3.8"),
+        (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
+    ];
+    let mut oids: Vec<String> = known
+        .iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, oid)| (*oid).to_owned())
+        .collect();
+    oids.extend(eku.other.iter().map(|oid| oid.to_id_string()));
+    oids
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use certauth::verifier::commands::duration::parse_duration;
 use clap::{Parser, Subcommand};
 
 /// The certauth reference verifier: decides, as Microsoft Entra certificate-based authentication
@@ -106,31 +107,6 @@ pub struct ServeArgs {
     /// The sign-in log keeps at most this many rows (the newest).
     #[arg(long, value_name = "ROWS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub log_max_rows: u64,
-}
-
-/// A duration as `500ms`, `10s`, `5m`, `1h`, or bare seconds.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 10s or 5m"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
-    };
-    if !(seconds > 0.0 && seconds <= 7.0 * 24.0 * 3600.0) {
-        return Err(format!(
-            "`{text}` must be more than zero and at most a week"
-        ));
-    }
-    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, clap::Args)]

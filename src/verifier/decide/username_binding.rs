@@ -40,29 +40,7 @@ pub(super) fn username_binding(
             continue;
         };
         any_value = true;
-        // PrincipalName and RFC822Name compare their raw value with UPN attributes.
-        let raw = identifier
-            .split_once('>')
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_else(|| identifier.clone());
-        let matched = match binding.user_property {
-            UserProperty::UserPrincipalName => user.user_principal_name.eq_ignore_ascii_case(&raw),
-            UserProperty::OnPremisesUserPrincipalName => user
-                .on_premises_user_principal_name
-                .as_deref()
-                .is_some_and(|on_prem| on_prem.eq_ignore_ascii_case(&raw)),
-            UserProperty::CertificateUserIds => {
-                let wanted = comparison_key(&identifier);
-                user.authorization_info
-                    .certificate_user_ids
-                    .iter()
-                    .any(|value| comparison_key(value) == wanted)
-            }
-        };
-        let value = match binding.user_property {
-            UserProperty::CertificateUserIds => identifier,
-            _ => raw,
-        };
+        let (matched, value) = compare(binding.user_property, identifier, user);
         if matched {
             trail.step(format!("Binding {name}: `{value}` matches the user."));
             return Ok(MatchedBinding {
@@ -91,5 +69,36 @@ pub(super) fn username_binding(
             message: "unable to acquire the value specified in a binding from the certificate"
                 .to_owned(),
         })
+    }
+}
+
+/// Whether the certificate's `identifier` matches the user's `property`, and the value compared.
+/// PrincipalName and RFC822Name compare their raw value (after `X509:<...>`) with UPN attributes;
+/// certificateUserIds compare the whole identifier.
+fn compare(property: UserProperty, identifier: String, user: &User) -> (bool, String) {
+    let raw = identifier
+        .split_once('>')
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or_else(|| identifier.clone());
+    match property {
+        UserProperty::UserPrincipalName => {
+            (user.user_principal_name.eq_ignore_ascii_case(&raw), raw)
+        }
+        UserProperty::OnPremisesUserPrincipalName => {
+            let matched = user
+                .on_premises_user_principal_name
+                .as_deref()
+                .is_some_and(|on_prem| on_prem.eq_ignore_ascii_case(&raw));
+            (matched, raw)
+        }
+        UserProperty::CertificateUserIds => {
+            let wanted = comparison_key(&identifier);
+            let matched = user
+                .authorization_info
+                .certificate_user_ids
+                .iter()
+                .any(|value| comparison_key(value) == wanted);
+            (matched, identifier)
+        }
     }
 }

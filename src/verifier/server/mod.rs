@@ -252,53 +252,72 @@ async fn accept_loop(
         let acceptor = tokio_rustls::TlsAcceptor::from(tls());
         let router = router.clone();
         let body_timeout = settings.body_timeout;
-        let mut stopped = stopped.clone();
+        let stopped = stopped.clone();
         tokio::spawn(async move {
             let _open = permit;
-            let tls = match tokio::time::timeout(SLOW_CLIENT_TIMEOUT, acceptor.accept(stream)).await
-            {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::info!(client = %client_address, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(client = %client_address, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let connection = Connection {
+            serve_connection(
+                stream,
                 client_address,
-                client_chain: tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
-                    .unwrap_or_default(),
-            };
-            let service =
-                limits::body_deadline(router.layer(axum::Extension(connection)), body_timeout);
-            let builder = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(SLOW_CLIENT_TIMEOUT)
-                .to_owned();
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(client = %client_address, error = %e, "connection ended");
-                    }
-                }
-                _ = stopped.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+                acceptor,
+                router,
+                body_timeout,
+                stopped,
+            )
+            .await;
         });
     }
     // Requests in flight finish; idle keep-alive connections close. Every permit back means every
     // connection task has ended.
     let everyone = u32::try_from(limit).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, open.acquire_many(everyone)).await;
+}
+
+/// One connection: the TLS handshake, then HTTP/1 until the client is done or the server stops,
+/// when the request in flight finishes first.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    client_address: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    body_timeout: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let tls = match tokio::time::timeout(SLOW_CLIENT_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::info!(client = %client_address, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(client = %client_address, "TLS handshake timed out");
+            return;
+        }
+    };
+    let connection = Connection {
+        client_address,
+        client_chain: tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default(),
+    };
+    let service = limits::body_deadline(router.layer(axum::Extension(connection)), body_timeout);
+    let builder = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(SLOW_CLIENT_TIMEOUT)
+        .to_owned();
+    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(client = %client_address, error = %e, "connection ended");
+            }
+        }
+        _ = stopped.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }

@@ -421,6 +421,24 @@ impl Store {
     /// or unreadable takes no part in chains).
     pub fn tenant(&self) -> Result<Loaded, StoreError> {
         let mut problems = Vec::new();
+        let policy = self.load_policy(&mut problems)?;
+        let store = self.load_cas(&mut problems)?;
+        let directory = Directory {
+            groups: self.load_groups(&mut problems)?,
+            users: self.load_users(&mut problems)?,
+        };
+        Ok(Loaded {
+            tenant: Tenant {
+                policy,
+                store,
+                directory,
+            },
+            problems,
+        })
+    }
+
+    /// The policy; an unreadable one is a problem, and the default (the method off) stands in.
+    fn load_policy(&self, problems: &mut Vec<StoredProblem>) -> Result<CbaPolicy, StoreError> {
         let policy = self
             .with(|conn| {
                 Ok(conn
@@ -443,6 +461,12 @@ impl Store {
                 });
                 CbaPolicy::default()
             });
+        Ok(policy)
+    }
+
+    /// The CAs; a row that does not parse, or repeats another's key identifier, is a problem and
+    /// left out.
+    fn load_cas(&self, problems: &mut Vec<StoredProblem>) -> Result<TrustStore, StoreError> {
         let mut store = TrustStore::default();
         let mut row_of_ski: Vec<(String, String)> = Vec::new();
         for (id, json) in
@@ -472,10 +496,15 @@ impl Store {
                 }),
             }
         }
-        let mut directory = Directory::default();
+        Ok(store)
+    }
+
+    /// The groups; one that does not parse is a problem and left out.
+    fn load_groups(&self, problems: &mut Vec<StoredProblem>) -> Result<Vec<Group>, StoreError> {
+        let mut groups = Vec::new();
         for (id, json) in self.rows("SELECT id, json FROM groups ORDER BY id")? {
             match serde_json::from_str(&json) {
-                Ok(group) => directory.groups.push(group),
+                Ok(group) => groups.push(group),
                 Err(e) => problems.push(StoredProblem {
                     table: "groups",
                     id,
@@ -483,6 +512,12 @@ impl Store {
                 }),
             }
         }
+        Ok(groups)
+    }
+
+    /// The users; one that does not parse is a problem and left out.
+    fn load_users(&self, problems: &mut Vec<StoredProblem>) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::new();
         // The schema's rows say whose each certificateUserIds value is; a value a user's JSON
         // holds but the schema gave to another (a database from before the rows) is left out.
         let owners: std::collections::HashMap<String, String> = self
@@ -502,7 +537,7 @@ impl Store {
                             reason: "some of its certificateUserIds belong to another user and are left out; set them again".into(),
                         });
                     }
-                    directory.users.push(user);
+                    users.push(user);
                 }
                 Err(e) => problems.push(StoredProblem {
                     table: "users",
@@ -511,14 +546,7 @@ impl Store {
                 }),
             }
         }
-        Ok(Loaded {
-            tenant: Tenant {
-                policy,
-                store,
-                directory,
-            },
-            problems,
-        })
+        Ok(users)
     }
 
     fn rows(&self, sql: &str) -> Result<Vec<(String, String)>, StoreError> {

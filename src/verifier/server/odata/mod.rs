@@ -235,24 +235,98 @@ const UNSUPPORTED: &[&str] = &[
     "expand", "orderby", "search", "skip", "format", "apply", "compute", "index", "levels",
 ];
 
+/// The list options' texts, as given.
+#[derive(Default)]
+struct OptionTexts<'a> {
+    filter: Option<&'a str>,
+    select: Option<&'a str>,
+    top: Option<&'a str>,
+    count: Option<&'a str>,
+    token: Option<&'a str>,
+}
+
+/// `$top`: a whole number from 1 to the resource's largest page.
+fn parse_top(text: &str, resource: &Resource) -> Result<usize, QueryError> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=resource.max_top).contains(n))
+        .ok_or_else(|| {
+            QueryError::bad(format!(
+                "Invalid value '{text}' for the query option '$top': give a whole number from 1 to {}.",
+                resource.max_top
+            ))
+        })
+}
+
+/// `$count`: `true` or `false`, and false when not given.
+fn parse_count(text: Option<&str>) -> Result<bool, QueryError> {
+    match text.map(str::trim) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(QueryError::bad(format!(
+            "Invalid value '{other}' for the query option '$count': true or false."
+        ))),
+    }
+}
+
 impl ListRequest {
     /// The options, each checked: unknown, unsupported, repeated or invalid ones are a 400
     /// naming them.
     pub fn query<'a>(&'a self, resource: &'a Resource) -> Result<ListQuery<'a>, QueryError> {
-        let mut filter_text = None;
-        let mut select_text = None;
-        let mut top_text = None;
-        let mut count_text = None;
-        let mut token = None;
+        let options = self.options()?;
+        let top = match options.top {
+            None => resource.default_top,
+            Some(text) => parse_top(text, resource)?,
+        };
+        let count = parse_count(options.count)?;
+        let select = options
+            .select
+            .map(|text| parse_select(text, resource))
+            .transpose()?;
+        let filter = options
+            .filter
+            .map(|text| self.parse_filter(text, resource, count))
+            .transpose()?;
+        if count && resource.filter.directory && !self.eventual {
+            return Err(QueryError::unsupported(
+                "$count=true needs the header ConsistencyLevel: eventual: directory objects are counted only in advanced queries (Graph would leave @odata.count out; this verifier does not drop an option silently).",
+            ));
+        }
+        let after = options
+            .token
+            .map(|token| {
+                skiptoken::read(&self.scope(resource), token).ok_or_else(|| {
+                    QueryError::bad(
+                        "The $skiptoken is not valid: follow a previous page's @odata.nextLink as it was given (tokens do not survive a restart of the verifier).",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(ListQuery {
+            resource,
+            request: self,
+            filter,
+            select,
+            top,
+            count,
+            after,
+        })
+    }
+
+    /// Each option's text, by name: an option this verifier does not take, or one given twice,
+    /// is refused.
+    fn options(&self) -> Result<OptionTexts<'_>, QueryError> {
+        let mut options = OptionTexts::default();
         for (key, value) in &self.pairs {
             // Graph v1.0 takes the options with or without their `$`.
             let name = key.strip_prefix('$').unwrap_or(key).to_ascii_lowercase();
             let slot = match name.as_str() {
-                "filter" => &mut filter_text,
-                "select" => &mut select_text,
-                "top" => &mut top_text,
-                "count" => &mut count_text,
-                "skiptoken" => &mut token,
+                "filter" => &mut options.filter,
+                "select" => &mut options.select,
+                "top" => &mut options.top,
+                "count" => &mut options.count,
+                "skiptoken" => &mut options.token,
                 other if UNSUPPORTED.contains(&other) => {
                     return Err(QueryError::unsupported(format!(
                         "The query option '${other}' is not supported by this verifier; it takes $select, $filter, $top, $count and $skiptoken."
@@ -275,70 +349,27 @@ impl ListRequest {
                 )));
             }
         }
-        let top = match top_text {
-            None => resource.default_top,
-            Some(text) => text
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=resource.max_top).contains(n))
-                .ok_or_else(|| {
-                    QueryError::bad(format!(
-                        "Invalid value '{text}' for the query option '$top': give a whole number from 1 to {}.",
-                        resource.max_top
-                    ))
-                })?,
-        };
-        let count = match count_text.map(str::trim) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(QueryError::bad(format!(
-                    "Invalid value '{other}' for the query option '$count': true or false."
-                )))
+        Ok(options)
+    }
+
+    /// `$filter`: parsed, and checked against what the resource filters on. An operator Graph
+    /// allows only in advanced queries needs `$count=true` and `ConsistencyLevel: eventual`.
+    fn parse_filter(
+        &self,
+        text: &str,
+        resource: &Resource,
+        count: bool,
+    ) -> Result<Expr, QueryError> {
+        let expr = filter::parse(text)
+            .map_err(|e| QueryError::bad(format!("Invalid filter clause: {e}.")))?;
+        if let Some(op) = resource.filter.check(&expr)? {
+            if !(self.eventual && count) {
+                return Err(QueryError::unsupported(format!(
+                    "Operator '{op}' needs the advanced query parameters: add $count=true and the header ConsistencyLevel: eventual (https://aka.ms/graph-docs/advanced-queries)."
+                )));
             }
-        };
-        let select = select_text
-            .map(|text| parse_select(text, resource))
-            .transpose()?;
-        let filter = match filter_text {
-            None => None,
-            Some(text) => {
-                let expr = filter::parse(text)
-                    .map_err(|e| QueryError::bad(format!("Invalid filter clause: {e}.")))?;
-                if let Some(op) = resource.filter.check(&expr)? {
-                    if !(self.eventual && count) {
-                        return Err(QueryError::unsupported(format!(
-                            "Operator '{op}' needs the advanced query parameters: add $count=true and the header ConsistencyLevel: eventual (https://aka.ms/graph-docs/advanced-queries)."
-                        )));
-                    }
-                }
-                Some(expr)
-            }
-        };
-        if count && resource.filter.directory && !self.eventual {
-            return Err(QueryError::unsupported(
-                "$count=true needs the header ConsistencyLevel: eventual: directory objects are counted only in advanced queries (Graph would leave @odata.count out; this verifier does not drop an option silently).",
-            ));
         }
-        let after = token
-            .map(|token| {
-                skiptoken::read(&self.scope(resource), token).ok_or_else(|| {
-                    QueryError::bad(
-                        "The $skiptoken is not valid: follow a previous page's @odata.nextLink as it was given (tokens do not survive a restart of the verifier).",
-                    )
-                })
-            })
-            .transpose()?;
-        Ok(ListQuery {
-            resource,
-            request: self,
-            filter,
-            select,
-            top,
-            count,
-            after,
-        })
+        Ok(expr)
     }
 
     /// What a skiptoken is bound to: the collection and every option but the token.

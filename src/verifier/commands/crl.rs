@@ -1,55 +1,72 @@
-//! `certauth-verifier crl`: shows CRLs and, with `--ca`, checks who signed them.
+//! `certauth-verifier crl`: shows CRLs and, given a CA, checks who signed them.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context};
-use certauth::pki::crl::{parse_crl, verify_crl_signature, CrlFacts};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::CrlArgs;
+use super::CommandError;
+use crate::pki::crl::{parse_crl, verify_crl_signature, CrlFacts};
 
-pub fn run(args: &CrlArgs) -> anyhow::Result<()> {
-    let ca = match &args.ca {
+/// What `crl` shows.
+#[derive(Debug)]
+pub struct CrlOptions {
+    pub files: Vec<PathBuf>,
+    /// The CA whose signature each CRL must carry.
+    pub ca: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// Shows each CRL in `options.files` on `out`, as text or as one JSON array.
+pub fn show(options: &CrlOptions, out: &mut impl Write) -> Result<(), CommandError> {
+    let ca = match &options.ca {
         Some(path) => Some(read_der(path, "CERTIFICATE")?),
         None => None,
     };
-    let mut out = std::io::stdout().lock();
     let mut shown = Vec::new();
-    for file in &args.files {
+    for file in &options.files {
         let der = read_der(file, "X509 CRL")?;
-        let facts = parse_crl(&der).with_context(|| format!("{}", file.display()))?;
+        let facts = parse_crl(&der).map_err(|source| crl_error(file, source))?;
         if let Some(ca) = &ca {
-            verify_crl_signature(&der, ca).with_context(|| format!("{}", file.display()))?;
+            verify_crl_signature(&der, ca).map_err(|source| crl_error(file, source))?;
         }
-        if args.json {
+        if options.json {
             shown.push(to_json(file, &facts, ca.is_some()));
         } else {
-            print_text(&mut out, file, &facts, ca.is_some())?;
+            print_text(out, file, &facts, ca.is_some())?;
         }
     }
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &shown)?;
+    if options.json {
+        serde_json::to_writer_pretty(&mut *out, &shown)?;
         writeln!(out)?;
     }
     Ok(())
 }
 
+pub(super) fn crl_error(file: &Path, source: crate::pki::crl::CrlError) -> CommandError {
+    CommandError::Crl {
+        file: file.to_owned(),
+        source,
+    }
+}
+
 /// Reads DER, or the first PEM block with `label`.
-pub fn read_der(path: &Path, label: &str) -> anyhow::Result<Vec<u8>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+pub fn read_der(path: &Path, label: &str) -> Result<Vec<u8>, CommandError> {
+    let bytes = std::fs::read(path).map_err(CommandError::read(path))?;
     if !bytes.starts_with(b"-----BEGIN") {
         return Ok(bytes);
     }
-    let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes)
-        .map_err(|e| anyhow!("{}: not valid PEM: {e}", path.display()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| CommandError::Pem {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     if pem.label != label {
-        return Err(anyhow!(
-            "{}: holds a PEM `{}` block where `{label}` was expected",
-            path.display(),
-            pem.label
-        ));
+        return Err(CommandError::PemLabel {
+            path: path.to_owned(),
+            found: pem.label,
+            expected: label.to_owned(),
+        });
     }
     Ok(pem.contents)
 }
@@ -63,7 +80,7 @@ fn print_text(
     file: &Path,
     facts: &CrlFacts,
     verified: bool,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     writeln!(out, "{}", file.display())?;
     writeln!(out, "  issuer       {}", facts.issuer)?;
     writeln!(
