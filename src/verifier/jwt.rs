@@ -87,34 +87,6 @@ fn key_id(public_key: &[u8]) -> String {
     hex(&ring::digest::digest(&ring::digest::SHA256, public_key).as_ref()[..8])
 }
 
-/// A random identifier (128 bits, hex).
-pub fn random_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    // The system RNG failing is not recoverable in any useful way; a zero id is still unique
-    // enough for a log line, and the JWT keys are made elsewhere.
-    let _ = SystemRandom::new().fill(&mut bytes);
-    hex(&bytes)
-}
-
-/// A random object id in Graph's form: a version-4 GUID, `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
-pub fn random_guid() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    let _ = SystemRandom::new().fill(&mut bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex(&bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod policy;
 pub mod revocation;
 pub mod server;
+pub mod stamps;
 pub mod store;
 pub mod tenant_files;
 pub mod text_rules;

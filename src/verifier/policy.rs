@@ -5,7 +5,7 @@
 //! Unknown fields (Graph's `@odata.*` keys and anything newer) are tolerated; enum strings are
 //! Graph's; every validation error names the field (`certificateUserBindings[2].priority`).
 
-use crate::verifier::text_rules::Violation;
+use crate::verifier::text_rules::{is_hex, Violation};
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -184,13 +184,6 @@ pub enum Strength {
     SingleFactor,
     #[serde(rename = "x509CertificateMultiFactor")]
     MultiFactor,
-}
-
-impl Strength {
-    /// The name the sign-in protocol uses.
-    pub fn protocol_name(self) -> &'static str {
-        super::outcome::AuthenticationStrength::from(self).as_str()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -518,11 +511,6 @@ pub fn is_dotted_oid(text: &str) -> bool {
             && (arc == "0" || !arc.starts_with('0'))
     });
     first_ok && rest_ok && count >= 1
-}
-
-/// Hex of whole bytes, as SKIs are written.
-pub fn is_hex(text: &str) -> bool {
-    !text.is_empty() && text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Graph's name for a binding field.

@@ -14,10 +14,8 @@ use super::ca_detail;
 use super::directory::Directory;
 use super::graph_files::{load_directory, load_policy};
 use super::graph_schema::check_derived_ca_properties;
-use super::jwt::random_id;
 use super::policy::CbaPolicy;
-use super::server::now_text;
-use super::store::{Store, StoreError};
+use super::stamps::{now_text, random_id};
 use super::text_rules::check_id;
 use super::trust::TrustStore;
 
@@ -31,9 +29,9 @@ pub const USERS_FILE: &str = "users.json";
 /// `GET /groups` (with or without `$expand=members`); optional on import.
 pub const GROUPS_FILE: &str = "groups.json";
 
-const USERS_CONTEXT: &str = "https://graph.microsoft.com/v1.0/$metadata#users";
-const GROUPS_CONTEXT: &str = "https://graph.microsoft.com/v1.0/$metadata#groups";
-const CAS_CONTEXT: &str = "https://graph.microsoft.com/v1.0/$metadata#directory/publicKeyInfrastructure/certificateBasedAuthConfigurations('default')/certificateAuthorities";
+pub const USERS_CONTEXT: &str = "https://graph.microsoft.com/v1.0/$metadata#users";
+pub const GROUPS_CONTEXT: &str = "https://graph.microsoft.com/v1.0/$metadata#groups";
+pub const CAS_CONTEXT: &str = "https://graph.microsoft.com/v1.0/$metadata#directory/publicKeyInfrastructure/certificateBasedAuthConfigurations('default')/certificateAuthorities";
 
 /// A file of the folder that cannot be imported; the message names it.
 #[derive(Debug, thiserror::Error)]
@@ -55,25 +53,6 @@ pub struct TenantFiles {
     pub policy: CbaPolicy,
     pub cas: Vec<ImportedCa>,
     pub directory: Directory,
-}
-
-/// The store's tenant as `(file name, document)`, each the GET response an admin would save.
-pub fn export(store: &Store) -> Result<Vec<(&'static str, Value)>, StoreError> {
-    Ok(vec![
-        (POLICY_FILE, serde_json::to_value(store.policy()?)?),
-        (
-            CAS_FILE,
-            json!({"@odata.context": CAS_CONTEXT, "value": store.certificate_authorities()?}),
-        ),
-        (
-            USERS_FILE,
-            json!({"@odata.context": USERS_CONTEXT, "value": store.users()?}),
-        ),
-        (
-            GROUPS_FILE,
-            json!({"@odata.context": GROUPS_CONTEXT, "value": store.groups()?}),
-        ),
-    ])
 }
 
 /// Reads the folder `dir`: every file is read and checked before this returns.

@@ -3,7 +3,6 @@
 //! alphabet and length, ids that stay addressable in a URL path, certificateUserIds in Entra's
 //! grammar, and bounded lengths.
 
-use crate::verifier::policy::is_hex;
 use crate::x509::dn::parse_dn;
 use serde_json::Value;
 
@@ -233,6 +232,11 @@ pub fn check_id(field: &str, id: &str) -> Result<(), Violation> {
         ));
     }
     Ok(())
+}
+
+/// Whether `text` is an even number of hex digits, at least two.
+pub fn is_hex(text: &str) -> bool {
+    !text.is_empty() && text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::CommandError;
 use crate::pki::crl::{parse_crl, CrlKind};
 use crate::verifier::decide::{Decision, Engine};
 use crate::verifier::graph_files::{load_directory, load_policy};
+use crate::verifier::outcome::AuthenticationStrength;
 use crate::verifier::policy::{affinity_name, field_name, property_name};
 use crate::verifier::revocation::source::{CrlSource, FetchLimits};
 use crate::verifier::trust::TrustStore;
@@ -158,7 +159,7 @@ fn write_text(out: &mut impl Write, decision: &Decision) -> std::io::Result<()> 
                 .as_deref()
                 .map(|i| format!(" {i}"))
                 .unwrap_or_default(),
-            rule.x509_certificate_authentication_mode.protocol_name(),
+            AuthenticationStrength::from(rule.x509_certificate_authentication_mode).as_str(),
             affinity_name(rule.x509_certificate_required_affinity_level)
         )?;
     }

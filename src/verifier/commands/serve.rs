@@ -263,7 +263,7 @@ fn import(store: &Store, fixture: &Fixture, policy: Option<&Path>) -> Result<(),
     )?)?;
     for ca in cas["value"].as_array().into_iter().flatten() {
         let mut ca = ca.clone();
-        let id = crate::verifier::jwt::random_id();
+        let id = crate::verifier::stamps::random_id();
         ca["id"] = serde_json::json!(id);
         store.add_certificate_authority(&id, &ca, &now_text())?;
     }

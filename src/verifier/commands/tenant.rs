@@ -5,8 +5,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{CommandError, DATABASE};
-use crate::verifier::store::Store;
-use crate::verifier::tenant_files;
+use crate::verifier::store::{Store, StoreError};
+use crate::verifier::tenant_files::{
+    self, CAS_CONTEXT, CAS_FILE, GROUPS_CONTEXT, GROUPS_FILE, POLICY_FILE, USERS_CONTEXT,
+    USERS_FILE,
+};
+use serde_json::{json, Value};
 
 /// What `tenant export` writes, and where.
 #[derive(Debug)]
@@ -33,7 +37,7 @@ pub fn export(options: &ExportOptions, out: &mut impl Write) -> Result<(), Comma
         });
     }
     let store = Store::open(&database)?;
-    let files = tenant_files::export(&store)?;
+    let files = documents(&store)?;
     std::fs::create_dir_all(&options.out).map_err(CommandError::create(&options.out))?;
     for (name, document) in files {
         let path = options.out.join(name);
@@ -63,4 +67,23 @@ pub fn import(options: &ImportOptions, out: &mut impl Write) -> Result<(), Comma
         files.directory.groups.len()
     )?;
     Ok(())
+}
+
+/// The store's tenant as `(file name, document)`, each the GET response an admin would save.
+fn documents(store: &Store) -> Result<Vec<(&'static str, Value)>, StoreError> {
+    Ok(vec![
+        (POLICY_FILE, serde_json::to_value(store.policy()?)?),
+        (
+            CAS_FILE,
+            json!({"@odata.context": CAS_CONTEXT, "value": store.certificate_authorities()?}),
+        ),
+        (
+            USERS_FILE,
+            json!({"@odata.context": USERS_CONTEXT, "value": store.users()?}),
+        ),
+        (
+            GROUPS_FILE,
+            json!({"@odata.context": GROUPS_CONTEXT, "value": store.groups()?}),
+        ),
+    ])
 }

@@ -287,7 +287,7 @@ impl Engine {
         trail.step(format!(
             "Signed in as {} ({}).",
             user.user_principal_name,
-            strength.protocol_name()
+            AuthenticationStrength::from(strength).as_str()
         ));
         let d = &mut trail.decision;
         d.result = Outcome::Success;
@@ -367,13 +367,13 @@ fn describe_rule(rule: &AuthenticationRule) -> String {
     match rule.x509_certificate_rule_type.as_str() {
         "default" => format!(
             "No authentication binding rule matches: the tenant default applies ({}, {} affinity).",
-            rule.x509_certificate_authentication_mode.protocol_name(),
+            AuthenticationStrength::from(rule.x509_certificate_authentication_mode).as_str(),
             affinity_name(rule.x509_certificate_required_affinity_level)
         ),
         kind => format!(
             "Authentication binding: the {kind} rule `{}` gives {} and requires {} affinity.",
             rule.identifier.as_deref().unwrap_or_default(),
-            rule.x509_certificate_authentication_mode.protocol_name(),
+            AuthenticationStrength::from(rule.x509_certificate_authentication_mode).as_str(),
             affinity_name(rule.x509_certificate_required_affinity_level)
         ),
     }

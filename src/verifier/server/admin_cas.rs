@@ -16,7 +16,7 @@ use super::admin::{json_body, Caller, GraphError};
 use super::{now_text, App};
 use crate::verifier::ca_detail;
 use crate::verifier::graph_schema::{self, GraphType};
-use crate::verifier::jwt::{random_guid, random_id};
+use crate::verifier::stamps::{random_guid, random_id};
 use crate::verifier::store::{Role, StoreError};
 use crate::verifier::trust::{TrustStore, TrustStoreError};
 

@@ -15,7 +15,7 @@ use super::admin::{json_object, Caller, GraphError};
 use super::App;
 use crate::verifier::directory::{Group, User, GROUP_ODATA_TYPE, USER_ODATA_TYPE};
 use crate::verifier::graph_schema;
-use crate::verifier::jwt::random_guid;
+use crate::verifier::stamps::random_guid;
 use crate::verifier::store::{MemberChange, Role};
 
 /// The `@odata.context` of a list of directoryObjects.

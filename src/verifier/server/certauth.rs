@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use super::{App, Connection};
 use crate::pki::jwt::{self, certificate_thumbprint};
 use crate::verifier::decide::Decision;
-use crate::verifier::jwt::random_id;
 use crate::verifier::outcome::{AuthenticationStrength, ErrorCode};
+use crate::verifier::stamps::random_id;
 use crate::verifier::store::{log_time, Retention, SignInRecord};
 
 /// Sign-in bodies are one short JSON object.

@@ -20,8 +20,6 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::CertificateDer;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -71,11 +69,7 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Now, as the log and tokens write it.
-pub fn now_text() -> String {
-    let now = OffsetDateTime::now_utc();
-    now.format(&Rfc3339).unwrap_or_else(|_| now.to_string())
-}
+pub use crate::verifier::stamps::now_text;
 
 impl App {
     pub fn new(
