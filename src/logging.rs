@@ -4,6 +4,14 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+/// The `-v` flag both programs share: how much to log on stderr.
+#[derive(Debug, clap::Args)]
+pub struct Verbosity {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
 /// Installs the global subscriber. `verbosity` counts `-v` flags; `RUST_LOG` overrides it.
 pub fn init(verbosity: u8) {
     init_with(verbosity, Format::Text);

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "certauth-verifier", version)]
 pub struct Cli {
     #[command(flatten)]
-    pub verbosity: crate::verbosity::Verbosity,
+    pub verbosity: certauth::logging::Verbosity,
 
     #[command(subcommand)]
     pub command: Command,

@@ -3,8 +3,6 @@
 mod cli;
 #[path = "../common/report.rs"]
 mod report;
-#[path = "../common/verbosity.rs"]
-mod verbosity;
 
 use std::process::ExitCode;
 

@@ -11,8 +11,6 @@ mod list;
 mod report;
 mod signin;
 mod tokens;
-#[path = "../common/verbosity.rs"]
-mod verbosity;
 mod watch;
 
 use std::process::ExitCode;

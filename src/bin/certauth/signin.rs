@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
 use certauth::agent::client::CallError;
-use certauth::agent::protocol::{Failure as AgentFailure, SignInParams};
+use certauth::agent::protocol::SignInParams;
 use certauth::picker::remembered::{
     endpoint_key, RememberedCertificate, RememberedChoices, RememberedError,
 };
@@ -25,6 +25,7 @@ use certauth::signin::terminal_chooser::TerminalChooser;
 use certauth::signin::Redirects;
 use serde_json::json;
 
+use crate::advice::{agent_failure, sign_in_failure};
 use crate::cli::{ForgetArgs, IdentityArgs, LockArgs, RequestArgs, SignInArgs};
 
 const EXIT_DENIED: u8 = 3;
@@ -86,17 +87,17 @@ fn exit_code(class: FailureClass) -> u8 {
     }
 }
 
-/// Either a finished command (with its exit code) or an error to report.
+/// An error to report: a sign-in's, in the command line's words with its class's exit code, or
+/// any other.
 enum Failure {
-    SignIn(SignInError),
-    Agent(AgentFailure),
+    SignIn(String, FailureClass),
     Other(anyhow::Error),
 }
 
 impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
         match e {
-            CallError::Agent(e) => Self::Agent(e),
+            CallError::Agent(e) => Self::SignIn(agent_failure(&e), e.code.failure_class()),
             CallError::Transport(e) => Self::Other(anyhow!("talking to the agent failed: {e}")),
         }
     }
@@ -104,7 +105,7 @@ impl From<CallError> for Failure {
 
 impl From<SignInError> for Failure {
     fn from(e: SignInError) -> Self {
-        Self::SignIn(e)
+        Self::SignIn(sign_in_failure(&e), e.class())
     }
 }
 
@@ -118,15 +119,9 @@ fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(Failure::Other(e)) => crate::report::exit_with("certauth", &e),
-        Err(Failure::SignIn(e)) => {
-            let message = crate::advice::sign_in_failure(&e);
+        Err(Failure::SignIn(message, class)) => {
             eprintln!("certauth: error: {}", printable_message(&message));
-            ExitCode::from(exit_code(e.class()))
-        }
-        Err(Failure::Agent(e)) => {
-            let message = crate::advice::agent_failure(&e);
-            eprintln!("certauth: error: {}", printable_message(&message));
-            ExitCode::from(exit_code(e.code.failure_class()))
+            ExitCode::from(exit_code(class))
         }
     }
 }
