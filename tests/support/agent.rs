@@ -102,9 +102,16 @@ impl Client {
         }
     }
 
+    /// Sends `line` and reads the answer. An agent that refuses a line too long answers and
+    /// closes before reading it all, so a broken pipe while sending is not a failure here: the
+    /// answer is read all the same.
     pub fn send_line(&mut self, line: &str) -> Value {
-        self.writer.write_all(line.as_bytes()).unwrap();
-        self.writer.write_all(b"\n").unwrap();
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(b'\n');
+        match self.writer.write_all(&bytes) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.unwrap(),
+        }
         let mut response = String::new();
         self.reader.read_line(&mut response).unwrap();
         serde_json::from_str(&response).unwrap_or_else(|e| panic!("{e}: {response:?}"))
