@@ -461,6 +461,42 @@ fn the_command_line_signs_in_via_the_agent() {
     );
     assert!(!stderr.contains("cancelled"), "{stderr}");
 
+    // The agent's answers carry facts (the named certificate's problem, what the user can do);
+    // the command line words them as its own flags, as a direct sign-in does.
+    let named_missing = via_agent(&agent.socket)
+        .args([
+            "--cert",
+            &"ab".repeat(32),
+            "--pin",
+            "env:TOKEN_PIN",
+            "--ca-file",
+        ])
+        .arg(&v.server_ca)
+        .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&named_missing.stderr);
+    assert_eq!(named_missing.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("no certificate on the tokens matches --cert\n"),
+        "{stderr}"
+    );
+    let no_pin_source = via_agent(&agent.socket)
+        .args(["--cert", &w.sha256("bob-rsa3072"), "--ca-file"])
+        .arg(&v.server_ca)
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&no_pin_source.stderr);
+    assert_eq!(no_pin_source.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("give --pin env:VARIABLE, --pin file:PATH or --pin pinentry"),
+        "{stderr}"
+    );
+
     let first = sign_in();
     assert_eq!(first["userPrincipalName"], "bob@woodgrove.com", "{first}");
     // Named by subject, as a direct sign-in names it.

@@ -493,12 +493,13 @@ fn no_function_is_longer_than_eighty_lines() {
 }
 
 /// The command line's flags, which the library leaves to the programs to name.
-const FLAGS: [&str; 5] = [
+const FLAGS: [&str; 6] = [
     "--cert",
     "--ca-file",
     "--allow-final-try",
     "--pin ",
     "--chain",
+    "--socket",
 ];
 
 /// Library modules whose output is a command line for the user to paste or type: the demo's, the

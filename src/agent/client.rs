@@ -14,6 +14,7 @@ use super::protocol::{
 };
 use crate::picker::select::Chooser;
 use crate::picker::terminal::PickerError;
+use crate::remedy::Remedy;
 use crate::token::login::{known_warning, PinPrompt, PinRequest};
 
 /// Why a call did not get an answer from the agent.
@@ -181,13 +182,20 @@ impl AgentConnection {
     ) -> Result<Value, CallError> {
         let params = serde_json::to_value(params).map_err(TransportError::NotJson)?;
         let id = self.request("sign-in", params)?;
+        let mut prompt_remedy = None;
         loop {
             let answer = match SignInMessage::parse(self.receive()?) {
                 SignInMessage::Notice(notice) => {
                     prompt.notice(&format!("Note: {notice}"));
                     continue;
                 }
-                SignInMessage::Response(response) => return Ok(parse_response(&response)?),
+                SignInMessage::Response(response) => {
+                    return parse_response(&response).map_err(|mut failure| {
+                        // A PIN this side could not give: what the user can do about it.
+                        failure.remedy = failure.remedy.or(prompt_remedy);
+                        failure.into()
+                    });
+                }
                 SignInMessage::UnknownQuestion(ask) => {
                     return Err(TransportError::UnknownQuestion(ask).into())
                 }
@@ -204,7 +212,7 @@ impl AgentConnection {
                             warning: warning.as_deref().and_then(known_warning),
                             attempt,
                         };
-                        self.send_pin(id, &request, prompt)?;
+                        prompt_remedy = self.send_pin(id, &request, prompt)?.or(prompt_remedy);
                         continue;
                     }
                     Question::ConfirmFinalTry { token } => {
@@ -228,18 +236,19 @@ impl AgentConnection {
     }
 
     /// Asks `prompt` the PIN question and sends the answer (`null` when there is none), the
-    /// PIN only ever in buffers that are wiped.
+    /// PIN only ever in buffers that are wiped. A prompt that failed says so, and its remedy
+    /// comes back.
     fn send_pin(
         &mut self,
         id: u64,
         request: &PinRequest<'_>,
         prompt: &mut dyn PinPrompt,
-    ) -> Result<(), TransportError> {
-        let pin = match prompt.ask(request) {
-            Ok(pin) => pin,
+    ) -> Result<Option<Remedy>, TransportError> {
+        let (pin, remedy) = match prompt.ask(request) {
+            Ok(pin) => (pin, None),
             Err(e) => {
                 prompt.notice(&format!("certauth: {e}"));
-                None
+                (None, e.remedy)
             }
         };
         let encoded = Zeroizing::new(match &pin {
@@ -248,6 +257,6 @@ impl AgentConnection {
         });
         let line = Zeroizing::new(format!("{{\"id\":{id},\"pin\":{}}}\n", encoded.as_str()));
         self.writer.write_all(line.as_bytes())?;
-        Ok(())
+        Ok(remedy)
     }
 }

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::picker::select::{Nameable, SelectError};
+use crate::picker::select::{Nameable, NamedProblem, SelectError};
 use crate::picker::terminal::PickerRow;
 use crate::remedy::Remedy;
 use crate::signin::error::{FailureClass, SignInError};
@@ -110,6 +110,8 @@ pub struct Failure {
     pub message: String,
     pub remedy: Option<Remedy>,
     pub choices: Vec<Nameable>,
+    /// What is wrong with the certificate the request named (`cert`), when that is the failure.
+    pub named: Option<NamedProblem>,
 }
 
 impl Failure {
@@ -119,21 +121,26 @@ impl Failure {
             message: message.into(),
             remedy: None,
             choices: Vec::new(),
+            named: None,
         }
     }
 
     /// A failed sign-in, with its class's code, its remedy and, when no certificate was chosen
     /// for want of a terminal, the choices.
     pub fn sign_in(error: &SignInError) -> Self {
-        let choices = match error {
-            SignInError::Select(SelectError::NoTerminal { choices }) => choices.clone(),
-            _ => Vec::new(),
+        let (choices, named) = match error {
+            SignInError::Select(SelectError::NoTerminal { choices }) => (choices.clone(), None),
+            SignInError::Select(SelectError::Named { problem, .. }) => {
+                (Vec::new(), Some(problem.clone()))
+            }
+            _ => (Vec::new(), None),
         };
         Self {
             code: ErrorCode::for_failure(error.class()),
             message: error.to_string(),
             remedy: error.remedy(),
             choices,
+            named,
         }
     }
 
@@ -169,6 +176,9 @@ pub fn error_line(id: &Value, failure: &Failure) -> String {
     if !failure.choices.is_empty() {
         error["choices"] = json!(failure.choices);
     }
+    if let Some(named) = &failure.named {
+        error["named"] = json!(named);
+    }
     line_of(&json!({ "id": id, "error": error }))
 }
 
@@ -185,6 +195,7 @@ pub fn parse_response(response: &Value) -> Result<Value, Failure> {
         );
         failure.remedy = error["remedy"].as_str().and_then(Remedy::from_wire);
         failure.choices = serde_json::from_value(error["choices"].clone()).unwrap_or_default();
+        failure.named = serde_json::from_value(error["named"].clone()).ok();
         return Err(failure);
     }
     Ok(response.get("result").cloned().unwrap_or(Value::Null))

@@ -14,6 +14,9 @@ pub enum ListenError {
     /// No socket was named and `XDG_RUNTIME_DIR` is not set.
     #[error("XDG_RUNTIME_DIR is not set, so there is no private place for the agent's socket")]
     NoRuntimeDir,
+    /// Something other than a socket is where the socket should be; it was left alone.
+    #[error("{} is {what}, not a socket; it was left alone", path.display())]
+    NotASocket { path: PathBuf, what: &'static str },
     /// The socket passed by systemd, or the path to bind, is not fit to use.
     #[error("{0}")]
     Refused(String),
@@ -142,10 +145,10 @@ fn remove_stale(path: &Path) -> Result<(), ListenError> {
         } else {
             "not a socket"
         };
-        return Err(refused!(
-            "{} is {what}, not a socket; it was left alone. Choose another --socket path, or move it away",
-            path.display()
-        ));
+        return Err(ListenError::NotASocket {
+            path: path.to_owned(),
+            what,
+        });
     }
     match std::os::unix::net::UnixStream::connect(path) {
         Ok(_) => Err(refused!(

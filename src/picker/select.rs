@@ -103,7 +103,8 @@ impl SelectError {
 }
 
 /// What is wrong with the certificate the user named.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "problem", content = "reason", rename_all = "camelCase")]
 pub enum NamedProblem {
     #[error("no certificate on the tokens matches the certificate named")]
     Missing,

@@ -19,10 +19,16 @@ pub fn sign_in_failure(error: &SignInError) -> String {
 
 /// An agent's error answer as the command line says it.
 pub fn agent_failure(failure: &AgentFailure) -> String {
-    if failure.choices.is_empty() {
-        format!("{}{}", failure.message, advice(failure.remedy))
-    } else {
-        no_terminal(&failure.choices)
+    if !failure.choices.is_empty() {
+        return no_terminal(&failure.choices);
+    }
+    match &failure.named {
+        // The message's first line states the problem; the lines after it are the details.
+        Some(problem) => {
+            let details = failure.message.split_once('\n').map_or("", |(_, d)| d);
+            format!("{}\n{details}", named(problem))
+        }
+        None => format!("{}{}", failure.message, advice(failure.remedy)),
     }
 }
 

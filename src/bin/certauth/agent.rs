@@ -35,6 +35,9 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         let listening =
             certauth::agent::socket::listen(args.socket.as_deref()).map_err(|e| match e {
                 ListenError::NoRuntimeDir => anyhow::anyhow!("{e}; give one with --socket"),
+                ListenError::NotASocket { .. } => {
+                    anyhow::anyhow!("{e}. Choose another --socket path, or move it away")
+                }
                 e => e.into(),
             })?;
         let agent = Agent::new(

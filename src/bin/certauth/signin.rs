@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
-use certauth::agent::client::CallError;
+use certauth::agent::client::{CallError, TransportError};
 use certauth::agent::protocol::SignInParams;
 use certauth::picker::remembered::{
     endpoint_key, RememberedCertificate, RememberedChoices, RememberedError,
@@ -98,7 +98,10 @@ impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Agent(e) => Self::SignIn(agent_failure(&e), e.code.failure_class()),
-            CallError::Transport(e) => Self::Other(anyhow!("talking to the agent failed: {e}")),
+            // As it was said before the agent's client moved into the library: the cause itself,
+            // an I/O error kept as one (a closed pipe is not reported).
+            CallError::Transport(TransportError::Io(e)) => Self::Other(e.into()),
+            CallError::Transport(e) => Self::Other(e.into()),
         }
     }
 }
