@@ -98,8 +98,7 @@ impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Agent(e) => Self::SignIn(agent_failure(&e), e.code.failure_class()),
-            // As it was said before the agent's client moved into the library: the cause itself,
-            // an I/O error kept as one (a closed pipe is not reported).
+            // An I/O error stays one, so that a closed pipe is not reported.
             CallError::Transport(TransportError::Io(e)) => Self::Other(e.into()),
             CallError::Transport(e) => Self::Other(e.into()),
         }
@@ -252,12 +251,11 @@ fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
     let result = agent.sign_in(&params, &mut prompt, &mut TerminalChooser { heading })?;
     let answer: SignInAnswer = serde_json::from_value(result.clone())
         .map_err(|e| anyhow!("the agent's answer is not a sign-in result: {e}"))?;
-    let cached = result["cached"] == true;
     print_answer(
         &answer,
         args.json.then_some(&result),
         signed_with(&result),
-        cached,
+        result["cached"] == true,
     )?;
     Ok(if answer.succeeded() {
         ExitCode::SUCCESS
