@@ -173,6 +173,18 @@ impl AgentConnection {
         Ok(parse_response(&response)?)
     }
 
+    /// `subscribe`: the agent's events, one at a time, starting with its replay of the current
+    /// state. The iterator ends when the agent hangs up.
+    pub fn subscribe(
+        mut self,
+    ) -> Result<impl Iterator<Item = Result<Value, TransportError>>, CallError> {
+        self.call("subscribe", json!({}))?;
+        Ok(std::iter::from_fn(move || match self.receive() {
+            Err(TransportError::Closed) => None,
+            other => Some(other),
+        }))
+    }
+
     /// `sign-in`, answering the agent's questions with `prompt` and `chooser`.
     pub fn sign_in(
         &mut self,

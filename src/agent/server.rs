@@ -139,8 +139,10 @@ async fn connection(stream: UnixStream, agent: Arc<Agent>) -> std::io::Result<()
         match respond(&line, &agent).await {
             Reply::Line(response) => writer.write_all(response.as_bytes()).await?,
             Reply::Subscribed(response) => {
+                // Subscribed before the replay is read, so that nothing after it is missed.
                 let events = agent.events.subscribe();
                 writer.write_all(response.as_bytes()).await?;
+                writer.write_all(replay(&agent).await.as_bytes()).await?;
                 return stream_events(events, reader, writer).await;
             }
             Reply::SignIn { id, params } => {
@@ -158,6 +160,36 @@ enum Reply {
     Line(String),
     Subscribed(String),
     SignIn { id: Value, params: Value },
+}
+
+/// The longest a replay waits for the agent's first look at the tokens.
+const FIRST_LOOK_WAIT: Duration = Duration::from_secs(30);
+
+/// The current state as event lines marked `"replay": true`: the readers and cards as
+/// [`crate::reader::PcscStatus::as_events`] gives them, then the tokens, once the agent has looked
+/// at them for the first time.
+async fn replay(agent: &Arc<Agent>) -> String {
+    let agent = Arc::clone(agent);
+    let looked = tokio::task::spawn_blocking(move || {
+        agent.await_first_look(FIRST_LOOK_WAIT);
+        let pcsc = crate::reader::status();
+        (pcsc, agent.scan().tokens)
+    })
+    .await;
+    let Ok((pcsc, tokens)) = looked else {
+        return String::new();
+    };
+    let events = pcsc.as_events();
+    let values = events
+        .iter()
+        .map(crate::listing::event_json)
+        .chain(std::iter::once(crate::listing::tokens_json(&tokens)));
+    values
+        .map(|mut value| {
+            value["replay"] = Value::Bool(true);
+            line_of(&value)
+        })
+        .collect()
 }
 
 /// Sends events to a subscriber until it hangs up (or says anything more).

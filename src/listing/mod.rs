@@ -147,6 +147,36 @@ fn certificate_json(c: &CertificateReport) -> Value {
     value
 }
 
+/// The failure of a module marked critical, as a list document (`docs/list-json.md`) tells it.
+pub fn critical_failure(document: &Value) -> Option<String> {
+    let modules = document["modules"].as_array()?;
+    let module = modules
+        .iter()
+        .find(|m| m["critical"] == true && !m["error"].is_null())?;
+    Some(format!(
+        "the PKCS#11 module {} is marked critical and could not be used: {}",
+        module["path"].as_str().unwrap_or("?"),
+        module["error"].as_str().unwrap_or("?")
+    ))
+}
+
+/// Keeps only the token labelled `label`; an error naming the tokens present when there is none.
+pub fn keep_only(tokens: &mut Vec<TokenReport>, label: &str) -> Result<(), String> {
+    let seen: Vec<String> = tokens.iter().map(|t| format!("`{}`", t.label)).collect();
+    tokens.retain(|t| t.label == label);
+    if !tokens.is_empty() {
+        return Ok(());
+    }
+    let seen = if seen.is_empty() {
+        "none".to_owned()
+    } else {
+        seen.join(", ")
+    };
+    Err(format!(
+        "no token labelled `{label}`; tokens present: {seen}"
+    ))
+}
+
 /// One reader event as `certauth watch --json` prints it (and the agent's `subscribe` sends it).
 pub fn event_json(event: &ReaderEvent) -> Value {
     let mut value = match event {
@@ -163,6 +193,23 @@ pub fn event_json(event: &ReaderEvent) -> Value {
     };
     value["time"] = json!(now());
     value
+}
+
+/// The reader event `value` carries (as [`event_json`] writes it); `None` for any other event.
+pub fn event_from_json(value: &Value) -> Option<ReaderEvent> {
+    let reader = || value["reader"].as_str().map(str::to_owned);
+    Some(match value["event"].as_str()? {
+        "serviceStarted" => ReaderEvent::ServiceStarted,
+        "serviceStopped" => ReaderEvent::ServiceStopped,
+        "readerAdded" => ReaderEvent::ReaderAdded { reader: reader()? },
+        "readerRemoved" => ReaderEvent::ReaderRemoved { reader: reader()? },
+        "cardInserted" => ReaderEvent::CardInserted {
+            reader: reader()?,
+            atr: crate::x509::unhex(value["atr"].as_str()?)?,
+        },
+        "cardRemoved" => ReaderEvent::CardRemoved { reader: reader()? },
+        _ => return None,
+    })
 }
 
 /// The tokens after a card event, as `certauth watch --json` prints them.

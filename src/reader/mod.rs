@@ -55,6 +55,28 @@ impl PcscStatus {
             Self::Failed(why) => format!("the smart card service failed: {why}"),
         }
     }
+
+    /// The events that would bring a watcher that saw nothing to this state: the service
+    /// stopped, or each reader added and each card in one inserted.
+    pub fn as_events(&self) -> Vec<ReaderEvent> {
+        match self {
+            Self::Running { readers } => readers
+                .iter()
+                .flat_map(|r| {
+                    let added = ReaderEvent::ReaderAdded {
+                        reader: r.name.clone(),
+                    };
+                    let card = r.atr.clone().map(|atr| ReaderEvent::CardInserted {
+                        reader: r.name.clone(),
+                        atr,
+                    });
+                    std::iter::once(added).chain(card)
+                })
+                .collect(),
+            Self::NotRunning => vec![ReaderEvent::ServiceStopped],
+            Self::Failed(_) => Vec::new(),
+        }
+    }
 }
 
 /// Lists the readers and their cards.

@@ -85,7 +85,7 @@ pub struct TokenFlags {
 }
 
 impl TokenFlags {
-    fn from_info(info: &TokenInfo) -> Self {
+    pub(super) fn from_info(info: &TokenInfo) -> Self {
         Self {
             login_required: info.login_required(),
             protected_authentication_path: info.protected_authentication_path(),
@@ -165,6 +165,16 @@ pub struct CertificateReport {
     pub sign_mechanisms: Vec<SignMechanism>,
     pub user_ids: Vec<CertificateUserId>,
     pub eligibility: Eligibility,
+}
+
+impl CertificateReport {
+    /// Judges eligibility again at `now` (a certificate may have expired or become valid since it
+    /// was read).
+    pub fn judge_at(&mut self, now: OffsetDateTime) {
+        if let Ok(info) = &self.cert {
+            self.eligibility = eligibility::assess(info, self.key.presence, now);
+        }
+    }
 }
 
 /// One initialised token.
@@ -271,17 +281,24 @@ pub fn scan(
     for module in modules {
         match scan_module(module, options) {
             Ok(found) => tokens.extend(found),
-            Err(e) => {
-                if let Some(report) = reports.iter_mut().find(|r| r.path == module.candidate.path) {
-                    report.error = Some(with_softhsm_hint(
-                        format!("cannot list slots: {e}"),
-                        &module.candidate.path,
-                    ));
-                }
-            }
+            Err(e) => note_module_failure(module, reports, &e),
         }
     }
     tokens
+}
+
+/// Notes in `module`'s report that it could not list its slots.
+pub(super) fn note_module_failure(
+    module: &LoadedModule,
+    reports: &mut [ModuleReport],
+    e: &CkError,
+) {
+    if let Some(report) = reports.iter_mut().find(|r| r.path == module.candidate.path) {
+        report.error = Some(with_softhsm_hint(
+            format!("cannot list slots: {e}"),
+            &module.candidate.path,
+        ));
+    }
 }
 
 fn scan_module(module: &LoadedModule, options: &ScanOptions) -> Result<Vec<TokenReport>, CkError> {
@@ -304,7 +321,7 @@ fn scan_module(module: &LoadedModule, options: &ScanOptions) -> Result<Vec<Token
     Ok(tokens)
 }
 
-fn scan_token(
+pub(super) fn scan_token(
     module: &LoadedModule,
     slot: Slot,
     info: &TokenInfo,

@@ -1,6 +1,6 @@
 //! PKCS#11, and the only module that uses `cryptoki`: which modules to load (p11-kit registry,
 //! config, environment, command line), loading each in isolation, the inventory of tokens,
-//! certificates and keys, sessions and the one lockout-safe login, signing mechanisms, putting
+//! certificates and keys (and the live one the agent keeps), sessions and the one lockout-safe login, signing mechanisms, putting
 //! objects on a token, and [`error::TokenError`] for any call that failed on a token.
 //!
 //! Tokens are identified by module, serial and label, never by slot id: slot ids change when a
@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod error;
 pub mod info;
 pub mod inventory;
+pub mod live;
 pub mod loading;
 pub mod login;
 pub mod module;

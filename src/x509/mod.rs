@@ -11,6 +11,18 @@ pub mod user_ids;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 
+/// The bytes of hex text (either case, no separators); `None` unless it is all pairs of hex
+/// digits.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
 /// Lowercase hex, no separators.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -58,6 +70,15 @@ pub fn authority_key_identifier<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unhex_reads_what_hex_writes_and_nothing_else() {
+        assert_eq!(unhex(&hex(&[0, 0x3b, 0xff])), Some(vec![0, 0x3b, 0xff]));
+        assert_eq!(unhex("3B8F"), Some(vec![0x3b, 0x8f]));
+        assert_eq!(unhex("3b8"), None);
+        assert_eq!(unhex("+1"), None);
+        assert_eq!(unhex("éé"), None);
+    }
 
     #[test]
     fn hex_is_lowercase_and_padded() {

@@ -211,6 +211,13 @@ pub struct WatchArgs {
     /// Stop after this many events.
     #[arg(long, value_name = "N")]
     pub events: Option<usize>,
+
+    /// Watch here even when the agent runs.
+    #[arg(long)]
+    pub no_agent: bool,
+
+    #[command(flatten)]
+    pub agent: AgentSocketArgs,
 }
 
 /// Which certificate to use and how to unlock it: shared by `sign-in` and `request`.

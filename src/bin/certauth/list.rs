@@ -19,18 +19,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
         printable::write_json(&mut out, &document, true)?;
         writeln!(out)?;
         out.flush()?;
-        return match document["modules"].as_array().and_then(|modules| {
-            modules
-                .iter()
-                .find(|m| m["critical"] == true && !m["error"].is_null())
-        }) {
-            Some(module) => Err(anyhow!(
-                "the PKCS#11 module {} is marked critical and could not be used: {}",
-                module["path"].as_str().unwrap_or("?"),
-                module["error"].as_str().unwrap_or("?")
-            )),
-            None => Ok(()),
-        };
+        return listing::critical_failure(&document).map_or(Ok(()), |e| Err(anyhow!(e)));
     }
     let (modules, mut reports) = crate::tokens::load(&args.modules)?;
     let login = match (&args.pin, &args.token) {
@@ -46,18 +35,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     };
     let mut tokens = inventory::scan(&modules, &mut reports, &options);
     if let Some(label) = &args.token {
-        let seen: Vec<String> = tokens.iter().map(|t| format!("`{}`", t.label)).collect();
-        tokens.retain(|t| &t.label == label);
-        if tokens.is_empty() {
-            return Err(anyhow!(
-                "no token labelled `{label}`; tokens present: {}",
-                if seen.is_empty() {
-                    "none".to_owned()
-                } else {
-                    seen.join(", ")
-                }
-            ));
-        }
+        listing::keep_only(&mut tokens, label).map_err(|e| anyhow!(e))?;
     }
     let pcsc = reader::status();
     let mut out = std::io::stdout().lock();
