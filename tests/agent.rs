@@ -782,3 +782,57 @@ fn a_socket_passed_by_systemd_is_served_only_when_private() {
     assert!(!output.status.success());
     assert!(stderr.contains("is open to other users"), "{stderr}");
 }
+
+#[test]
+fn sign_in_uses_a_running_agent_unless_told_not_to() {
+    let w = woodgrove();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(w, state.path());
+    let mut command = agent_command(w);
+    command.args(["--session-store", "memory"]);
+    let agent = AgentProcess::start(command);
+    let home = tempfile::tempdir().unwrap();
+    // A plain `certauth sign-in` (no --via-agent), with the agent's socket where the user's
+    // environment says it is.
+    let sign_in = |extra: &[&str]| {
+        let output = w
+            .certauth()
+            .args([
+                "sign-in",
+                &v.certauth_url,
+                "--username",
+                "bob@woodgrove.com",
+            ])
+            .args(["--json", "--cert", &w.sha256("bob-rsa3072")])
+            .args(["--pin", "env:TOKEN_PIN", "--ca-file"])
+            .arg(&v.server_ca)
+            .args(extra)
+            .env("CERTAUTH_AGENT_SOCKET", &agent.socket)
+            .env("TOKEN_PIN", w.pin("Woodgrove Bob"))
+            .env("XDG_CONFIG_HOME", home.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        json_stdout(&output)
+    };
+    // Through the agent: its answers say whether they came from its cache.
+    let first = sign_in(&[]);
+    assert_eq!(first["status"], "success", "{first}");
+    assert_eq!(first["cached"], false, "{first}");
+    let second = sign_in(&[]);
+    assert_eq!(second["cached"], true, "{second}");
+    assert_eq!(second["token"], first["token"]);
+    // --fresh: a new sign-in through the agent, not its cache.
+    let fresh = sign_in(&["--fresh"]);
+    assert_eq!(fresh["cached"], false, "{fresh}");
+    assert_ne!(fresh["token"], first["token"]);
+
+    // --no-agent: signed in here; the answer is the server's own, with no word of a cache.
+    let here = sign_in(&["--no-agent"]);
+    assert_eq!(here["status"], "success", "{here}");
+    assert!(here.get("cached").is_none(), "{here}");
+    assert_ne!(here["token"], first["token"]);
+    // And so with modules of its own, which the agent does not have.
+    let own = sign_in(&["--no-p11-kit", "--module", w.module().to_str().unwrap()]);
+    assert!(own.get("cached").is_none(), "{own}");
+}

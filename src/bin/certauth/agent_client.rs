@@ -17,10 +17,9 @@ pub fn default_socket(flag: &str) -> anyhow::Result<PathBuf> {
 
 /// The socket `args` names, else the default one.
 fn socket_path(args: &AgentSocketArgs) -> anyhow::Result<PathBuf> {
-    match &args.agent_socket {
-        Some(path) => Ok(path.clone()),
-        None => default_socket("--agent-socket"),
-    }
+    args.agent_socket
+        .clone()
+        .map_or_else(|| default_socket("--agent-socket"), Ok)
 }
 
 /// Connects to the agent at `args`' socket; an error if none answers there.

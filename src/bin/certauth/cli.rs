@@ -274,13 +274,19 @@ pub struct SignInArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Sign in through the running agent (`certauth agent`), which reuses a cached sign-in or its
-    /// login and asks here for what it needs.
-    #[arg(long)]
+    /// Sign in through the agent, and fail if none is running. Without it, a running agent of
+    /// yours (`certauth agent`) is used anyway unless --no-agent, --module or --no-p11-kit is
+    /// given: it answers from a cached sign-in that is still valid, or signs in with its login,
+    /// asking here for what it needs.
+    #[arg(long, conflicts_with = "no_agent")]
     pub via_agent: bool,
 
-    /// With --via-agent: sign in afresh even if the agent has a cached sign-in.
-    #[arg(long, requires = "via_agent")]
+    /// Sign in here even when the agent runs.
+    #[arg(long)]
+    pub no_agent: bool,
+
+    /// Through the agent: sign in afresh even if it has a cached sign-in.
+    #[arg(long, conflicts_with = "no_agent")]
     pub fresh: bool,
 
     #[command(flatten)]

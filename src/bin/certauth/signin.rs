@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
-use certauth::agent::client::{CallError, TransportError};
+use certauth::agent::client::{AgentConnection, CallError, TransportError};
 use certauth::agent::protocol::SignInParams;
 use certauth::picker::remembered::{
     endpoint_key, RememberedCertificate, RememberedChoices, RememberedError,
@@ -169,8 +169,17 @@ fn remembered(endpoint: &str, username: &str) -> anyhow::Result<Option<Remembere
 
 fn run_sign_in(args: &SignInArgs) -> Result<ExitCode, Failure> {
     require_https(&args.url)?;
-    if args.via_agent {
-        return sign_in_via_agent(args);
+    let own_modules = !args.identity.modules.modules.is_empty() || args.identity.modules.no_p11_kit;
+    if args.via_agent && own_modules {
+        return Err(anyhow!("with --via-agent the agent's modules are used; give --module and --no-p11-kit to `certauth agent`").into());
+    }
+    let agent = match (args.via_agent, args.no_agent || own_modules) {
+        (true, _) => Some(crate::agent_client::connect(&args.agent)?),
+        (false, true) => None,
+        (false, false) => crate::agent_client::running(&args.agent),
+    };
+    if let Some(agent) = agent {
+        return sign_in_via_agent(args, agent);
     }
     let endpoint = endpoint_key(&args.url);
     let request = SessionRequest {
@@ -222,14 +231,10 @@ fn print_answer(
     Ok(())
 }
 
-/// `sign-in --via-agent`: the agent signs in (or answers from its cache); its questions are
-/// answered here.
-fn sign_in_via_agent(args: &SignInArgs) -> Result<ExitCode, Failure> {
+/// A sign-in through `agent`: it signs in (or answers from its cache); its questions are answered
+/// here.
+fn sign_in_via_agent(args: &SignInArgs, mut agent: AgentConnection) -> Result<ExitCode, Failure> {
     let identity = &args.identity;
-    if !identity.modules.modules.is_empty() || identity.modules.no_p11_kit {
-        return Err(anyhow!("with --via-agent the agent's modules are used; give --module and --no-p11-kit to `certauth agent`").into());
-    }
-    let mut agent = crate::agent_client::connect(&args.agent)?;
     let source = identity.pin.clone().unwrap_or(PinSource::Terminal);
     let params = SignInParams {
         url: args.url.to_string(),
