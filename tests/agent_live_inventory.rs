@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use support::agent::{AgentProcess, Client};
 use support::lines::Lines;
 use support::rig;
-use support::spy::SPY;
+use support::spy::{reads, since, Reads, SPY};
 use support::woodgrove::{woodgrove, Woodgrove};
 
 /// The token the test changes, and one it leaves alone.
@@ -34,45 +34,6 @@ fn spied_agent(w: &Woodgrove, log: &Path) -> AgentProcess {
         .env("PKCS11SPY", w.module())
         .env("PKCS11SPY_OUTPUT", log);
     AgentProcess::start(command)
-}
-
-/// How many times the spy has seen `function` so far.
-fn calls(log: &Path, function: &str) -> usize {
-    let suffix = format!(" {function}");
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.ends_with(&suffix))
-        .count()
-}
-
-/// What reading tokens costs between two points: tokens read in full (a token's full read asks
-/// for its mechanism list once: two C_GetMechanismList calls, one for the length and one for the
-/// list) and the lines in which the spy shows a CKA_VALUE asked for or given (a certificate's
-/// contents read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Reads {
-    tokens: usize,
-    values: usize,
-}
-
-fn reads(log: &Path) -> Reads {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    Reads {
-        tokens: calls(log, "C_GetMechanismList") / 2,
-        values: text
-            .lines()
-            .filter(|l| l.starts_with("    CKA_VALUE "))
-            .count(),
-    }
-}
-
-fn since(before: Reads, log: &Path) -> Reads {
-    let now = reads(log);
-    Reads {
-        tokens: now.tokens - before.tokens,
-        values: now.values - before.values,
-    }
 }
 
 /// The labels of the certificates `list` shows on the token labelled `token`.

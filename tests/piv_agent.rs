@@ -22,6 +22,7 @@ use support::agent::{AgentProcess, Client};
 use support::lines::Lines;
 use support::piv::{pem_to_der, PivRig, PIN, UPN};
 use support::rig;
+use support::spy::{reads, since, Reads};
 use support::text;
 use support::verifier::Verifier;
 use support::woodgrove::woodgrove;
@@ -682,4 +683,101 @@ fn a_sign_in_whose_card_goes_before_the_answer_is_not_cached() {
     let status = Client::connect(&agent.socket).call(json!({"method": "status"}));
     assert_eq!(status["result"]["sessions"]["cachedSignIns"], 0, "{status}");
     assert_eq!(status["result"]["sessions"]["heldLogins"], 0, "{status}");
+}
+
+/// `certauth agent` in the rig whose modules are `spied` behind OpenSC's PKCS#11 spy (logging to
+/// `log`) and `plain` as it is.
+fn spied_agent_in_rig(
+    piv: &PivRig,
+    home: &Path,
+    spied: &Path,
+    plain: &Path,
+    log: &Path,
+) -> AgentProcess {
+    let mut command = certauth(piv, home);
+    command
+        .args(["agent", "--session-store", "memory", "--no-p11-kit"])
+        .args(["--module", support::spy::SPY, "--module"])
+        .arg(plain)
+        .env("PKCS11SPY", spied)
+        .env("PKCS11SPY_OUTPUT", log);
+    AgentProcess::start(command)
+}
+
+/// The labels of the tokens an agent's `list` shows.
+fn listed_tokens(agent: &AgentProcess) -> Vec<String> {
+    let listing = Client::connect(&agent.socket).call(json!({"method": "list"}));
+    listing["result"]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_live_inventory_reads_a_card_again_only_when_it_comes_back() {
+    if !rig::can_run("the_live_inventory_reads_a_card_again_only_when_it_comes_back") {
+        return;
+    }
+    let mut piv = PivRig::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let (card_log, softhsm_log) = (
+        logs.path().join("card.log"),
+        logs.path().join("softhsm.log"),
+    );
+    let softhsm = woodgrove().module().to_owned();
+    let opensc = support::piv::opensc_module();
+    // One agent counts the card's module calls, the other SoftHSM's.
+    let card_agent = spied_agent_in_rig(&piv, home.path(), &opensc, &softhsm, &card_log);
+    let softhsm_agent = spied_agent_in_rig(&piv, home.path(), &softhsm, &opensc, &softhsm_log);
+    let mut events = Client::connect(&card_agent.socket);
+    events.call(json!({"method": "subscribe"}));
+    events.next_event("tokens");
+    let mut softhsm_events = Client::connect(&softhsm_agent.socket);
+    softhsm_events.call(json!({"method": "subscribe"}));
+    softhsm_events.next_event("tokens");
+    assert!(listed_tokens(&card_agent).contains(&TOKEN.to_owned()));
+    let softhsm_tokens = listed_tokens(&softhsm_agent).len();
+
+    // The card unchanged: a list reads nothing of it again.
+    let before = reads(&card_log);
+    assert!(listed_tokens(&card_agent).contains(&TOKEN.to_owned()));
+    assert_eq!(
+        since(before, &card_log),
+        Reads {
+            tokens: 0,
+            values: 0
+        }
+    );
+
+    // Pulled and put back: the card is read once more, and the SoftHSM tokens not at all.
+    let (card_before, softhsm_before) = (reads(&card_log), reads(&softhsm_log));
+    piv.remove_card();
+    events.next_event("cardRemoved");
+    let gone = events.next_event("tokens");
+    assert!(!gone.to_string().contains(TOKEN), "{gone}");
+    piv.insert_card();
+    events.next_event("cardInserted");
+    let back = events.next_event("tokens");
+    assert!(back.to_string().contains(TOKEN), "{back}");
+    // Its look after the card came back is over once it tells of the tokens.
+    softhsm_events.next_event("cardInserted");
+    softhsm_events.next_event("tokens");
+    assert!(listed_tokens(&card_agent).contains(&TOKEN.to_owned()));
+    assert_eq!(listed_tokens(&softhsm_agent).len(), softhsm_tokens);
+    assert_eq!(
+        since(card_before, &card_log).tokens,
+        1,
+        "the card is read once"
+    );
+    assert_eq!(
+        since(softhsm_before, &softhsm_log),
+        Reads {
+            tokens: 0,
+            values: 0
+        },
+        "card events do not read the SoftHSM tokens again"
+    );
 }

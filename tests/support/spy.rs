@@ -1,5 +1,5 @@
 //! OpenSC's PKCS#11 spy (`pkcs11-spy.so`) in front of the Woodgrove SoftHSM module: it logs every
-//! call certauth makes, so `C_Login` calls are counted, not guessed.
+//! call certauth makes, so `C_Login` calls and token reads are counted, not guessed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,6 +40,44 @@ pub fn request(
 
 /// How many times the spy saw `C_Login`.
 pub fn logins(log: &Path) -> usize {
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    log.lines().filter(|l| l.ends_with(" C_Login")).count()
+    calls(log, "C_Login")
+}
+
+/// How many times the spy has seen `function` so far.
+pub fn calls(log: &Path, function: &str) -> usize {
+    let suffix = format!(" {function}");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.ends_with(&suffix))
+        .count()
+}
+
+/// What reading tokens costs between two points: tokens read in full (a token's full read asks
+/// for its mechanism list once: two C_GetMechanismList calls, one for the length and one for the
+/// list) and the lines in which the spy shows a CKA_VALUE asked for or given (a certificate's
+/// contents read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    pub tokens: usize,
+    pub values: usize,
+}
+
+pub fn reads(log: &Path) -> Reads {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    Reads {
+        tokens: calls(log, "C_GetMechanismList") / 2,
+        values: text
+            .lines()
+            .filter(|l| l.starts_with("    CKA_VALUE "))
+            .count(),
+    }
+}
+
+pub fn since(before: Reads, log: &Path) -> Reads {
+    let now = reads(log);
+    Reads {
+        tokens: now.tokens - before.tokens,
+        values: now.values - before.values,
+    }
 }
