@@ -14,7 +14,7 @@ use x509_parser::extensions::ParsedExtension;
 /// The bytes of hex text (either case, no separators); `None` unless it is all pairs of hex
 /// digits.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
