@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config ca-certificates  # C toolchain for ring and rusqlite
   softhsm2                                     # PKCS#11 test tokens
   opensc                                       # opensc-pkcs11.so, pkcs11-tool
+  p11-kit p11-kit-modules libp11-kit-dev       # the agent's module hosts (p11-kit server and client); pkcs11.h for the test module
   pcscd libpcsclite-dev pcsc-tools             # PC/SC daemon and headers for the pcsc crate
   vsmartcard-vpcd                              # virtual reader driver for the PC/SC test rig
   util-linux iproute2                          # unshare and ip for the isolated rig

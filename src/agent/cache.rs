@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::secret_store::{SecretStore, StoreError};
+use super::secret_store::{MemoryOnly, SecretStore, StoreError};
 use crate::signin::protocol::SignInAnswer;
 use crate::token::inventory::TokenReport;
 
@@ -146,6 +146,27 @@ impl SignInCache {
             Err(e) => (Vec::new(), Some(e)),
         };
         (Self { entries, store }, problem)
+    }
+
+    /// The agent's cache: on the OS keyring unless `memory_only`, else (or when there is no
+    /// keyring) in memory only; with what the agent should say about it once.
+    pub fn open_for_agent(memory_only: bool) -> (Self, Vec<String>) {
+        let mut notes = Vec::new();
+        let store: Box<dyn SecretStore> = match memory_only {
+            true => Box::new(MemoryOnly),
+            false => super::secret_store::open_keyring().unwrap_or_else(|e| {
+                notes.push(format!("no keyring is available ({e}); sign-ins are cached in memory only and are lost when the agent stops"));
+                Box::new(MemoryOnly)
+            }),
+        };
+        let (cache, problem) = Self::open(store);
+        notes.extend(problem.map(|p| p.to_string()));
+        tracing::info!(
+            store = cache.store_kind(),
+            cached = cache.len(),
+            "sign-in cache"
+        );
+        (cache, notes)
     }
 
     /// Where entries are kept: `keyring` or `memory`.

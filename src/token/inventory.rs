@@ -287,17 +287,31 @@ pub fn scan(
     tokens
 }
 
-/// Notes in `module`'s report that it could not list its slots.
+/// Notes in `module`'s report that it could not list its slots (and why its host was restarted,
+/// when it is hosted out of process and was).
 pub(super) fn note_module_failure(
     module: &LoadedModule,
     reports: &mut [ModuleReport],
     e: &CkError,
 ) {
-    if let Some(report) = reports.iter_mut().find(|r| r.path == module.candidate.path) {
-        report.error = Some(with_softhsm_hint(
-            format!("cannot list slots: {e}"),
-            &module.candidate.path,
-        ));
+    let path = &module.candidate.path;
+    #[cfg(unix)]
+    let e = match super::host::failure(path) {
+        Some(why) => format!("{why}; its host was restarted ({e})"),
+        None => e.to_string(),
+    };
+    if let Some(report) = reports.iter_mut().find(|r| &r.path == path) {
+        report.error = Some(with_softhsm_hint(format!("cannot list slots: {e}"), path));
+    }
+}
+
+/// Notes in `module`'s report that it lists its slots (again).
+pub(super) fn note_module_working(module: &LoadedModule, reports: &mut [ModuleReport]) {
+    let path = &module.candidate.path;
+    #[cfg(unix)]
+    super::host::served(path);
+    if let Some(report) = reports.iter_mut().find(|r| &r.path == path) {
+        report.error = None;
     }
 }
 
@@ -369,7 +383,7 @@ pub(super) fn scan_token(
         .as_ref()
         .filter(|l| l.token_label == report.label)
     {
-        match log_in(p11, slot, &session, &report.flags, login) {
+        match log_in(module, slot, &session, &report.flags, login) {
             Ok(()) => report.logged_in = true,
             Err(problem) => report.login_problem = Some(problem),
         }
@@ -387,14 +401,15 @@ pub(super) fn scan_token(
 /// to ask: a token on its final try or locked is not tried, a PIN-pad token is left alone, a PIN
 /// the token could never take is not sent, and a wrong PIN is not tried again.
 fn log_in(
-    p11: &cryptoki::context::Pkcs11,
+    module: &LoadedModule,
     slot: Slot,
     session: &Session,
     flags: &TokenFlags,
     login: &Login,
 ) -> Result<(), String> {
     let target = LoginTarget {
-        pkcs11: p11,
+        module: &module.candidate.path,
+        pkcs11: &module.pkcs11,
         slot,
         session,
         token: &login.token_label,

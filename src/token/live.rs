@@ -90,54 +90,28 @@ impl LiveInventory {
         now: OffsetDateTime,
         scope: Scope,
     ) -> Refreshed {
-        let options = ScanOptions {
-            now,
-            ..ScanOptions::default()
+        let mut look = Look {
+            previous: std::mem::take(&mut self.held),
+            options: ScanOptions {
+                now,
+                ..ScanOptions::default()
+            },
+            scope,
+            read: 0,
+            kept: 0,
         };
-        let mut previous = std::mem::take(&mut self.held);
-        let before = previous.len();
-        let (mut read, mut kept) = (0, 0);
+        let before = look.previous.len();
         for module in modules {
-            let slots = match module.pkcs11.get_slots_with_token() {
-                Ok(slots) => slots,
-                Err(e) => {
-                    inventory::note_module_failure(module, reports, &e);
-                    continue;
-                }
-            };
-            for slot in slots {
-                let path = &module.candidate.path;
-                let is_card =
-                    |h: &Held| h.slot == slot && &h.report.module == path && h.report.removable;
-                if scope == Scope::Fixed {
-                    if let Some(at) = previous.iter().position(is_card) {
-                        kept += 1;
-                        self.held.push(previous.swap_remove(at));
-                        continue;
+            #[cfg(unix)]
+            let _call = super::host::call(&module.candidate.path);
+            match module.pkcs11.get_slots_with_token() {
+                Ok(slots) => {
+                    inventory::note_module_working(module, reports);
+                    for slot in slots {
+                        self.held.extend(look.slot(module, slot));
                     }
                 }
-                let Some((info, fingerprint)) = look_at(module, slot) else {
-                    continue;
-                };
-                let same = |h: &Held| fingerprint.objects.is_some() && h.fingerprint == fingerprint;
-                let held = match previous.iter().position(same) {
-                    Some(at) => {
-                        kept += 1;
-                        let mut held = previous.swap_remove(at);
-                        refresh_report(&mut held.report, &info, now);
-                        held
-                    }
-                    None => {
-                        read += 1;
-                        let report = inventory::scan_token(module, slot, &info, &options);
-                        Held {
-                            slot,
-                            fingerprint,
-                            report,
-                        }
-                    }
-                };
-                self.held.push(held);
+                Err(e) => inventory::note_module_failure(module, reports, &e),
             }
         }
         self.held.sort_by(|a, b| {
@@ -147,7 +121,8 @@ impl LiveInventory {
                 &b.report.serial,
             ))
         });
-        let gone = previous
+        let gone = look
+            .previous
             .iter()
             .filter(|p| {
                 !self
@@ -158,8 +133,8 @@ impl LiveInventory {
             .count();
         Refreshed {
             tokens: self.held.iter().map(|h| h.report.clone()).collect(),
-            read,
-            changed: read > 0 || kept != before,
+            read: look.read,
+            changed: look.read > 0 || look.kept != before,
             gone,
         }
     }
@@ -167,6 +142,46 @@ impl LiveInventory {
     /// Forgets every token, so that the next refresh reads them all.
     pub fn forget(&mut self) {
         self.held.clear();
+    }
+}
+
+/// One refresh under way: what was held before it, and what it has read and kept so far.
+struct Look {
+    previous: Vec<Held>,
+    options: ScanOptions,
+    scope: Scope,
+    read: usize,
+    kept: usize,
+}
+
+impl Look {
+    /// The token now in `slot` of `module`: kept as it was held when it is a card and only fixed
+    /// slots are looked at, or when its fingerprint is unchanged; else read in full. `None` when
+    /// the slot has no initialised token.
+    fn slot(&mut self, module: &LoadedModule, slot: Slot) -> Option<Held> {
+        let path = &module.candidate.path;
+        let is_card = |h: &Held| h.slot == slot && &h.report.module == path && h.report.removable;
+        if self.scope == Scope::Fixed {
+            if let Some(at) = self.previous.iter().position(is_card) {
+                self.kept += 1;
+                return Some(self.previous.swap_remove(at));
+            }
+        }
+        let (info, fingerprint) = look_at(module, slot)?;
+        let same = |h: &Held| fingerprint.objects.is_some() && h.fingerprint == fingerprint;
+        if let Some(at) = self.previous.iter().position(same) {
+            self.kept += 1;
+            let mut held = self.previous.swap_remove(at);
+            refresh_report(&mut held.report, &info, self.options.now);
+            return Some(held);
+        }
+        self.read += 1;
+        let report = inventory::scan_token(module, slot, &info, &self.options);
+        Some(Held {
+            slot,
+            fingerprint,
+            report,
+        })
     }
 }
 

@@ -259,6 +259,8 @@ pub struct LoggedIn {
 /// The token a login is for: its module, its slot now, a session on it, and its label. Only the
 /// token module makes one: other modules log in through [`super::session::LoggedInToken`].
 pub(crate) struct LoginTarget<'a> {
+    /// The module's path: a hosted module's C_Login is watched ([`super::host`]).
+    pub(crate) module: &'a std::path::Path,
     pub(crate) pkcs11: &'a Pkcs11,
     pub(crate) slot: Slot,
     pub(crate) session: &'a Session,
@@ -385,6 +387,8 @@ fn send_pin(
     prompt: &mut dyn PinPrompt,
 ) -> Result<Option<LoggedIn>, LoginError> {
     let token = at.token.to_owned();
+    #[cfg(unix)]
+    let _call = super::host::call(at.module);
     match fresh_login(at.session, Some(&pin)) {
         Ok(()) => Ok(Some(LoggedIn { pin: Some(pin) })),
         Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(LoginError::Locked { token }),

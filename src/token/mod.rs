@@ -10,6 +10,8 @@
 pub mod discovery;
 pub mod encoding;
 pub mod error;
+#[cfg(unix)]
+pub mod host;
 pub mod info;
 pub mod inventory;
 pub mod live;

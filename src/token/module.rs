@@ -134,6 +134,13 @@ pub(crate) fn initialise(path: &Path) -> Result<Pkcs11, ModuleError> {
     if !path.exists() {
         return Err(ModuleError::Missing { path });
     }
+    #[cfg(unix)]
+    if let Some(dir) = super::host::enabled() {
+        return super::host::host(&path, dir).map_err(|e| ModuleError::Initialize {
+            path,
+            reason: format!("cannot host it out of process: {e}"),
+        });
+    }
     let pkcs11 = Pkcs11::new(&path).map_err(|e| ModuleError::NotPkcs11 {
         path: path.clone(),
         reason: e.to_string(),

@@ -127,6 +127,7 @@ impl LoggedInToken {
             .map(|info| info.protected_authentication_path())
             .map_err(TokenError::on(label, "C_GetTokenInfo"))?;
         let target = LoginTarget {
+            module: &module.candidate.path,
             pkcs11: &pkcs11,
             slot,
             session: &session,
@@ -174,6 +175,7 @@ impl LoggedInToken {
         let always_authenticate = objects::always_authenticate(&session, handle)
             .map_err(TokenError::on(label, "C_GetAttributeValue"))?;
         Ok(Some(PrivateKey {
+            module: self.module.clone(),
             token: self.label.clone(),
             session,
             handle,
@@ -185,6 +187,7 @@ impl LoggedInToken {
 
 /// A private key found on a logged-in token, not yet a signer.
 pub struct PrivateKey {
+    module: std::path::PathBuf,
     token: String,
     session: Session,
     handle: cryptoki::object::ObjectHandle,
@@ -212,5 +215,6 @@ impl PrivateKey {
             self.capabilities,
             context_login,
         )
+        .from_module(self.module)
     }
 }

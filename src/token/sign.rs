@@ -112,6 +112,8 @@ pub enum ContextLogin {
 
 /// A private key on a PKCS#11 token, used through one session.
 pub struct Pkcs11Key {
+    /// The module's path, when known: a hosted module's signatures are watched.
+    module: Option<std::path::PathBuf>,
     token: String,
     session: Mutex<Session>,
     key: ObjectHandle,
@@ -143,12 +145,21 @@ impl Pkcs11Key {
         context_login: Option<ContextLogin>,
     ) -> Self {
         Self {
+            module: None,
             token,
             session: Mutex::new(session),
             key,
             algorithm,
             capabilities,
             context_login,
+        }
+    }
+
+    /// The same key, known to be on the module at `module`.
+    pub fn from_module(self, module: std::path::PathBuf) -> Self {
+        Self {
+            module: Some(module),
+            ..self
         }
     }
 
@@ -279,6 +290,8 @@ impl KeySigner for Pkcs11Key {
         // One operation at a time per session, as PKCS#11 requires.
         let session = self.session.lock().map_err(|_| SignError::Poisoned)?;
         tracing::debug!(token = %self.token, ?scheme, "signing on the token");
+        #[cfg(unix)]
+        let _call = self.module.as_deref().and_then(super::host::call);
         match &self.context_login {
             Some(login) => self.sign_with_context_login(&session, login, scheme, message),
             None => self.sign_digest(&session, scheme, message),

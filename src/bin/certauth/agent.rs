@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use certauth::agent::cache::SignInCache;
-use certauth::agent::secret_store::{self, MemoryOnly, SecretStore};
 use certauth::agent::socket::ListenError;
 use certauth::agent::{Agent, AgentSettings};
 
@@ -25,6 +24,16 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         lock_on_removal: config.lock_on_removal && !args.no_lock_on_removal,
         max_cache_lifetime: time::Duration::seconds(i64::from(max_cache_lifetime)),
     };
+    let _hosts = args
+        .host_modules
+        .then(certauth::token::host::enable_private)
+        .and_then(|hosting| {
+            hosting
+                .map_err(|e| {
+                    eprintln!("certauth agent: {e}; the modules are loaded into the agent")
+                })
+                .ok()
+        });
     let modules = crate::tokens::load_with(&args.modules, config, config_file);
     let cache = open_cache(args.session_store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -58,33 +67,17 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         if !listening.activated {
             let _ = std::fs::remove_file(&listening.path);
         }
+        certauth::token::host::stop_all();
         Ok(served?)
     })
 }
 
 /// The sign-in cache on the OS keyring, or in memory only when there is none (said once, here).
 fn open_cache(choice: SessionStoreChoice) -> SignInCache {
-    let store: Box<dyn SecretStore> = match choice {
-        SessionStoreChoice::Memory => Box::new(MemoryOnly),
-        SessionStoreChoice::Keyring => match secret_store::open_keyring() {
-            Ok(store) => store,
-            Err(e) => {
-                eprintln!(
-                    "certauth agent: no keyring is available ({e}); sign-ins are cached in memory only and are lost when the agent stops"
-                );
-                Box::new(MemoryOnly)
-            }
-        },
-    };
-    let (cache, problem) = SignInCache::open(store);
-    if let Some(problem) = problem {
-        eprintln!("certauth agent: {problem}");
+    let (cache, notes) = SignInCache::open_for_agent(choice == SessionStoreChoice::Memory);
+    for note in notes {
+        eprintln!("certauth agent: {note}");
     }
-    tracing::info!(
-        store = cache.store_kind(),
-        cached = cache.len(),
-        "sign-in cache"
-    );
     cache
 }
 

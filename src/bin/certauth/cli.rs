@@ -142,6 +142,11 @@ pub struct AgentArgs {
     #[arg(long)]
     pub no_lock_on_removal: bool,
 
+    /// Host each PKCS#11 module in a `p11-kit server` of its own, where a module that hangs or
+    /// crashes is killed and restarted, instead of loading it into the agent.
+    #[arg(long)]
+    pub host_modules: bool,
+
     /// The longest a sign-in is cached, in seconds, whatever expiry the server's answer claims
     /// (default: the config file's `max_cache_lifetime`, else 43200, 12 hours).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
