@@ -405,14 +405,19 @@ fn sign_in_through_the_socket_is_cached_reused_forgotten_and_locked() {
     assert!(!stderr.contains(&token), "the token is in the agent's log");
 }
 
-#[test]
-fn the_command_line_signs_in_via_the_agent() {
-    let w = woodgrove();
+/// A verifier (with its state directory) and an agent that caches sign-ins in memory.
+fn verifier_and_memory_agent(w: &Woodgrove) -> (tempfile::TempDir, Verifier, AgentProcess) {
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(w, state.path());
     let mut command = agent_command(w);
     command.args(["--session-store", "memory"]);
-    let agent = AgentProcess::start(command);
+    (state, v, AgentProcess::start(command))
+}
+
+#[test]
+fn the_command_line_signs_in_via_the_agent() {
+    let w = woodgrove();
+    let (_state, v, agent) = verifier_and_memory_agent(w);
     let home = tempfile::tempdir().unwrap();
     // `certauth sign-in --via-agent` as Bob, through the agent at `socket`.
     let via_agent = |socket: &Path| {
@@ -786,11 +791,7 @@ fn a_socket_passed_by_systemd_is_served_only_when_private() {
 #[test]
 fn sign_in_uses_a_running_agent_unless_told_not_to() {
     let w = woodgrove();
-    let state = tempfile::tempdir().unwrap();
-    let v = Verifier::start(w, state.path());
-    let mut command = agent_command(w);
-    command.args(["--session-store", "memory"]);
-    let agent = AgentProcess::start(command);
+    let (_state, v, agent) = verifier_and_memory_agent(w);
     let home = tempfile::tempdir().unwrap();
     // A plain `certauth sign-in` (no --via-agent), with the agent's socket where the user's
     // environment says it is.

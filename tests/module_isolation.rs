@@ -118,7 +118,8 @@ fn a_module_that_never_returns_from_c_sign_costs_only_its_own_sign_in() {
     let (hung_conf, hung_ca) = provision_hung_token(w, dir.path());
     let mut command = w.certauth();
     command
-        .args(["agent", "--session-store", "memory", "--no-p11-kit", "--host-modules"])
+        .args(["agent", "--host-modules", "--session-store", "memory"])
+        .arg("--no-p11-kit")
         .arg("--module")
         .arg(&hanging)
         .arg("--module")
