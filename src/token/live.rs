@@ -33,8 +33,9 @@ impl Fingerprint {
     }
 }
 
-/// An object's class, CKA_ID and CKA_LABEL.
-type ObjectName = (u64, Vec<u8>, Vec<u8>);
+/// An object's class (as cryptoki names it: its width differs between platforms), CKA_ID and
+/// CKA_LABEL.
+type ObjectName = (String, Vec<u8>, Vec<u8>);
 
 /// A token as last read, with the slot it was in and the fingerprint it had then.
 #[derive(Debug)]
@@ -218,10 +219,10 @@ fn object_names(p11: &cryptoki::context::Pkcs11, slot: Slot) -> Result<Vec<Objec
     ];
     let mut names = Vec::new();
     for handle in session.find_objects(&[])? {
-        let mut name: ObjectName = (u64::MAX, Vec::new(), Vec::new());
+        let mut name: ObjectName = (String::new(), Vec::new(), Vec::new());
         for attribute in session.get_attributes(handle, &wanted)? {
             match attribute {
-                Attribute::Class(class) => name.0 = class.into(),
+                Attribute::Class(class) => name.0 = class.to_string(),
                 Attribute::Id(id) => name.1 = id,
                 Attribute::Label(label) => name.2 = label,
                 _ => {}
