@@ -103,8 +103,7 @@ impl LiveInventory {
         };
         let before = look.previous.len();
         for module in modules {
-            #[cfg(unix)]
-            let _call = super::host::call(&module.candidate.path);
+            let _call = super::watched_call(&module.candidate.path);
             match module.pkcs11.get_slots_with_token() {
                 Ok(slots) => {
                     inventory::note_module_working(module, reports);

@@ -387,8 +387,7 @@ fn send_pin(
     prompt: &mut dyn PinPrompt,
 ) -> Result<Option<LoggedIn>, LoginError> {
     let token = at.token.to_owned();
-    #[cfg(unix)]
-    let _call = super::host::call(at.module);
+    let _call = super::watched_call(at.module);
     match fresh_login(at.session, Some(&pin)) {
         Ok(()) => Ok(Some(LoggedIn { pin: Some(pin) })),
         Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(LoginError::Locked { token }),

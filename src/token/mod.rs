@@ -25,3 +25,16 @@ pub mod session;
 pub mod sign;
 pub mod softhsm_conf;
 pub mod uri;
+
+/// Marks a call into the module at `module` for the watchdog when it is hosted out of process
+/// ([`host::call`]); nothing where modules are never hosted.
+#[cfg(unix)]
+pub(crate) fn watched_call(module: &std::path::Path) -> Option<host::CallGuard> {
+    host::call(module)
+}
+
+/// Modules are never hosted here: nothing to watch.
+#[cfg(not(unix))]
+pub(crate) fn watched_call(_module: &std::path::Path) -> Option<()> {
+    None
+}

@@ -290,8 +290,7 @@ impl KeySigner for Pkcs11Key {
         // One operation at a time per session, as PKCS#11 requires.
         let session = self.session.lock().map_err(|_| SignError::Poisoned)?;
         tracing::debug!(token = %self.token, ?scheme, "signing on the token");
-        #[cfg(unix)]
-        let _call = self.module.as_deref().and_then(super::host::call);
+        let _call = self.module.as_deref().map(super::watched_call);
         match &self.context_login {
             Some(login) => self.sign_with_context_login(&session, login, scheme, message),
             None => self.sign_digest(&session, scheme, message),
